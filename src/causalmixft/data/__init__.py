@@ -1,0 +1,1 @@
+"""Datasets: sources, preparation (typing, cleaning) and splits."""
