@@ -1,0 +1,220 @@
+"""Pretraining of the built-in backbone on the synthetic prior.
+
+Techniques from the nanoTabPFN speedrun that help at this scale: Muon for the hidden weight
+matrices (AdamW for embeddings, norms and biases), pre-norm RMSNorm blocks, learnable thinking
+rows (in the model), a high learning rate with warm-up, a constant phase and a linear decay
+(so a run can be extended), and averaging of the weights over the decay phase.
+
+Usage::
+
+    python -m causalmixft.model.pretrain --out runs-pretrain/tfm-small --steps 4000
+
+Re-running the same command resumes from ``--out/state.*``; the final (averaged) weights go to
+``--out/final`` and can be copied to ``src/causalmixft/model/weights/<name>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from causalmixft.metrics import roc_auc
+from causalmixft.model.backbone import autocast, resolve_device, save_model
+from causalmixft.model.checkpoint import load_training_state, save_training_state
+from causalmixft.model.prior import PriorConfig, sample_batch
+from causalmixft.model.transformer import ModelConfig, TabularTransformer
+
+REAL_EVAL_DATASETS = ["credit-g", "diabetes", "churn", "splice", "coil2000_insurance_policies", "anneal"]
+
+
+def build_optimizers(model: TabularTransformer, lr: float, muon_lr: float, weight_decay: float) -> dict:
+    hidden = [p for n, p in model.named_parameters() if p.ndim == 2 and n.startswith("blocks.")]
+    hidden_ids = {id(p) for p in hidden}
+    rest = [p for p in model.parameters() if id(p) not in hidden_ids]
+    return {
+        "muon": torch.optim.Muon(hidden, lr=muon_lr, weight_decay=weight_decay, momentum=0.95),
+        "adamw": torch.optim.AdamW(rest, lr=lr, betas=(0.9, 0.98), weight_decay=0.0),
+    }
+
+
+def lr_factor(step: int, total: int, warmup: int, decay_fraction: float) -> float:
+    """Warm-up, constant, then linear decay to 10% over the last ``decay_fraction`` of steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    decay_start = int(total * (1 - decay_fraction))
+    if step < decay_start:
+        return 1.0
+    return 1.0 - 0.9 * (step - decay_start) / max(1, total - decay_start)
+
+
+def prior_loss(model: TabularTransformer, batch, device: torch.device) -> torch.Tensor:
+    x, y = batch.x.to(device), batch.y.to(device)
+    with autocast(device):
+        logits = model(x, y[:, : batch.n_context], batch.categorical.to(device), batch.n_classes.to(device))
+    return F.cross_entropy(logits.float().flatten(0, 1), y[:, batch.n_context :].flatten())
+
+
+@torch.no_grad()
+def evaluate_prior(model: TabularTransformer, batches, device: torch.device) -> dict:
+    model.eval()
+    losses, aucs = [], []
+    for batch in batches:
+        losses.append(float(prior_loss(model, batch, device)))
+        with autocast(device):
+            logits = model(batch.x.to(device), batch.y[:, : batch.n_context].to(device),
+                           batch.categorical.to(device), batch.n_classes.to(device))
+        proba = torch.softmax(logits.float(), -1).cpu().numpy()
+        for i in range(len(proba)):
+            k = int(batch.n_classes[i])
+            p = proba[i, :, :k] / proba[i, :, :k].sum(-1, keepdims=True)
+            aucs.append(roc_auc(batch.y[i, batch.n_context :].numpy(), p))
+    model.train()
+    return {"prior_loss": float(np.mean(losses)), "prior_roc_auc": float(np.nanmean(aucs))}
+
+
+def evaluate_real(model: TabularTransformer, n_folds: int = 2) -> dict:
+    from causalmixft.model.zeroshot import evaluate_zero_shot
+
+    model.eval()
+    table = evaluate_zero_shot(model, REAL_EVAL_DATASETS, n_folds=n_folds, baselines=False, test_max_rows=500)
+    model.train()
+    per_dataset = table.groupby("dataset").roc_auc.mean()
+    return {"real_roc_auc": float(per_dataset.mean()), **{f"real_{k}": round(float(v), 4) for k, v in per_dataset.items()}}
+
+
+def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, prior_cfg: PriorConfig,
+             lr: float, muon_lr: float, weight_decay: float, warmup: int, decay_fraction: float,
+             eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None) -> dict:
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    model = TabularTransformer(model_cfg).to(device)
+    optimizers = build_optimizers(model, lr, muon_lr, weight_decay)
+    base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
+    generator = torch.Generator().manual_seed(seed)
+    eval_batches = [sample_batch(batch_size, torch.Generator().manual_seed(10_000 + i), prior_cfg) for i in range(8)]
+
+    state = load_training_state(out / "checkpoint", model, optimizers, generator) or {}
+    step = state.get("step", 0)
+    elapsed = state.get("elapsed_s", 0.0)
+    datasets_seen = state.get("datasets_seen", 0)
+    average = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    n_averaged = 0
+    if state.get("n_averaged"):
+        # The running average is part of the checkpoint only once the decay phase has begun.
+        from safetensors.torch import load_file
+
+        average = load_file(str(out / "checkpoint" / "average.safetensors"))
+        n_averaged = state["n_averaged"]
+    log_path = out / "train_log.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    decay_start = int(steps * (1 - decay_fraction))
+    start_time, last_loss = time.time() - elapsed, float("nan")
+    running = []
+
+    def save_checkpoint():
+        extra = {"step": step, "elapsed_s": time.time() - start_time, "datasets_seen": datasets_seen,
+                 "n_averaged": n_averaged, "steps_total": steps}
+        if n_averaged:
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in average.items()}, str(out / "checkpoint" / ".average.tmp"))
+            (out / "checkpoint" / ".average.tmp").replace(out / "checkpoint" / "average.safetensors")
+        save_training_state(out / "checkpoint", model, optimizers, generator, extra)
+
+    model.train()
+    while step < steps:
+        if time_limit_min is not None and time.time() - start_time > time_limit_min * 60:
+            print(f"time limit reached at step {step}", flush=True)
+            break
+        factor = lr_factor(step, steps, warmup, decay_fraction)
+        for name, opt in optimizers.items():
+            for group, base in zip(opt.param_groups, base_lrs[name]):
+                group["lr"] = base * factor
+        batch = sample_batch(batch_size, generator, prior_cfg)
+        loss = prior_loss(model, batch, device)
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        for opt in optimizers.values():
+            opt.step()
+        step += 1
+        datasets_seen += batch_size
+        running.append(float(loss))
+        if step > decay_start:
+            n_averaged += 1
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    average[k] += (v.float() - average[k]) / n_averaged
+        if step % eval_every == 0 or step == steps:
+            last_loss = float(np.mean(running))
+            record = {"step": step, "train_loss": round(last_loss, 4), "lr_factor": round(factor, 4),
+                      "elapsed_s": round(time.time() - start_time, 1), "datasets_seen": datasets_seen,
+                      **evaluate_prior(model, eval_batches, device)}
+            if step % (eval_every * 4) == 0 or step == steps:
+                record.update(evaluate_real(model))
+            running = []
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
+        if step % checkpoint_every == 0:
+            save_checkpoint()
+    save_checkpoint()
+
+    final = TabularTransformer(model_cfg)
+    final.load_state_dict(average if n_averaged else model.state_dict())
+    final.to(device)
+    summary = {"steps": step, "steps_total": steps, "datasets_seen": datasets_seen,
+               "wall_time_s": round(time.time() - start_time, 1), "final_train_loss": last_loss,
+               "weights_averaged_over_last_steps": n_averaged, "device": str(device),
+               "hardware": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
+               "torch_threads": torch.get_num_threads(), "prior": asdict(prior_cfg),
+               **evaluate_prior(final.eval(), eval_batches, device), **evaluate_real(final.eval(), n_folds=5)}
+    save_model(final, out / "final", extra={"pretraining": summary})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--muon-lr", type=float, default=0.02)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--decay-fraction", type=float, default=0.2)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--time-limit-min", type=float, default=None, help="stop (resumably) after this long")
+    for field, default in asdict(ModelConfig()).items():
+        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=default)
+    for field in ("min_rows", "max_rows", "max_features"):
+        parser.add_argument(f"--prior-{field.replace('_', '-')}", type=int, default=getattr(PriorConfig(), field))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_cfg = ModelConfig(**{f: getattr(args, f) for f in ModelConfig.__dataclass_fields__})
+    prior_cfg = PriorConfig(min_rows=args.prior_min_rows, max_rows=args.prior_max_rows,
+                            max_features=args.prior_max_features)
+    summary = pretrain(args.out, args.steps, args.batch_size, model_cfg, prior_cfg, args.lr, args.muon_lr,
+                       args.weight_decay, args.warmup, args.decay_fraction, args.eval_every,
+                       args.checkpoint_every, args.seed, args.device, args.time_limit_min)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
