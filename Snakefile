@@ -1,0 +1,22 @@
+# CausalMixFT: how much CausalMixFT synthetic data helps fine-tuning a tabular foundation model.
+# Stages live in workflow/rules/; shared helpers and config validation in common.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

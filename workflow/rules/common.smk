@@ -1,0 +1,112 @@
+"""Shared by all rule files. Config validation, the dataset x fold grid, the package modules
+each stage names as inputs, and the registry of stage targets that `rule all` collects.
+
+A stage file (workflow/rules/<stage>.smk) registers what its last rule writes with
+`stage_targets("<stage>", lambda: [...])`; `all_targets()` asks for every registered list.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# The workflow runs the package that sits next to it: the package's modules are rule inputs,
+# so the code that runs has to be the code whose edits trigger reruns, also when the workflow
+# runs from a copy of the repository or in a conda env without the package installed.
+SRC = Path(workflow.basedir) / "src"
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+if str(SRC) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(SRC), os.environ.get("PYTHONPATH")])
+        )
+    )
+
+from causalmixft.data.sources import Source
+from causalmixft.errors import StageError
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+def check_config():
+    """What the schema cannot say; fails before any job with the offending key's name."""
+    protocol = config["protocol"]
+    beyond = sorted(f for f in protocol["folds"] if f >= protocol["n_folds"])
+    if beyond:
+        raise WorkflowError(
+            f"config: protocol.folds {beyond} must be below protocol.n_folds ({protocol['n_folds']})"
+        )
+    for name, spec in config["datasets"].items():
+        try:
+            Source.from_spec(name, spec)
+        except StageError as error:
+            raise WorkflowError(f"config: datasets.{name}.source: {error}") from None
+
+
+check_config()
+
+DATASETS = sorted(config["datasets"])
+FOLDS = sorted(config["protocol"]["folds"])
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.-]+",
+    fold=r"\d+",
+    size=r"\d+",
+    method=r"[A-Za-z0-9_.-]+",
+    generator=r"[A-Za-z0-9_.-]+",
+    backbone=r"[A-Za-z0-9_.-]+",
+
+
+def package_modules(*modules):
+    """Paths of package modules (relative to src/causalmixft/) for a rule's input, resolved
+    next to the workflow, so editing a stage's code reruns that stage and what follows.
+    """
+    return [str(SRC / "causalmixft" / module) for module in modules]
+
+
+# --- targets ---------------------------------------------------------------------------
+
+TARGET_FUNCTIONS = {}
+
+
+def stage_targets(stage, function):
+    """Register `function() -> list of files`, the final outputs of `stage`."""
+    TARGET_FUNCTIONS[stage] = function
+
+
+def all_targets():
+    return [target for function in TARGET_FUNCTIONS.values() for target in function()]
+
+
+# --- data stage ------------------------------------------------------------------------
+
+
+def dataset_spec(wildcards):
+    """The dataset's config entry as plain sorted data (the prepare rule's params)."""
+    if wildcards.dataset not in config["datasets"]:
+        raise WorkflowError(
+            f"unknown dataset {wildcards.dataset!r}: not in the config's datasets ({', '.join(DATASETS)})"
+        )
+    return dict(sorted(config["datasets"][wildcards.dataset].items()))
+
+
+def source_files(wildcards):
+    """Local files a dataset is read from (a file: source and its manifest), else none."""
+    spec = dataset_spec(wildcards)
+    kind, argument = spec["source"].split(":", 1)
+    if kind != "file":
+        return []
+    return [argument] + ([spec["manifest"]] if spec.get("manifest") else [])
+
+
+def protocol_params():
+    """The protocol settings that shape every split (not `folds`, which only picks them)."""
+    return {
+        key: value
+        for key, value in sorted(config["protocol"].items())
+        if key != "folds"
+    }
