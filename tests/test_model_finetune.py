@@ -1,0 +1,157 @@
+"""Episodic fine-tuning: determinism, learning, selection on validation only, edge cases of the pool."""
+
+import numpy as np
+import pytest
+import torch
+
+from causalmixft.model.backbone import predict_proba
+from causalmixft.model.finetune import FinetuneConfig, finetune, lr_factor, sample_episode, split_episode
+from causalmixft.model.interface import BuiltinBackbone
+from model_helpers import tiny_model, toy_table
+
+FAST = FinetuneConfig(steps=30, lr=3e-3, warmup_steps=5, eval_every=10, patience=0, batch_rows=96, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def task():
+    x, y = toy_table(400, n_features=5, seed=0)
+    return {"pool": (x[:200], y[:200]), "context": (x[:64], y[:64]), "val": (x[200:300], y[200:300]),
+            "test": (x[300:], y[300:])}
+
+
+def run(model, task, cfg=FAST, seed=0, test=None, n_classes=2):
+    test_x, test_y = test if test is not None else task["test"]
+    return finetune(model, *task["pool"], *task["context"], *task["val"], test_x, test_y, n_classes, None, cfg, seed)
+
+
+def test_two_runs_with_one_seed_are_identical_and_seeds_matter(task):
+    first, second = run(tiny_model(), task, seed=7), run(tiny_model(), task, seed=7)
+    assert first.curve == second.curve
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    other = run(tiny_model(), task, seed=8)
+    assert other.curve[1:] != first.curve[1:]
+
+
+def test_finetuning_a_learnable_task_raises_validation_accuracy(task):
+    result = run(tiny_model(), task, FinetuneConfig(**{**FAST.__dict__, "steps": 60}))
+    start, best = result.curve[0]["val"]["accuracy"], result.selected["val"]["accuracy"]
+    assert best > start + 0.1, (start, best)
+    assert result.selected_step > 0 and result.steps_run == 60
+    assert result.curve[0]["train_loss"] is None and all(p["train_loss"] > 0 for p in result.curve[1:])
+    assert result.steps_per_second > 0 and result.device == "cpu"
+    # The returned model carries the selected weights: re-evaluating reproduces the curve point.
+    proba = predict_proba(result.model, *task["context"], task["val"][0], 2)
+    assert np.isclose((proba.argmax(1) == task["val"][1]).mean(), best)
+
+
+def test_caller_model_is_left_untouched(task):
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = run(model, task)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert result.model is not model
+
+
+def test_selection_never_looks_at_test(task):
+    """Two runs that differ only in test labels select the same step and return the same weights."""
+    test_x, test_y = task["test"]
+    cfg = FinetuneConfig(**{**FAST.__dict__, "steps": 40, "lr": 1e-2})
+    honest = run(tiny_model(), task, cfg, test=(test_x, test_y))
+    inverted = run(tiny_model(), task, cfg, test=(test_x, 1 - test_y))
+    assert honest.selected_step == inverted.selected_step
+    assert [p["val"] for p in honest.curve] == [p["val"] for p in inverted.curve]
+    assert [p["test"] for p in honest.curve] != [p["test"] for p in inverted.curve]
+    for a, b in zip(honest.model.state_dict().values(), inverted.model.state_dict().values()):
+        assert torch.equal(a, b)
+    # The selected step is the first best validation score, whatever test says.
+    val = [p["val"]["roc_auc"] for p in inverted.curve]
+    assert inverted.selected_step == inverted.curve[int(np.argmax(val))]["step"]
+    test = [p["test"]["roc_auc"] for p in inverted.curve]
+    assert inverted.selected["test"]["roc_auc"] < max(test)  # inverted test disagrees with validation
+
+
+def test_ties_keep_the_earlier_step_and_patience_counts_evaluations(task):
+    # lr=0 and no weight decay: every evaluation equals step 0, so nothing ever improves.
+    cfg = FinetuneConfig(**{**FAST.__dict__, "lr": 0.0, "weight_decay": 0.0, "steps": 100, "eval_every": 5,
+                            "patience": 3})
+    result = run(tiny_model(), task, cfg)
+    assert result.selected_step == 0
+    assert result.stopped_early and result.steps_run == 15
+    assert [p["step"] for p in result.curve] == [0, 5, 10, 15]
+
+
+def test_select_metric_log_loss_is_minimised(task):
+    cfg = FinetuneConfig(**{**FAST.__dict__, "select_metric": "log_loss"})
+    result = run(tiny_model(), task, cfg)
+    losses = [p["val"]["log_loss"] for p in result.curve]
+    assert result.selected_step == result.curve[int(np.argmin(losses))]["step"]
+    with pytest.raises(ValueError, match="select_metric"):
+        run(tiny_model(), task, FinetuneConfig(select_metric="f1"))
+
+
+def test_zero_steps_is_zero_shot_and_accepts_an_empty_pool(task):
+    model = tiny_model()
+    empty = np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
+    cfg = FinetuneConfig(steps=0, device="cpu")
+    result = finetune(model, *empty, *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    assert [p["step"] for p in result.curve] == [0] and result.selected_step == 0 and result.steps_run == 0
+    zero_shot = predict_proba(model, *task["context"], task["val"][0], 2)
+    assert np.isclose(result.curve[0]["val"]["accuracy"], (zero_shot.argmax(1) == task["val"][1]).mean())
+    assert set(result.curve[0]["test"]) == {"roc_auc", "accuracy", "balanced_accuracy", "log_loss"}
+    with pytest.raises(ValueError, match="at least 2 pool rows"):
+        finetune(model, *empty, *task["context"], *task["val"], *task["test"], 2, None, FAST, 0)
+
+
+def test_pool_smaller_than_batch_and_classes_missing_on_either_side():
+    x, y = toy_table(120, n_features=4, n_classes=3, seed=5)
+    pool = x[:9], y[:9]  # far fewer rows than batch_rows
+    context_rows = y[20:60] != 2  # the context lacks class 2 ...
+    context = x[20:60][context_rows], y[20:60][context_rows]
+    pool_rows = np.isin(y[60:120], [1, 2])  # ... and this pool lacks class 0
+    cfg = FinetuneConfig(steps=4, eval_every=2, device="cpu", batch_rows=512)
+    small = finetune(tiny_model(), *pool, *context, x[60:90], y[60:90], None, None, 3, None, cfg, 0)
+    shifted = finetune(tiny_model(), x[60:120][pool_rows], y[60:120][pool_rows], *context, x[:60], y[:60],
+                       x[90:], y[90:], 3, None, cfg, 0)
+    for result in (small, shifted):
+        assert result.steps_run == 4 and np.isfinite(result.curve[-1]["val"]["log_loss"])
+    assert small.curve[0]["test"] == {}
+    with pytest.raises(ValueError, match="class indices"):
+        finetune(tiny_model(), x[:9], y[:9] + 5, *context, x[60:90], y[60:90], None, None, 3, None, cfg, 0)
+
+
+def test_wide_tables_train_on_feature_subsets():
+    x, y = toy_table(150, n_features=9, seed=6)
+    cfg = FinetuneConfig(steps=3, eval_every=3, device="cpu")
+    model = tiny_model(max_features=4)
+    result = finetune(model, x[:80], y[:80], x[:40], y[:40], x[80:], y[80:], None, None, 2, None, cfg, 0)
+    assert result.steps_run == 3 and np.isfinite(result.curve[-1]["val"]["roc_auc"])
+
+
+def test_a_backbone_object_comes_back_as_a_backbone(task):
+    result = run(BuiltinBackbone(tiny_model()), task, FinetuneConfig(steps=2, eval_every=2, device="cpu"))
+    assert isinstance(result.model, BuiltinBackbone)
+
+
+def test_episode_split_is_stratified_and_complete():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2, 3], [40, 10, 2, 1])
+    fractions = []
+    for _ in range(200):
+        context, query = split_episode(y, 0.3, rng)
+        assert len(query) >= 1 and len(np.intersect1d(context, query)) == 0
+        assert sorted(np.concatenate([context, query])) == list(range(len(y)))
+        for label in (0, 1, 2, 3):
+            assert (y[context] == label).any()  # every class keeps a context row
+        fractions.append(len(query) / len(y))
+    assert abs(np.mean(fractions) - 0.3 * 49 / 53) < 0.02  # singletons never become queries
+    # All classes singletons: one row still becomes the query.
+    context, query = split_episode(np.array([0, 1]), 0.3, rng)
+    assert len(query) == 1 and len(context) == 1
+    context, query = sample_episode(500, np.zeros(500, int), 64, 0.25, rng)
+    assert len(context) + len(query) == 64 and len(np.unique(np.concatenate([context, query]))) == 64
+
+
+def test_warmup_is_linear_then_constant():
+    assert [lr_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert lr_factor(0, 0) == 1.0
