@@ -1,0 +1,78 @@
+"""Shared test helpers: repository paths, a tiny workflow config, and running Snakemake.
+
+Tests read the repository's data (resources/tabarena) and never write into the repository;
+workflow runs happen in pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TABARENA = REPO / "resources" / "tabarena"
+MANIFEST = TABARENA / "MANIFEST.json"
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def tiny_config(**overrides) -> dict:
+    """The default config on a 2-dataset x 2-fold grid with paths that work from any folder."""
+    config = load_yaml(REPO / "config.yaml")
+    config["datasets"] = {
+        "diabetes": {"source": f"file:{TABARENA / 'diabetes.csv.gz'}", "manifest": str(MANIFEST)},
+        "iris": {"source": "sklearn:iris"},
+    }
+    protocol = {"n_folds": 2, "folds": [0, 1], "test_max_rows": 40, "real_budget": 48, "val_fraction": 0.25}
+    config["protocol"] = {**protocol, "seed": 0}
+    config["backbone"]["weights"] = str(REPO / config["backbone"]["weights"])
+    config.update(overrides)
+    return config
+
+
+def write_config(directory: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = Path(directory) / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile", check: bool = True):
+    """``python -m snakemake`` with the repository's default profile, in ``workdir``."""
+    profile = Path(snakefile).parent / "workflow" / "profiles" / "default"
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
+    command += ["--workflow-profile", str(profile), "--cores", "2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from Snakemake's 'Job stats' table."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Job stats")), None)
+    if start is None:
+        return counts
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    counts.pop("total", None)
+    return counts
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder with the tiny config as config.yaml."""
+    write_config(tmp_path, tiny_config())
+    return tmp_path
