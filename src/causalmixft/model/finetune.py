@@ -120,6 +120,19 @@ def _check_labels(name: str, y: np.ndarray | None, n_classes: int) -> None:
         raise ValueError(f"{name} labels must be class indices in [0, {n_classes}); got {y.min()}..{y.max()}")
 
 
+def finetune_step(backbone: Backbone, optimizer: torch.optim.Optimizer, x_context: torch.Tensor,
+                  y_context: torch.Tensor, x_query: torch.Tensor, y_query: torch.Tensor, n_classes: int,
+                  categorical: torch.Tensor, max_grad_norm: float) -> float:
+    """One optimiser step on one episode (tensors on the backbone's device); returns the query loss."""
+    logits = backbone.logits(x_context, y_context, x_query, n_classes, categorical)
+    loss = F.cross_entropy(logits, y_query)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(backbone.module.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def finetune(
     model: TabularTransformer | Backbone,
     pool_x: np.ndarray,
@@ -200,14 +213,9 @@ def finetune(
             columns = np.sort(rng.choice(n_features, backbone.max_features, replace=False))
         columns_t = torch.as_tensor(columns, device=device)
         context_t, query_t = torch.as_tensor(context, device=device), torch.as_tensor(query, device=device)
-        logits = backbone.logits(pool_x_t[context_t][:, columns_t], pool_y_t[context_t],
-                                 pool_x_t[query_t][:, columns_t], n_classes, categorical_t[columns_t])
-        loss = F.cross_entropy(logits, pool_y_t[query_t])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(finetune_step(backbone, optimizer, pool_x_t[context_t][:, columns_t], pool_y_t[context_t],
+                                    pool_x_t[query_t][:, columns_t], pool_y_t[query_t], n_classes,
+                                    categorical_t[columns_t], cfg.max_grad_norm))
         step += 1
         train_time += time.perf_counter() - tick
 

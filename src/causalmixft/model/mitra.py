@@ -1,0 +1,144 @@
+"""Adapter for AutoGluon's Mitra (``Tab2D``) checkpoints behind the :class:`Backbone` interface.
+
+Install with ``pip install 'causalmixft[mitra]'``. A checkpoint is a LOCAL directory holding
+``config.json`` (``dim``, ``dim_output``, ``n_layers``, ``n_heads``, ``task``) and
+``model.safetensors``, the layout of the published ``autogluon/mitra-classifier`` repository
+and of ``Tab2D.save_pretrained``. Nothing is downloaded at run time: the network is built with
+``use_pretrained_weights=False`` and the safetensors file is loaded here, so neither
+``hf_hub_download`` nor ``torch.load`` is ever reached.
+
+Preprocessing follows AutoGluon's Mitra preprocessor: missing values are imputed with the
+context mean and features constant in the context are dropped; the network's own quantile
+embedding does the scaling. Categorical codes enter as ordinal values, as in AutoGluon.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from causalmixft.model.backbone import autocast, resolve_device
+
+TAB2D_MODULE = "autogluon.tabular.models.mitra._internal.models.tab2d"
+INSTALL_HINT = "pip install 'causalmixft[mitra]' (AutoGluon's Mitra implementation, autogluon.tabular[mitra])"
+
+
+def tab2d_class():
+    """AutoGluon's ``Tab2D`` class, or an ImportError that says how to install it."""
+    try:
+        return importlib.import_module(TAB2D_MODULE).Tab2D
+    except ImportError as error:
+        raise ImportError(f"the Mitra adapter needs AutoGluon's Mitra implementation, which is not importable "
+                          f"({error}); install it with: {INSTALL_HINT}") from error
+
+
+def _build(config: dict, device: torch.device) -> torch.nn.Module:
+    if str(config.get("task", "CLASSIFICATION")).upper() != "CLASSIFICATION":
+        raise ValueError(f"only Mitra classification checkpoints are supported, not task={config.get('task')!r}")
+    return tab2d_class()(
+        dim=int(config["dim"]), dim_output=int(config["dim_output"]), n_layers=int(config["n_layers"]),
+        n_heads=int(config["n_heads"]), task="CLASSIFICATION",
+        # False: never let Tab2D load weights itself (its path would go through torch.load).
+        use_pretrained_weights=False, path_to_weights="", device=device.type,
+    )
+
+
+class MitraBackbone:
+    """A Mitra ``Tab2D`` network with the project's backbone interface."""
+
+    def __init__(self, module: torch.nn.Module, max_features: int | None = None, query_chunk: int = 1024):
+        self.module = module
+        self.max_classes = int(module.dim_output)
+        # Tab2D has no positional feature embedding, hence no hard feature limit.
+        self.max_features = max_features
+        self.query_chunk = query_chunk
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "auto") -> "MitraBackbone":
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"no Mitra checkpoint directory at {directory}: expected a local directory with config.json and "
+                f"model.safetensors (e.g. a copy of the autogluon/mitra-classifier repository); the adapter never "
+                f"downloads weights")
+        missing = [name for name in ("config.json", "model.safetensors") if not (directory / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"Mitra checkpoint {directory} lacks {', '.join(missing)}")
+        device = resolve_device(str(device))
+        module = _build(json.loads((directory / "config.json").read_text()), device)
+        module.load_state_dict(load_file(str(directory / "model.safetensors")))
+        return cls(module.to(device).eval())
+
+    @classmethod
+    def random(cls, dim: int = 512, n_layers: int = 12, n_heads: int = 4, dim_output: int = 10, seed: int = 0,
+               device: str | torch.device = "cpu") -> "MitraBackbone":
+        """Randomly initialised weights of the Mitra architecture (Mitra's defaults: 512/12/4/10)."""
+        config = {"dim": dim, "dim_output": dim_output, "n_layers": n_layers, "n_heads": n_heads}
+        with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the global RNG
+            torch.manual_seed(seed)
+            module = _build(config, resolve_device(str(device)))
+        return cls(module.to(resolve_device(str(device))).eval())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device) -> "MitraBackbone":
+        self.module.to(device)
+        return self
+
+    def save(self, directory: str | Path, extra: dict | None = None) -> None:
+        """``model.safetensors`` + ``config.json`` in Tab2D's own format, so AutoGluon can load it too."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.module.state_dict().items()}
+        save_file(state, str(directory / ".model.safetensors.tmp"))
+        (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
+        m = self.module
+        config = {"dim": m.dim, "dim_output": m.dim_output, "n_layers": m.n_layers, "n_heads": m.n_heads,
+                  "task": "CLASSIFICATION"}
+        if extra:
+            config["metadata"] = extra
+        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    @staticmethod
+    def _prepare(x_context: torch.Tensor, x_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Impute with context means, zero infinities, drop features constant in the context."""
+        mean = torch.nan_to_num(torch.nanmean(x_context, 0), nan=0.0, posinf=0.0, neginf=0.0)
+        x_context = torch.nan_to_num(torch.where(torch.isnan(x_context), mean, x_context), posinf=0.0, neginf=0.0)
+        x_query = torch.nan_to_num(torch.where(torch.isnan(x_query), mean, x_query), posinf=0.0, neginf=0.0)
+        varying = (x_context != x_context[:1]).any(0)
+        if varying.any():
+            x_context, x_query = x_context[:, varying], x_query[:, varying]
+        return x_context, x_query
+
+    def logits(self, x_context, y_context, x_query, n_classes, categorical=None):
+        x_context, x_query = self._prepare(x_context.float(), x_query.float())
+        n_context, n_features = x_context.shape
+        no_padding = torch.zeros(1, n_features, dtype=torch.bool, device=x_context.device)
+        with autocast(x_context.device):
+            out = self.module(
+                x_context[None], y_context[None], x_query[None], no_padding,
+                torch.zeros(1, n_context, dtype=torch.bool, device=x_context.device),
+                torch.zeros(1, len(x_query), dtype=torch.bool, device=x_context.device),
+            )
+        return out[0, :, :n_classes].float()
+
+    @torch.no_grad()
+    def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
+        if n_classes > self.max_classes:
+            raise ValueError(f"{n_classes} classes exceed Mitra's maximum of {self.max_classes}")
+        device = self.device
+        self.module.eval()
+        ctx = torch.as_tensor(np.asarray(x_context, np.float32), device=device)
+        y = torch.as_tensor(np.asarray(y_context, np.int64), device=device)
+        out = []
+        for start in range(0, len(x_query), self.query_chunk):
+            query = torch.as_tensor(np.asarray(x_query[start : start + self.query_chunk], np.float32), device=device)
+            out.append(torch.softmax(self.logits(ctx, y, query, n_classes), -1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, n_classes))
