@@ -27,7 +27,7 @@ def run(model, task, cfg=FAST, seed=0, test=None, n_classes=2):
 def test_two_runs_with_one_seed_are_identical_and_seeds_matter(task):
     first, second = run(tiny_model(), task, seed=7), run(tiny_model(), task, seed=7)
     assert first.curve == second.curve
-    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     other = run(tiny_model(), task, seed=8)
     assert other.curve[1:] != first.curve[1:]
@@ -62,7 +62,7 @@ def test_selection_never_looks_at_test(task):
     assert honest.selected_step == inverted.selected_step
     assert [p["val"] for p in honest.curve] == [p["val"] for p in inverted.curve]
     assert [p["test"] for p in honest.curve] != [p["test"] for p in inverted.curve]
-    for a, b in zip(honest.model.state_dict().values(), inverted.model.state_dict().values()):
+    for a, b in zip(honest.model.state_dict().values(), inverted.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     # The selected step is the first best validation score, whatever test says.
     val = [p["val"]["roc_auc"] for p in inverted.curve]

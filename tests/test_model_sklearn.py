@@ -71,7 +71,8 @@ def test_dataframes_with_categoricals_missing_values_and_string_labels(weights, 
     assert np.isfinite(estimator.predict_proba(unseen)).all()
     # Categorical codes are positions in the fitted levels, whatever the frame's row index.
     shuffled = data.sample(frac=1.0, random_state=0)
-    np.testing.assert_allclose(estimator.predict_proba(shuffled), estimator.predict_proba(data)[shuffled.index], atol=1e-5)
+    expected = estimator.predict_proba(data)[shuffled.index]
+    np.testing.assert_allclose(estimator.predict_proba(shuffled), expected, atol=1e-5)
     with pytest.raises(ValueError, match="inf"):
         estimator.predict(data.assign(age=np.inf))
 

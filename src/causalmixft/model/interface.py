@@ -56,7 +56,8 @@ class BuiltinBackbone:
         self.n_feature_subsets = n_feature_subsets
 
     @classmethod
-    def load(cls, directory: str | Path = builtin.DEFAULT_WEIGHTS, device: str | torch.device = "cpu") -> "BuiltinBackbone":
+    def load(cls, directory: str | Path = builtin.DEFAULT_WEIGHTS,
+             device: str | torch.device = "cpu") -> "BuiltinBackbone":
         return cls(builtin.load_model(directory, builtin.resolve_device(str(device))))
 
     @property

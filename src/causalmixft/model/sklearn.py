@@ -192,14 +192,15 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
                   str(directory / "context.safetensors"))
         params = self.get_params()
         params["weights"] = str(params["weights"]) if isinstance(params["weights"], (str, Path)) else None
-        params["finetune"] = asdict(params["finetune"]) if isinstance(params["finetune"], FinetuneConfig) else params["finetune"]
+        if isinstance(params["finetune"], FinetuneConfig):
+            params["finetune"] = asdict(params["finetune"])
         state = {
             "params": params,
             "classes": [_plain(c) for c in self.classes_],
             "categorical_mask": self.categorical_mask_.tolist(),
             "categories": {str(k): v for k, v in self.categories_.items()},
             "n_features_in": self.n_features_in_,
-            "feature_names_in": [str(c) for c in self.feature_names_in_] if hasattr(self, "feature_names_in_") else None,
+            "feature_names_in": list(map(str, self.feature_names_in_)) if hasattr(self, "feature_names_in_") else None,
             "finetune_result": self.finetune_result_,
         }
         (directory / "estimator.json").write_text(json.dumps(state, indent=1) + "\n")
