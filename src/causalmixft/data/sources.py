@@ -252,8 +252,22 @@ def _import_openml(source: Source):
         ) from exc
 
 
+# --- tabmwp ------------------------------------------------------------------------------
+
+
+def load_tabmwp(source: Source) -> RawTable:
+    """A classification task derived from TabMWP: ``tabmwp:<task>[@<folder>|@upstream]``.
+
+    See :func:`causalmixft.data.tabmwp.load_task` and docs/tabmwp.md.
+    """
+    from causalmixft.data.tabmwp import load_task
+
+    return load_task(source)
+
+
 LOADERS: dict[str, Callable[[Source], RawTable]] = {
     "file": load_file,
     "openml": load_openml,
     "sklearn": load_sklearn,
+    "tabmwp": load_tabmwp,
 }
