@@ -1,0 +1,228 @@
+"""Tables of the aggregate stage, computed from per-run metrics (definitions: docs/metrics.md).
+
+Every table is a pure function of pandas frames so it can be checked on hand-made numbers.
+This module holds the improvement and rank tables, fidelity and cost, and ``build_tables``,
+which assembles them all (curve diagnostics live in ``curves``, scaling in ``scaling``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from causalmixft.errors import StageError
+from causalmixft.experiment import stats
+from causalmixft.experiment.collect import Runs, runs_long
+from causalmixft.experiment.curves import gap_regret_runs, gap_regret_summary
+from causalmixft.experiment.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
+from causalmixft.experiment.study import (
+    SPREAD_COLUMNS,
+    Study,
+    choose_by,
+    dataset_means,
+    fold_scores,
+    ordered,
+    spread,
+    wide_splits,
+)
+from causalmixft.metrics import HIGHER_IS_BETTER
+
+IMPROVEMENT_COLUMNS = ["group", "metric", "split", "method", "size", *SPREAD_COLUMNS]
+RANK_COLUMNS = "group metric selection competitor avg_rank mean_score n_datasets chosen_sizes".split()
+COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib".split()
+
+
+# --- normalized improvement over the reference --------------------------------------------
+
+
+def improvement_per_fold(scores: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """100 (s / s_ref - 1) for higher-is-better metrics, 100 (1 - s / s_ref) for losses, per fold.
+
+    NaN where the reference run is missing or its score is zero (the ratio is undefined).
+    """
+    reference = scores[scores["method"] == study.reference].drop(columns=["method", "size"])
+    keys = ["dataset", "fold", "split", "metric"]
+    if reference.duplicated(keys).any():
+        raise StageError("aggregate", "-", f"the reference {study.reference} has more than one run per (dataset, fold)")
+    others = scores[scores["method"] != study.reference]
+    merged = others.merge(reference.rename(columns={"value": "reference"}), on=keys, how="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = merged["value"].to_numpy(float) / merged["reference"].to_numpy(float)
+    higher = merged["metric"].map(HIGHER_IS_BETTER).to_numpy(bool)
+    improvement = np.where(higher, 100.0 * (ratio - 1.0), 100.0 * (1.0 - ratio))
+    merged["improvement"] = np.where(np.isfinite(improvement), improvement, np.nan)
+    return merged
+
+
+def improvement_tables(scores: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-dataset fold means, spread across datasets per group x metric x split x configuration).
+
+    Every configuration of the grid gets a row, one without any value too (n_datasets = 0), so
+    a method that failed everywhere shows up instead of vanishing from the table.
+    """
+    per_fold = improvement_per_fold(scores, study)
+    columns = ["method", "size", "dataset", "split", "metric", "improvement"]
+    per_dataset = dataset_means(per_fold[columns], "improvement")
+    cells = dict(list(per_dataset.groupby(["method", "size", "metric", "split"], sort=True)))
+    no_values = per_dataset.iloc[:0]
+    rows = []
+    for group, datasets in study.groups.items():
+        for metric in study.metrics:
+            for split in ("val", "test"):
+                for method, size in study.configurations():
+                    if method == study.reference:
+                        continue
+                    cell = cells.get((method, size, metric, split), no_values)
+                    values = cell.loc[cell["dataset"].isin(datasets), "improvement"]
+                    block = {"group": group, "metric": metric, "split": split, "method": method, "size": size}
+                    rows.append({**block, **spread(values)})
+    return ordered(per_dataset, study), ordered(pd.DataFrame(rows, columns=IMPROVEMENT_COLUMNS), study)
+
+
+# --- ranks, Friedman, Nemenyi -------------------------------------------------------------
+
+
+def competitor_matrices(means: pd.DataFrame, metric: str, study: Study) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Datasets x competitors fold-mean test scores for both selections, plus the chosen sizes.
+
+    ``per_size``: every (method, size) of the grid competes. ``val_chosen``: each method at the
+    size with its best validation score per dataset, so test never picks a competitor.
+    """
+    rows = wide_splits(means[means["metric"] == metric])
+    per_size = {}
+    for method, size in study.configurations():
+        cell = rows[(rows["method"] == method) & (rows["size"] == size)]
+        per_size[study.label(method, size)] = cell.set_index("dataset")["test"]
+    chosen = choose_by(rows, "val", metric, ["method", "dataset"])
+    val_chosen, chosen_sizes = {}, {}
+    for method in study.methods:
+        picks = chosen[chosen["method"] == method].set_index("dataset")
+        val_chosen[method], chosen_sizes[method] = picks["test"], picks["size"]
+    index = list(study.datasets)
+    return {
+        "per_size": (pd.DataFrame(per_size, index=index), {}),
+        "val_chosen": (pd.DataFrame(val_chosen, index=index), chosen_sizes),
+    }
+
+
+def rank_tables(means: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(average ranks per group x metric x selection x competitor, Friedman / Nemenyi per block).
+
+    Ranks need a complete block design: competitors without any score in the group are dropped
+    first, then datasets lacking any remaining competitor; both are listed in the tests table.
+    """
+    rank_rows, test_rows = [], []
+    for metric in study.metrics:
+        for selection, (matrix, chosen_sizes) in competitor_matrices(means, metric, study).items():
+            for group, datasets in study.groups.items():
+                block = {"group": group, "metric": metric, "selection": selection}
+                members = matrix.loc[[d for d in matrix.index if d in datasets]]
+                empty = [c for c in members.columns if members[c].isna().all()]
+                members = members.drop(columns=empty)
+                complete = members.dropna()
+                incomplete = [d for d in members.index if d not in complete.index]
+                test_rows.append({**block, **_rank_tests(complete, empty, incomplete, study.alpha)})
+                if complete.empty:
+                    continue
+                ranks = stats.within_row_ranks(complete.to_numpy(), HIGHER_IS_BETTER[metric])
+                for j, competitor in enumerate(complete.columns):
+                    row = {**block, "competitor": competitor, "avg_rank": ranks[:, j].mean()}
+                    row |= {"mean_score": complete[competitor].mean(), "n_datasets": len(complete)}
+                    if selection == "val_chosen":
+                        counts = chosen_sizes[competitor].reindex(complete.index).value_counts().sort_index()
+                        row["chosen_sizes"] = ", ".join(f"{int(size)} ({n})" for size, n in counts.items())
+                    rank_rows.append(row)
+    ranks = ordered(pd.DataFrame(rank_rows, columns=RANK_COLUMNS), study, ["group", "metric", "selection", "avg_rank"])
+    tests = ordered(pd.DataFrame(test_rows), study, ["group", "metric", "selection"])
+    return ranks, tests
+
+
+def _rank_tests(complete: pd.DataFrame, empty: list, incomplete: list, alpha: float) -> dict:
+    k, n = complete.shape[1], len(complete)
+    if n == 0:
+        result = stats.StatResult(np.nan, np.nan, "no dataset has a score for every competitor")
+    else:
+        result = stats.friedman(complete.to_numpy())
+    # Post-hoc critical difference only where the omnibus test itself applies.
+    cd = stats.nemenyi_critical_difference(k, n, alpha) if result.applied else np.nan
+    return {
+        "n_competitors": k,
+        "n_datasets": n,
+        "friedman_chi2": result.statistic,
+        "friedman_p": result.pvalue,
+        "nemenyi_cd": cd,
+        "alpha": alpha,
+        "dropped_competitors": "; ".join(empty),
+        "dropped_datasets": "; ".join(incomplete),
+        "note": result.note,
+    }
+
+
+# --- fidelity and cost ----------------------------------------------------------------------
+
+
+def fidelity_summary(fidelity: pd.DataFrame) -> pd.DataFrame:
+    """Per generator x size x key: spread across datasets of the fold-mean value."""
+    columns = ["generator", "size", "key", *SPREAD_COLUMNS]
+    if fidelity.empty:
+        return pd.DataFrame(columns=columns)
+    per_dataset = fidelity.groupby(["generator", "size", "key", "dataset"], sort=True)["value"].mean().reset_index()
+    rows = [
+        {"generator": generator, "size": size, "key": key, **spread(cell["value"])}
+        for (generator, size, key), cell in per_dataset.groupby(["generator", "size", "key"], sort=True)
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cost_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """Per rule: jobs, median and total wall seconds, total CPU seconds, peak RSS in MiB."""
+    if benchmarks.empty:
+        return pd.DataFrame(columns=COST_COLUMNS)
+    grouped = benchmarks.groupby("rule", sort=True)
+    table = pd.DataFrame(
+        {
+            "jobs": grouped.size(),
+            "wall_s_median": grouped["wall_s"].median(),
+            "wall_s_total": grouped["wall_s"].sum(min_count=1),
+            "cpu_s_total": grouped["cpu_s"].sum(min_count=1),
+            "max_rss_mib": grouped["max_rss_mib"].max(),
+        }
+    )
+    return table.reset_index()[COST_COLUMNS]
+
+
+# --- everything -----------------------------------------------------------------------------
+
+
+def build_tables(
+    runs: Runs,
+    study: Study,
+    fidelity: pd.DataFrame | None = None,
+    fidelity_missing: pd.DataFrame | None = None,
+    benchmarks: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table of the stage, keyed by its file stem under ``results/tables``."""
+    long = runs_long(runs.records)
+    scores = fold_scores(long, study)
+    means = dataset_means(scores)
+    improvement_per_dataset, improvement = improvement_tables(scores, study)
+    ranks, rank_tests = rank_tables(means, study)
+    gap_runs = gap_regret_runs(runs.records, study)
+    scaling_datasets = scaling_per_dataset(means, study)
+    missing = [frame for frame in (runs.missing, fidelity_missing) if frame is not None and not frame.empty]
+    return {
+        "runs_long": long,
+        "missing": pd.concat(missing, ignore_index=True) if missing else runs.missing,
+        "improvement": improvement,
+        "improvement_per_dataset": improvement_per_dataset,
+        "ranks": ranks,
+        "rank_tests": rank_tests,
+        "gap_regret": gap_regret_summary(gap_runs, study),
+        "gap_regret_runs": gap_runs,
+        "scaling": scaling_summary(scaling_datasets, study),
+        "scaling_per_dataset": scaling_datasets,
+        "trend": trend_tests(scaling_datasets, study),
+        "best_size": best_size_table(scaling_datasets, study),
+        "fidelity": fidelity_summary(fidelity if fidelity is not None else pd.DataFrame()),
+        "cost": cost_table(benchmarks if benchmarks is not None else pd.DataFrame()),
+    }

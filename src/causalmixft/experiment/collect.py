@@ -1,0 +1,248 @@
+"""Read what the aggregate stage summarises: run metrics, fidelity reports and benchmark files.
+
+Only absence counts as missing: a run that failed or a generator that could not fit leaves no
+``metrics.json``. A file that exists but does not fit the contract is a bug upstream, so it
+raises instead of being reported as a gap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from causalmixft.errors import StageError
+from causalmixft.experiment.methods import Method, method_sizes
+from causalmixft.io import read_json
+
+RunKey = tuple[str, str, int, int]  # (method, dataset, fold, size)
+
+SPLITS = ("val", "test")
+RUN_FIELDS = (
+    "backbone",
+    "method",
+    "dataset",
+    "fold",
+    "size",
+    "n_real_rows",
+    "n_synthetic_rows",
+    "seed",
+    "device",
+    "wall_time_s",
+    "steps_run",
+    "selected_step",
+)
+MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "size", "path", "reason"]
+FIDELITY_PATTERN = re.compile(
+    r"(?P<generator>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)\.fidelity\.json$"
+)
+# The usual keys of a fidelity report, in the order tables show them; other numeric keys follow.
+FIDELITY_KEYS = ("two_sample_roc_auc", "tstr_roc_auc", "trtr_roc_auc", "marginal_distance", "correlation_distance")
+# Keys of a fidelity report that identify the sample rather than measure it.
+FIDELITY_IDENTITY_KEYS = {"generator", "dataset", "fold", "size", "seed"}
+BENCHMARK_COLUMNS = {"s": "wall_s", "cpu_time": "cpu_s", "max_rss": "max_rss_mib"}
+
+
+RUN_PATTERN = re.compile(r"(?P<method>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)/metrics\.json$")
+
+
+def metrics_path(runs_root: str | Path, method: str, dataset: str, fold: int, size: int) -> Path:
+    """``{runs_root}/{method}/{dataset}/fold{fold}/n{size}/metrics.json``; runs_root is runs/{backbone}."""
+    return Path(runs_root) / method / dataset / f"fold{fold}" / f"n{size}" / "metrics.json"
+
+
+def expected_runs(
+    methods: Iterable[Method], datasets: Iterable[str], folds: Iterable[int], sizes: Iterable[int]
+) -> list[list]:
+    """[method, dataset, fold, size] of every run of the grid, as plain lists (a Snakemake param).
+
+    Each method runs at the sizes the fine-tuning stage gives it (``method_sizes``): n=0 only
+    without synthetic rows (zeroshot, finetune), every size above 0 otherwise.
+    """
+    sizes = [int(s) for s in sizes]
+    return [
+        [method.name, str(dataset), int(fold), size]
+        for method in methods
+        for dataset in datasets
+        for fold in folds
+        for size in method_sizes(method, sizes)
+    ]
+
+
+def metrics_files(backbone: str, grid: Iterable[Iterable], results: str = "results") -> list[str]:
+    return [f"{results}/runs/{backbone}/{m}/{d}/fold{f}/n{s}/metrics.json" for m, d, f, s in grid]
+
+
+def fidelity_files(
+    methods: Iterable[Method],
+    datasets: Iterable[str],
+    folds: Iterable[int],
+    sizes: Iterable[int],
+    results: str = "results",
+) -> list[str]:
+    """Fidelity reports of every generator the methods sample from, at every size above 0."""
+    generators = sorted({method.generator for method in methods if method.generator})
+    positive = sorted({int(s) for s in sizes if int(s) > 0})
+    return [
+        f"{results}/synth/{generator}/{dataset}/fold{fold}/n{size}.fidelity.json"
+        for generator in generators
+        for dataset in datasets
+        for fold in folds
+        for size in positive
+    ]
+
+
+def source_kind_groups(datasets: Mapping[str, Mapping]) -> dict[str, list[str]]:
+    """Dataset names grouped by source kind (``openml``, ``tabmwp``, ...) when the config mixes kinds.
+
+    The summary then repeats its headline tables per group, so TabArena tasks and TabMWP-derived
+    tasks are also reported apart; with a single kind there is nothing to separate.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, spec in sorted(datasets.items()):
+        groups.setdefault(str(spec["source"]).split(":", 1)[0], []).append(name)
+    return groups if len(groups) > 1 else {}
+
+
+@dataclass
+class Runs:
+    records: list[dict]  # parsed metrics.json of every present run, sorted by run key
+    missing: pd.DataFrame  # MISSING_COLUMNS, one row per expected run without a metrics.json
+    n_expected: int
+
+
+def normalise_grid(expected: Iterable[Iterable]) -> list[RunKey]:
+    """Sorted, de-duplicated (method, dataset, fold, size) tuples from plain lists (Snakemake params)."""
+    return sorted({(str(m), str(d), int(f), int(s)) for m, d, f, s in expected})
+
+
+def run_key(path: str | Path) -> RunKey:
+    """The (method, dataset, fold, size) a metrics.json path stands for."""
+    match = RUN_PATTERN.search(Path(path).as_posix())
+    if match is None:
+        raise StageError("aggregate", "-", f"{path} is not .../{{method}}/{{dataset}}/fold{{k}}/n{{size}}/metrics.json")
+    return match["method"], match["dataset"], int(match["fold"]), int(match["size"])
+
+
+def load_runs(expected: Iterable[Iterable], metrics_files: Iterable[str | Path]) -> Runs:
+    """Read the metrics.json of every expected run; list the expected runs that have none.
+
+    Files are matched to runs by their path. A run is missing when no file is listed for it or
+    its file does not exist; listed files outside the expected grid are not part of the study
+    and are ignored.
+    """
+    grid = normalise_grid(expected)
+    paths: dict[RunKey, Path] = {}
+    for path in map(Path, metrics_files):
+        key = run_key(path)
+        if key in paths and paths[key] != path:
+            raise StageError("aggregate", key[1], f"two metrics files for run {key}: {paths[key]} and {path}")
+        paths[key] = path
+    records, missing = [], []
+    for key in grid:
+        path = paths.get(key)
+        if path is None or not path.exists():
+            where = str(path) if path else ""
+            missing.append(("run", *key, where, "metrics.json absent (run failed or was not run)"))
+            continue
+        record = read_json(path)
+        _check_record(record, key, path)
+        records.append(record)
+    return Runs(records, pd.DataFrame(missing, columns=MISSING_COLUMNS), len(grid))
+
+
+def _check_record(record: dict, key: RunKey, path: Path) -> None:
+    method, dataset, fold, size = key
+    found = (record.get("method"), record.get("dataset"), record.get("fold"), record.get("size"))
+    if found != key:
+        raise StageError("aggregate", dataset, f"{path} describes run {found}, expected {key}")
+    problems = [name for name in ("curve", "selected") if name not in record]
+    problems += [f"selected.{split}" for split in SPLITS if split not in record.get("selected", {})]
+    if problems:
+        raise StageError("aggregate", dataset, f"{path} lacks {', '.join(problems)}")
+
+
+def runs_long(records: list[dict]) -> pd.DataFrame:
+    """One row per run x split x metric at the validation-selected step, with the run's bookkeeping."""
+    rows = []
+    for record in records:
+        base = {field: record.get(field) for field in RUN_FIELDS}
+        for split in SPLITS:
+            for metric, value in sorted(record["selected"][split].items()):
+                rows.append({**base, "split": split, "metric": metric, "value": _number(value)})
+    columns = [*RUN_FIELDS, "split", "metric", "value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _number(value) -> float:
+    """JSON null (a metric that could not be computed) becomes NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def load_fidelity(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(long table generator, dataset, fold, size, key, value; missing files) from fidelity JSONs.
+
+    Every numeric top-level key is kept, so reports with fewer or extra keys than the usual
+    ones (two-sample AUC, TSTR, ...) aggregate without special cases.
+    """
+    rows, missing = [], []
+    for path in sorted(str(p) for p in paths):
+        match = FIDELITY_PATTERN.search(Path(path).as_posix())
+        if match is None:
+            raise StageError(
+                "aggregate", "-", f"{path} is not .../{{generator}}/{{dataset}}/fold{{k}}/n{{size}}.fidelity.json"
+            )
+        ident = {**match.groupdict(), "fold": int(match["fold"]), "size": int(match["size"])}
+        if not Path(path).exists():
+            missing.append(
+                (
+                    "fidelity",
+                    ident["generator"],
+                    ident["dataset"],
+                    ident["fold"],
+                    ident["size"],
+                    path,
+                    "fidelity report absent",
+                )
+            )
+            continue
+        for key, value in sorted(read_json(path).items()):
+            if (
+                key in FIDELITY_IDENTITY_KEYS
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float, type(None)))
+            ):
+                continue
+            rows.append({**ident, "key": key, "value": _number(value)})
+    columns = ["generator", "dataset", "fold", "size", "key", "value"]
+    return pd.DataFrame(rows, columns=columns), pd.DataFrame(missing, columns=MISSING_COLUMNS)
+
+
+def load_benchmarks(root: str | Path | None, exclude: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """One row per Snakemake benchmark file under ``root``: rule, file, wall_s, cpu_s, max_rss_mib.
+
+    The rule is the first folder below ``root`` (``{rule}/...``) or, for a file directly in
+    ``root``, its stem. Repeated measurements (``repeat()``) are averaged into one job.
+    """
+    columns = ["rule", "file", *BENCHMARK_COLUMNS.values()]
+    if root is None or not Path(root).is_dir():
+        return pd.DataFrame(columns=columns)
+    root = Path(root)
+    skip = {Path(p).resolve() for p in exclude}
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".tsv", ".txt")):
+        if path.resolve() in skip:
+            continue
+        table = pd.read_csv(path, sep="\t")
+        relative = path.relative_to(root)
+        rule = relative.parts[0] if len(relative.parts) > 1 else path.stem
+        row = {"rule": rule, "file": relative.as_posix()}
+        for source, target in BENCHMARK_COLUMNS.items():
+            # Snakemake writes "-" or NA where psutil could not measure a value.
+            values = pd.to_numeric(table[source], errors="coerce") if source in table else pd.Series(dtype=float)
+            row[target] = float(values.mean())  # NaN when nothing was measured
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,182 @@
+"""The "Findings" of report/summary.md: plain sentences generated from the tables.
+
+Every sentence reads its numbers from a table and words them conditionally (above or not,
+significant or not, not applicable and why), so the text cannot drift from the numbers. A
+difference of medians is never called significant: only the Friedman and Page's L tests are.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from causalmixft.experiment.formatting import metric_label, metric_name, number, pvalue, signed
+from causalmixft.experiment.plots import SCALING_PANELS
+from causalmixft.experiment.study import ALL, Study
+
+FEW_DATASETS = 5  # below this many datasets, medians get a low-power caveat
+
+
+def coverage_findings(tables: Mapping[str, pd.DataFrame], n_expected: int) -> list[str]:
+    missing = tables["missing"]
+    runs = missing[missing["kind"] == "run"]
+    if runs.empty:
+        return [f"All {n_expected} expected runs are present."]
+    by_method = ", ".join(f"{method}: {n}" for method, n in runs.groupby("method", sort=True).size().items())
+    return [
+        f"{n_expected - len(runs)} of {n_expected} expected runs are present; missing: {len(runs)} ({by_method}). "
+        "Missing runs contribute no value to any table (see Missing runs)."
+    ]
+
+
+def improvement_findings(improvement: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
+    rows = improvement[
+        (improvement["group"] == group) & (improvement["metric"] == metric) & (improvement["split"] == "test")
+    ]
+    label = f"normalized test {metric_label(metric)} improvement over {study.reference}"
+    out = []
+    baseline = rows[rows["method"] == study.baseline]
+    base_median = np.nan
+    if len(baseline):
+        b = baseline.iloc[0]
+        base_median = b["median"]
+        out.append(
+            f"{study.baseline} (n=0): median {label} {signed(b['median'])} (IQR {signed(b['q25'])} to {signed(b['q75'])}; {int(b['n_datasets'])} datasets)."
+        )
+    for method in study.curve_methods:
+        curve = rows[(rows["method"] == method) & (rows["n_datasets"] > 0)].sort_values("size")
+        if curve.empty:
+            out.append(f"{method}: no size has a defined {label}.")
+            continue
+        points = "; ".join(
+            f"n={int(r['size'])}: {signed(r['median'])} (IQR {signed(r['q25'])} to {signed(r['q75'])}, {int(r['n_datasets'])} datasets)"
+            for _, r in curve.iterrows()
+        )
+        sentence = f"{method}: median {label} {points}."
+        if np.isfinite(base_median):
+            above = curve[curve["median"] > base_median]["size"].astype(int).tolist()
+            which = f" (n={', '.join(map(str, above))})" if above else ""
+            sentence += f" Its median is above {study.baseline}'s ({signed(base_median)}) at {len(above)} of {len(curve)} sizes{which}."
+        out.append(sentence)
+    if len(rows) and rows["n_datasets"].max() < FEW_DATASETS:
+        out.append(
+            f"These medians rest on fewer than {FEW_DATASETS} datasets and can move a lot with one more dataset."
+        )
+    return out
+
+
+def rank_findings(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
+    selection = "val_chosen"
+    block = ranks[(ranks["group"] == group) & (ranks["metric"] == metric) & (ranks["selection"] == selection)]
+    test = tests[(tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)]
+    name = f"test {metric_label(metric)}"
+    if block.empty or test.empty:
+        note = test.iloc[0]["note"] if len(test) else "no ranks"
+        return [f"Average {name} ranks (each method at its validation-chosen size): not available ({note})."]
+    t = test.iloc[0]
+    listed = ", ".join(f"{r['competitor']} {r['avg_rank']:.2f}" for _, r in block.iterrows())
+    sentence = f"Average {name} rank with each method at its validation-chosen size ({int(t['n_datasets'])} datasets; 1 = best): {listed}."
+    if t["note"]:
+        sentence += f" Friedman test not applicable: {t['note']}."
+    else:
+        significant = t["friedman_p"] < study.alpha
+        verdict = "significant" if significant else "not significant"
+        sentence += f" Friedman chi2 = {t['friedman_chi2']:.2f}, p = {pvalue(t['friedman_p'])}: rank differences are {verdict} at alpha = {study.alpha}."
+        if significant:
+            sentence += " " + _nemenyi_pairs(block, t["nemenyi_cd"])
+    return [sentence]
+
+
+def _nemenyi_pairs(block: pd.DataFrame, cd: float) -> str:
+    ranked = list(zip(block["competitor"], block["avg_rank"]))
+    pairs = [f"{a} vs {b}" for i, (a, ra) in enumerate(ranked) for b, rb in ranked[i + 1 :] if abs(rb - ra) >= cd]
+    if not pairs:
+        return f"No pair's average ranks differ by the Nemenyi CD ({cd:.2f}) or more."
+    return f"Pairs whose average ranks differ by at least the Nemenyi CD ({cd:.2f}): {'; '.join(pairs)}."
+
+
+def trend_findings(trend: pd.DataFrame, study: Study, group: str) -> list[str]:
+    out = []
+    rows = trend[trend["group"] == group]
+    for split, metric in _trend_views(study):
+        for method in study.curve_methods:
+            cell = rows[(rows["method"] == method) & (rows["split"] == split) & (rows["metric"] == metric)]
+            if cell.empty:
+                continue
+            r = cell.iloc[0]
+            sentence = (
+                f"{method}, {metric_name(split, metric)} vs synthetic size (n = {r['sizes'].replace(' ', ', ')}; n=0 is {study.anchor(method)}): "
+                f"Spearman rho(size, score) > 0 in {r['n_rho_positive']} and < 0 in {r['n_rho_negative']} of {r['n_datasets']} datasets "
+                f"(sign test p = {pvalue(r['sign_test_p'])})"
+            )
+            if r["note"]:
+                sentence += f"; Page's L test not applicable ({r['note']})."
+            else:
+                sentence += (
+                    f"; Page's L = {r['page_L']:.0f} over {r['page_n_datasets']} datasets, increasing p = {pvalue(r['page_p_increasing'])}, "
+                    f"decreasing p = {pvalue(r['page_p_decreasing'])}: {_trend_verdict(r, study.alpha)}."
+                )
+            out.append(sentence)
+    return out
+
+
+def _trend_views(study: Study) -> list[tuple[str, str]]:
+    """Validation accuracy (the research question's selection signal), then test for every metric."""
+    views = [view for view in SCALING_PANELS if view[1] in study.metrics and view[0] == "val"]
+    return views + [("test", metric) for metric in study.metrics]
+
+
+def _trend_verdict(row, alpha: float) -> str:
+    if row["page_p_increasing"] < alpha:
+        return f"a significant increasing trend at alpha = {alpha} (one-sided)"
+    if row["page_p_decreasing"] < alpha:
+        return f"a significant decreasing trend at alpha = {alpha} (one-sided)"
+    return f"no significant monotone trend at alpha = {alpha}"
+
+
+def gap_findings(gap: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
+    rows = gap[(gap["group"] == group) & (gap["metric"] == metric) & (gap["size"] == ALL)]
+    if rows.empty:
+        return []
+    name = metric_label(metric)
+    parts, regrets = [], []
+    for _, r in rows.iterrows():
+        if r["n_gap_defined"]:
+            parts.append(
+                f"{r['method']} {number(r['gap_median'], 2)} ({r['n_gap_defined']} of {r['n_runs']} runs defined)"
+            )
+        else:
+            parts.append(f"{r['method']} undefined (no run has 3 or more non-constant evaluation points)")
+        regrets.append(
+            f"{r['method']} {number(r['regret_median'], 4)} (positive in {r['n_regret_positive']} of {r['n_runs']} runs)"
+        )
+    return [
+        f"Median validation-test correlation gap ({name}; 0 = the curves rank steps identically, 2 = opposite): {'; '.join(parts)}.",
+        f"Median early-stopping regret (test {name}; 0 = validation picked the test-best step): {'; '.join(regrets)}.",
+    ]
+
+
+def best_size_findings(best: pd.DataFrame, study: Study, metric: str) -> list[str]:
+    out = []
+    for method in study.curve_methods:
+        rows = best[(best["method"] == method) & (best["metric"] == metric)]
+        if rows.empty:
+            continue
+        sizes = rows["val_chosen_size"].value_counts().sort_index()
+        listed = ", ".join(f"n={int(s)} ({c})" for s, c in sizes.items())
+        out.append(
+            f"{method} ({metric_label(metric)}): validation picks the test-best size in {int(rows['agree'].sum())} of {len(rows)} datasets; "
+            f"validation-chosen sizes: {listed}; median test regret of the choice {number(rows['regret'].median(), 4)}."
+        )
+    return out
+
+
+def fidelity_findings(fidelity: pd.DataFrame) -> list[str]:
+    rows = fidelity[fidelity["key"] == "two_sample_roc_auc"]
+    out = []
+    for generator, cell in rows.groupby("generator", sort=True):
+        points = ", ".join(f"n={int(r['size'])}: {number(r['median'])}" for _, r in cell.sort_values("size").iterrows())
+        out.append(f"Median two-sample ROC-AUC of {generator} rows vs real rows (0.5 = indistinguishable): {points}.")
+    return out

@@ -1,0 +1,57 @@
+"""Labels and number formatting shared by the plots, the findings and the summary tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METRIC_LABELS = {
+    "roc_auc": "ROC-AUC",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "log_loss": "log-loss",
+}
+SPLIT_LABELS = {"val": "validation", "test": "test"}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def number(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.{digits}f}"
+
+
+def signed(value, digits: int = 2) -> str:
+    return "n/a" if not np.isfinite(value) else f"{float(value):+.{digits}f}"
+
+
+def pvalue(value) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def metric_name(split: str, metric: str) -> str:
+    return f"{SPLIT_LABELS[split]} {metric_label(metric)}"
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    """A GitHub markdown table of already formatted cells (strings), or a note when empty."""
+    if frame.empty:
+        return "_(no rows)_"
+    cells = frame.astype(str).map(lambda text: text.replace("|", "\\|"))
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def spread_cell(row, digits: int = 2, sign: bool = True) -> str:
+    fmt = signed if sign else (lambda v, d=digits: number(v, d))
+    if row["n_datasets"] == 0:
+        return "n/a (0)"
+    return f"{fmt(row['median'], digits)} [{fmt(row['q25'], digits)}, {fmt(row['q75'], digits)}] ({int(row['n_datasets'])})"

@@ -1,0 +1,277 @@
+"""Figures of the aggregate stage, drawn from its tables.
+
+Figures are built on ``matplotlib.figure.Figure`` directly rather than through pyplot, so no
+global backend or figure registry is involved (safe in a Snakemake job and in tests), and they
+are saved without the software-version metadata so reruns give identical PNG bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from causalmixft.experiment.formatting import metric_label, metric_name
+from causalmixft.experiment.stats import cd_cliques, spearman_or_nan
+from causalmixft.experiment.study import ALL, Study
+from causalmixft.io import atomic_path
+
+# The research question's three views of a scaling curve.
+SCALING_PANELS = (("val", "accuracy"), ("test", "accuracy"), ("test", "roc_auc"))
+SIZE_AXIS_LABEL = "synthetic rows n (n=0: fine-tuning without synthetic rows)"
+
+
+def method_colors(study: Study) -> dict[str, tuple]:
+    palette = colormaps["tab10"]
+    return {method: palette(i % 10) for i, method in enumerate(study.methods)}
+
+
+def save(figure: Figure, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+
+
+def _no_data(ax, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _size_axis(ax, sizes: list[int]) -> None:
+    # Sizes are roughly geometric (0, 64, 256, 1024): evenly spaced categories keep every point
+    # readable, and the ticks carry the actual sizes.
+    ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
+    ax.set_xlim(-0.3, len(sizes) - 0.7)
+
+
+def _figure_legend(figure: Figure, axes) -> None:
+    handles, labels = {}, []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    if labels:
+        figure.legend(
+            [handles[label] for label in labels],
+            labels,
+            loc="outside lower center",
+            ncols=min(len(labels), 5),
+            frameon=False,
+        )
+
+
+def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
+    """Median across datasets with the interquartile band, one line per size-dependent method."""
+    rows = summary[summary["group"] == group]
+    curves = rows[rows["method"].isin(study.curve_methods)]
+    sizes = sorted(int(s) for s in curves["size"].unique())
+    colors = method_colors(study)
+    figure = Figure(figsize=(13, 4.4), layout="constrained")
+    axes = figure.subplots(1, len(SCALING_PANELS), squeeze=False)[0]
+    for ax, (split, metric) in zip(axes, SCALING_PANELS):
+        panel = rows[(rows["split"] == split) & (rows["metric"] == metric)]
+        if panel[panel["method"].isin(study.curve_methods)].empty:
+            _no_data(ax)
+            ax.set_title(metric_name(split, metric))
+            continue
+        reference = panel[panel["method"] == study.reference]
+        if len(reference):
+            ax.axhline(
+                reference["median"].iloc[0],
+                color="grey",
+                linestyle="--",
+                linewidth=1,
+                label=f"{study.reference} (median)",
+            )
+        for method in study.curve_methods:
+            line = panel[panel["method"] == method].sort_values("size")
+            if line.empty:
+                continue
+            x = [sizes.index(int(s)) for s in line["size"]]
+            ax.plot(x, line["median"], marker="o", color=colors[method], label=method)
+            ax.fill_between(x, line["q25"], line["q75"], color=colors[method], alpha=0.18, linewidth=0)
+        _size_axis(ax, sizes)
+        ax.set_title(metric_name(split, metric))
+        ax.set_xlabel(SIZE_AXIS_LABEL, fontsize=8)
+        ax.set_ylabel("median across datasets (band: IQR)")
+        ax.grid(alpha=0.3)
+    _figure_legend(figure, axes)
+    n = int(curves["n_datasets"].max()) if len(curves) else 0
+    figure.suptitle(f"Scores vs synthetic size ({group}: up to {n} datasets)")
+    save(figure, path)
+
+
+def plot_scaling_per_dataset(
+    per_dataset: pd.DataFrame, study: Study, split: str, metric: str, path: str | Path
+) -> None:
+    """One panel per dataset: fold-mean score vs size for every size-dependent method."""
+    rows = per_dataset[(per_dataset["split"] == split) & (per_dataset["metric"] == metric)]
+    curves = rows[rows["method"].isin(study.curve_methods)]
+    sizes = sorted(int(s) for s in curves["size"].unique())
+    datasets = list(study.datasets)
+    columns = min(4, len(datasets))
+    n_rows = math.ceil(len(datasets) / columns)
+    colors = method_colors(study)
+    figure = Figure(figsize=(3.4 * columns + 0.5, 2.7 * n_rows + 1.0), layout="constrained")
+    axes = figure.subplots(n_rows, columns, squeeze=False).ravel()
+    for ax, dataset in zip(axes, datasets):
+        ax.set_title(dataset, fontsize=10)
+        panel = rows[rows["dataset"] == dataset]
+        if panel[panel["method"].isin(study.curve_methods)].empty:
+            _no_data(ax, "no runs")
+            continue
+        reference = panel[panel["method"] == study.reference]
+        if len(reference):
+            ax.axhline(reference["value"].iloc[0], color="grey", linestyle="--", linewidth=1, label=study.reference)
+        for method in study.curve_methods:
+            line = panel[panel["method"] == method].sort_values("size")
+            if len(line):
+                ax.plot(
+                    [sizes.index(int(s)) for s in line["size"]],
+                    line["value"],
+                    marker="o",
+                    color=colors[method],
+                    label=method,
+                )
+        _size_axis(ax, sizes)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(datasets) :]:
+        ax.set_visible(False)
+    _figure_legend(figure, axes)
+    figure.suptitle(
+        f"{metric_name(split, metric)} vs synthetic rows n (mean over folds; n=0: fine-tuning without synthetic rows)"
+    )
+    save(figure, path)
+
+
+def plot_critical_difference(
+    ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, path: str | Path, group: str = ALL
+) -> None:
+    """Critical-difference diagrams (average test rank; bars join competitors within the Nemenyi CD)."""
+    selections = ("per_size", "val_chosen")
+    titles = {"per_size": "every (method, size)", "val_chosen": "each method at its validation-chosen size"}
+    heights = []
+    for metric in study.metrics:
+        k = [
+            len(ranks[(ranks["group"] == group) & (ranks["metric"] == metric) & (ranks["selection"] == s)])
+            for s in selections
+        ]
+        heights.append(1.6 + 0.28 * math.ceil(max(k + [1]) / 2) + 0.5)
+    figure = Figure(figsize=(15, sum(heights)), layout="constrained")
+    axes = figure.subplots(len(study.metrics), len(selections), squeeze=False, gridspec_kw={"height_ratios": heights})
+    for row, metric in enumerate(study.metrics):
+        for column, selection in enumerate(selections):
+            block = ranks[(ranks["group"] == group) & (ranks["metric"] == metric) & (ranks["selection"] == selection)]
+            test = tests[(tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)]
+            test = test.iloc[0] if len(test) else None
+            title = f"test {metric_label(metric)}: {titles[selection]}"
+            _draw_cd(axes[row, column], block["competitor"].tolist(), block["avg_rank"].to_numpy(float), test, title)
+    save(figure, path)
+
+
+def _draw_cd(ax, names: list[str], ranks: np.ndarray, test, title: str) -> None:
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
+    if not names:
+        ax.text(
+            0.5, 0.5, "no complete datasets to rank", ha="center", va="center", transform=ax.transAxes, color="grey"
+        )
+        return
+    order = np.argsort(ranks, kind="mergesort")
+    names, ranks = [names[i] for i in order], ranks[order]
+    k = len(names)
+    high = max(k, 2)
+    left, right = 0.3, 0.7  # axis span in axes coordinates; labels sit outside it
+
+    def x(rank: float) -> float:
+        return left + (right - left) * (rank - 1) / (high - 1)
+
+    cd = float(test["nemenyi_cd"]) if test is not None else np.nan
+    cliques = cd_cliques(ranks, cd)
+    label_top = -0.25 - 0.12 * len(cliques)
+    ax.hlines(0, x(1), x(high), color="black", linewidth=1)
+    for r in range(1, high + 1):
+        ax.vlines(x(r), 0, 0.06, color="black", linewidth=1)
+        ax.text(x(r), 0.1, str(r), ha="center", va="bottom", fontsize=8)
+    n_left = math.ceil(k / 2)
+    for index, (name, rank) in enumerate(zip(names, ranks)):
+        on_left = index < n_left
+        row = index if on_left else k - 1 - index
+        y = label_top - 0.22 * row
+        end = left - 0.02 if on_left else right + 0.02
+        ax.vlines(x(rank), y, 0, color="black", linewidth=0.8)
+        ax.hlines(y, min(end, x(rank)), max(end, x(rank)), color="black", linewidth=0.8)
+        ax.text(
+            end + (-0.01 if on_left else 0.01),
+            y,
+            f"{name} ({rank:.2f})",
+            ha="right" if on_left else "left",
+            va="center",
+            fontsize=8,
+        )
+    for level, (i, j) in enumerate(cliques):
+        y = -0.12 - 0.12 * level
+        ax.hlines(y, x(ranks[i]) - 0.008, x(ranks[j]) + 0.008, color="black", linewidth=3.5)
+    if np.isfinite(cd):
+        ax.hlines(0.32, x(1), x(1 + cd), color="firebrick", linewidth=1.5)
+        ax.text(x(1 + cd) + 0.01, 0.32, f"Nemenyi CD = {cd:.2f}", va="center", fontsize=8, color="firebrick")
+    caption = _cd_caption(test)
+    bottom = label_top - 0.22 * (n_left - 1) - 0.3
+    ax.text(0.5, bottom, caption, ha="center", va="top", fontsize=8, color="dimgrey")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom - 0.2, 0.45)
+
+
+def _cd_caption(test) -> str:
+    if test is None:
+        return "no test"
+    base = f"{int(test['n_datasets'])} datasets"
+    if test["note"]:
+        return f"{base}; Friedman test not applicable: {test['note']}"
+    return f"{base}; Friedman chi2 = {test['friedman_chi2']:.2f}, p = {test['friedman_p']:.3g}"
+
+
+def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: str | Path) -> None:
+    """Per-dataset improvement over the reference: validation (x) vs test (y), one colour per method."""
+    colors = method_colors(study)
+    figure = Figure(figsize=(5.2 * len(study.metrics), 5.0), layout="constrained")
+    axes = figure.subplots(1, len(study.metrics), squeeze=False)[0]
+    wide = improvement_per_dataset.pivot_table(
+        index=["method", "size", "dataset", "metric"], columns="split", values="improvement", aggfunc="first"
+    ).reindex(columns=["val", "test"])
+    wide = wide.dropna().reset_index()
+    for ax, metric in zip(axes, study.metrics):
+        points = wide[wide["metric"] == metric]
+        ax.set_title(f"{metric_label(metric)}: improvement over {study.reference} (%)")
+        if points.empty:
+            _no_data(ax)
+            continue
+        for method in study.methods:
+            mine = points[points["method"] == method]
+            if len(mine):
+                ax.scatter(mine["val"], mine["test"], s=22, color=colors[method], alpha=0.8, label=method)
+        low = float(min(points["val"].min(), points["test"].min()))
+        high = float(max(points["val"].max(), points["test"].max()))
+        ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle=":", label="test = validation")
+        ax.axhline(0, color="grey", linewidth=0.6)
+        ax.axvline(0, color="grey", linewidth=0.6)
+        rho = spearman_or_nan(points["val"].to_numpy(), points["test"].to_numpy())
+        rho_text = f"Spearman rho = {rho:.2f}" if np.isfinite(rho) else "Spearman rho undefined"
+        ax.text(
+            0.02,
+            0.98,
+            f"{rho_text} over {len(points)} (configuration, dataset) points",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+        )
+        ax.set_xlabel("validation improvement (%)")
+        ax.set_ylabel("test improvement (%)")
+        ax.grid(alpha=0.3)
+    _figure_legend(figure, axes)
+    save(figure, path)

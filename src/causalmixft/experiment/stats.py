@@ -1,0 +1,120 @@
+"""Statistical tests of the aggregate stage, each of which says when it does not apply.
+
+Small studies (one to four datasets) are the normal case during development, so every test
+returns NaN plus a plain-language note instead of raising or returning a misleading number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class StatResult:
+    statistic: float
+    pvalue: float
+    note: str = ""  # why the test was not applied; empty when it was
+
+    @property
+    def applied(self) -> bool:
+        return not self.note
+
+
+def within_row_ranks(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Rank competitors (columns) within each dataset (row): 1 = best, ties share their mean rank."""
+    scores = np.asarray(scores, dtype=float)
+    return stats.rankdata(-scores if higher_is_better else scores, axis=1)
+
+
+def friedman(scores: np.ndarray) -> StatResult:
+    """Friedman test on a complete datasets x competitors matrix (scipy, with tie correction)."""
+    n, k = scores.shape
+    if k < 3:
+        return StatResult(np.nan, np.nan, f"needs at least 3 competitors, got {k}")
+    if n < 2:
+        return StatResult(np.nan, np.nan, f"needs at least 2 datasets with every competitor, got {n}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = stats.friedmanchisquare(*np.asarray(scores, dtype=float).T)
+    if not np.isfinite(result.statistic):
+        # The tie correction divides by zero when every dataset ranks all competitors equal.
+        return StatResult(np.nan, np.nan, "all competitors tie on every dataset")
+    return StatResult(float(result.statistic), float(result.pvalue))
+
+
+def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
+    """Nemenyi critical difference of average ranks (Demšar 2006): q_alpha * sqrt(k(k+1) / 6n).
+
+    q_alpha is the studentized range quantile for k groups and infinite degrees of freedom
+    divided by sqrt(2); for alpha = 0.05 this reproduces Demšar's table (k=3: 2.343, k=5: 2.728).
+    """
+    if k < 2 or n < 1:
+        return float("nan")
+    q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    return float(q_alpha * np.sqrt(k * (k + 1) / (6.0 * n)))
+
+
+def cd_cliques(sorted_ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
+    """Maximal runs [i, j] of rank-sorted competitors whose average ranks differ by less than ``cd``.
+
+    Two competitors differ significantly when their ranks differ by at least CD, so each run
+    is a group no pair of which can be told apart; runs contained in a longer run are dropped.
+    """
+    ranks = np.asarray(sorted_ranks, dtype=float)
+    if not np.isfinite(cd) or len(ranks) < 2:
+        return []
+    cliques: list[tuple[int, int]] = []
+    previous_end = -1
+    for i in range(len(ranks)):
+        end = i
+        while end + 1 < len(ranks) and ranks[end + 1] - ranks[i] < cd:
+            end += 1
+        # ``end`` never decreases with i, so a run is new exactly when it reaches further.
+        if end > i and end > previous_end:
+            cliques.append((i, end))
+        previous_end = max(previous_end, end)
+    return cliques
+
+
+def spearman_or_nan(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman correlation over the finite pairs; NaN for fewer than 3 pairs or a constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def sign_test(values: np.ndarray) -> tuple[int, int, float]:
+    """(positives, negatives, two-sided binomial p) over the finite, non-zero values."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    positive, negative = int((values > 0).sum()), int((values < 0).sum())
+    if positive + negative == 0:
+        return positive, negative, float("nan")
+    return positive, negative, float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
+
+
+@dataclass(frozen=True)
+class PageResult:
+    statistic: float
+    p_increasing: float
+    p_decreasing: float
+    note: str = ""
+
+
+def page_trend(matrix: np.ndarray) -> PageResult:
+    """Page's L test on datasets x ordered sizes, one-sided in both directions.
+
+    Page's L only tests the predicted order, so the increasing and the decreasing order are
+    tested separately; L is reported for the increasing order.
+    """
+    n, k = matrix.shape
+    if n < 2 or k < 3:
+        return PageResult(np.nan, np.nan, np.nan, f"needs at least 2 complete datasets and 3 sizes, got {n} and {k}")
+    increasing = stats.page_trend_test(matrix)
+    decreasing = stats.page_trend_test(matrix, predicted_ranks=np.arange(k, 0, -1))
+    return PageResult(float(increasing.statistic), float(increasing.pvalue), float(decreasing.pvalue))

@@ -1,0 +1,331 @@
+"""report/summary.md: findings, plots, the tables as markdown, definitions and the config.
+
+Nothing here computes a statistic: it lays out the tables of ``aggregate`` and the sentences of
+``findings``, with links relative to the summary so the folder can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import yaml
+
+from causalmixft.experiment.collect import FIDELITY_KEYS
+from causalmixft.experiment.definitions import METRIC_DEFINITIONS
+from causalmixft.experiment.findings import (
+    best_size_findings,
+    coverage_findings,
+    fidelity_findings,
+    gap_findings,
+    improvement_findings,
+    rank_findings,
+    trend_findings,
+)
+from causalmixft.experiment.formatting import md_table, metric_label, metric_name, number, pvalue, signed, spread_cell
+from causalmixft.experiment.plots import SCALING_PANELS
+from causalmixft.experiment.study import Study
+
+MAX_LISTED_ROWS = 40  # longer per-dataset tables stay in their CSV files
+
+
+def improvement_section(improvement: pd.DataFrame, study: Study, group: str) -> str:
+    parts = []
+    for metric in study.metrics:
+        rows = improvement[(improvement["group"] == group) & (improvement["metric"] == metric)]
+        configs = rows[["method", "size"]].drop_duplicates()
+        table = []
+        for _, c in configs.iterrows():
+            cell = rows[(rows["method"] == c["method"]) & (rows["size"] == c["size"])].set_index("split")
+            test, val = cell.loc["test"], cell.loc["val"]
+            table.append(
+                {
+                    "configuration": study.label(c["method"], int(c["size"])),
+                    "test: median [q25, q75] (datasets)": spread_cell(test),
+                    "test: min / max": f"{signed(test['min'])} / {signed(test['max'])}",
+                    "validation: median [q25, q75] (datasets)": spread_cell(val),
+                }
+            )
+        parts.append(
+            f"**{metric_label(metric)}** (normalized improvement over {study.reference}, %)\n\n{md_table(pd.DataFrame(table))}"
+        )
+    return "\n\n".join(parts)
+
+
+def rank_section(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: str) -> str:
+    parts = []
+    titles = {
+        "per_size": "every (method, size) configuration",
+        "val_chosen": "each method at its validation-chosen size",
+    }
+    for metric in study.metrics:
+        for selection, title in titles.items():
+            block = ranks[(ranks["group"] == group) & (ranks["metric"] == metric) & (ranks["selection"] == selection)]
+            table = pd.DataFrame(
+                {
+                    "competitor": block["competitor"],
+                    "average rank": block["avg_rank"].map(lambda v: number(v, 2)),
+                    f"mean test {metric_label(metric)}": block["mean_score"].map(number),
+                    "datasets": block["n_datasets"].astype(int).astype(str),
+                }
+            )
+            if selection == "val_chosen":
+                table["chosen sizes (datasets)"] = block["chosen_sizes"].fillna("")
+            t = tests[(tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)].iloc[
+                0
+            ]
+            parts.append(f"**Test {metric_label(metric)}, {title}**\n\n{md_table(table)}\n\n{_test_line(t)}")
+    return "\n\n".join(parts)
+
+
+def _test_line(t) -> str:
+    dropped = ""
+    if t["dropped_competitors"]:
+        dropped += f" Dropped competitors without any score: {t['dropped_competitors']}."
+    if t["dropped_datasets"]:
+        dropped += f" Dropped datasets lacking a competitor: {t['dropped_datasets']}."
+    if t["note"]:
+        return f"Friedman test not applicable: {t['note']}.{dropped}"
+    return (
+        f"Friedman chi2 = {t['friedman_chi2']:.3f}, p = {pvalue(t['friedman_p'])} ({int(t['n_competitors'])} competitors, "
+        f"{int(t['n_datasets'])} datasets); Nemenyi CD (alpha = {t['alpha']}) = {t['nemenyi_cd']:.3f}.{dropped}"
+    )
+
+
+def scaling_section(scaling: pd.DataFrame, study: Study, group: str) -> str:
+    parts = []
+    rows = scaling[scaling["group"] == group]
+    for metric in study.metrics:
+        for split in ("val", "test"):
+            cell = rows[(rows["split"] == split) & (rows["metric"] == metric)]
+            if cell.empty:
+                continue
+            sizes = sorted(int(s) for s in cell["size"].unique())
+            table = []
+            for size in sizes:
+                entry = {"n": str(size)}
+                for method in (study.reference, *study.curve_methods):
+                    point = cell[(cell["method"] == method) & (cell["size"] == size)]
+                    entry[method] = spread_cell(point.iloc[0], 3, sign=False) if len(point) else ""
+                table.append(entry)
+            parts.append(
+                f"**{metric_name(split, metric)}**: median [q25, q75] (datasets) across datasets\n\n{md_table(pd.DataFrame(table))}"
+            )
+    return "\n\n".join(parts)
+
+
+def trend_section(trend: pd.DataFrame, group: str) -> str:
+    rows = trend[trend["group"] == group]
+    table = pd.DataFrame(
+        {
+            "method": rows["method"],
+            "score": [metric_name(s, m) for s, m in zip(rows["split"], rows["metric"])],
+            "sizes": rows["sizes"],
+            "rho > 0 / < 0 / datasets": [
+                f"{p} / {n} / {d}"
+                for p, n, d in zip(rows["n_rho_positive"], rows["n_rho_negative"], rows["n_datasets"])
+            ],
+            "median rho": rows["median_rho"].map(lambda v: number(v, 2)),
+            "sign test p": rows["sign_test_p"].map(pvalue),
+            "Page L (datasets)": [f"{number(l, 0)} ({n})" for l, n in zip(rows["page_L"], rows["page_n_datasets"])],
+            "p increasing": rows["page_p_increasing"].map(pvalue),
+            "p decreasing": rows["page_p_decreasing"].map(pvalue),
+            "note": rows["note"],
+        }
+    )
+    return md_table(table)
+
+
+def gap_section(gap: pd.DataFrame, group: str) -> str:
+    rows = gap[gap["group"] == group]
+    table = pd.DataFrame(
+        {
+            "metric": rows["metric"].map(lambda m: metric_label(m)),
+            "method": rows["method"],
+            "size": rows["size"].astype(str),
+            "runs": rows["n_runs"].astype(str),
+            "gap defined": rows["n_gap_defined"].astype(str),
+            "gap median [q25, q75]": [
+                f"{number(m, 2)} [{number(a, 2)}, {number(b, 2)}]"
+                for m, a, b in zip(rows["gap_median"], rows["gap_q25"], rows["gap_q75"])
+            ],
+            "regret median / mean / max": [
+                f"{number(m, 4)} / {number(a, 4)} / {number(b, 4)}"
+                for m, a, b in zip(rows["regret_median"], rows["regret_mean"], rows["regret_max"])
+            ],
+        }
+    )
+    return md_table(table)
+
+
+def best_size_section(best: pd.DataFrame, study: Study) -> str:
+    if len(best) > MAX_LISTED_ROWS:
+        return f"{len(best)} rows: see the CSV file."
+    table = pd.DataFrame(
+        {
+            "method": best["method"],
+            "metric": best["metric"].map(lambda m: metric_label(m)),
+            "dataset": best["dataset"],
+            "n by validation": best["val_chosen_size"].astype(str),
+            "n by test": best["test_best_size"].astype(str),
+            "test at validation's n": best["test_at_val_chosen"].map(number),
+            "best test": best["test_best"].map(number),
+            "regret": best["regret"].map(lambda v: number(v, 4)),
+            "agree": best["agree"].map({True: "yes", False: "no"}),
+        }
+    )
+    return md_table(table)
+
+
+def fidelity_section(fidelity: pd.DataFrame) -> str:
+    if fidelity.empty:
+        return "No fidelity reports were given."
+    cells = fidelity.assign(
+        cell=[f"{number(m)} ({int(n)})" for m, n in zip(fidelity["median"], fidelity["n_datasets"])]
+    )
+    wide = cells.pivot_table(index=["generator", "size"], columns="key", values="cell", aggfunc="first")
+    keys = [k for k in FIDELITY_KEYS if k in wide.columns] + sorted(k for k in wide.columns if k not in FIDELITY_KEYS)
+    wide = wide[keys].reset_index()
+    wide.columns.name = None
+    return "Median across datasets (datasets) of the fold-mean value.\n\n" + md_table(wide.fillna("").astype(str))
+
+
+def cost_section(cost: pd.DataFrame) -> str:
+    if cost.empty:
+        return "No benchmark files were found."
+    table = pd.DataFrame(
+        {
+            "rule": cost["rule"],
+            "jobs": cost["jobs"].astype(str),
+            "median wall s": cost["wall_s_median"].map(lambda v: number(v, 1)),
+            "total wall s": cost["wall_s_total"].map(lambda v: number(v, 1)),
+            "total CPU s": cost["cpu_s_total"].map(lambda v: number(v, 1)),
+            "max RSS MiB": cost["max_rss_mib"].map(lambda v: number(v, 0)),
+        }
+    )
+    return md_table(table)
+
+
+def missing_section(missing: pd.DataFrame) -> str:
+    if missing.empty:
+        return "None: every expected file is present."
+    shown = missing.head(MAX_LISTED_ROWS)
+    table = md_table(shown[["kind", "method", "dataset", "fold", "size", "reason"]].astype(str))
+    more = f"\n\n{len(missing) - len(shown)} more rows in the CSV file." if len(missing) > len(shown) else ""
+    return f"{len(missing)} expected files are missing.\n\n{table}{more}"
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+def render_summary(
+    tables: Mapping[str, pd.DataFrame],
+    study: Study,
+    outputs: Mapping[str, str | Path],
+    n_expected: int,
+    config: Mapping | None = None,
+) -> str:
+    here = Path(outputs["summary"]).parent
+
+    def link(key: str) -> str:
+        return Path(os.path.relpath(outputs[key], here)).as_posix()
+
+    def image(key: str, alt: str) -> str:
+        return f"![{alt}]({link(key)})"
+
+    headline = study.metrics[0]
+    lines = [
+        "# CausalMixFT results summary",
+        "",
+        f"Generated by the aggregate stage from {n_expected} expected runs over {len(study.datasets)} datasets "
+        f"({', '.join(study.datasets)}); do not edit by hand. Methods: {', '.join(study.methods)}; "
+        f"reference: {study.reference}; n=0 point of real + synthetic methods: {study.baseline}.",
+        "",
+        "## Findings",
+        "",
+        *[f"- {s}" for s in coverage_findings(tables, n_expected)],
+    ]
+    for group in study.groups:
+        if len(study.groups) > 1:
+            lines += ["", f"**Dataset group: {group}** ({', '.join(study.groups[group]) or 'no datasets'})", ""]
+        sentences = improvement_findings(tables["improvement"], study, group, headline)
+        sentences += rank_findings(tables["ranks"], tables["rank_tests"], study, group, headline)
+        sentences += trend_findings(tables["trend"], study, group)
+        sentences += gap_findings(tables["gap_regret"], study, group, headline)
+        lines += [f"- {s}" for s in sentences]
+    lines += [
+        f"- {s}"
+        for s in best_size_findings(tables["best_size"], study, headline) + fidelity_findings(tables["fidelity"])
+    ]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        image("plot_scaling", "scaling curves"),
+        "",
+        *[
+            image(f"plot_scaling_per_dataset_{split}_{metric}", f"per-dataset {split} {metric}") + "\n"
+            for split, metric in SCALING_PANELS
+        ],
+        image("plot_critical_difference", "critical-difference diagrams"),
+        "",
+        image("plot_val_vs_test", "validation vs test improvement"),
+    ]
+    for group in study.groups:
+        suffix = f" ({group})" if len(study.groups) > 1 else ""
+        lines += [
+            "",
+            f"## Normalized improvement over {study.reference}{suffix}",
+            "",
+            improvement_section(tables["improvement"], study, group),
+            "",
+            f"## Average ranks{suffix}",
+            "",
+            rank_section(tables["ranks"], tables["rank_tests"], study, group),
+            "",
+            f"## Scaling with the synthetic size{suffix}",
+            "",
+            scaling_section(tables["scaling"], study, group),
+            "",
+            f"**Trend tests**\n\n{trend_section(tables['trend'], group)}",
+            "",
+            f"## Validation-test gap and early-stopping regret{suffix}",
+            "",
+            gap_section(tables["gap_regret"], group),
+        ]
+    lines += [
+        "",
+        "## Best size: validation vs test",
+        "",
+        best_size_section(tables["best_size"], study),
+        "",
+        "## Fidelity of the synthetic rows",
+        "",
+        fidelity_section(tables["fidelity"]),
+        "",
+        "## Cost per rule",
+        "",
+        cost_section(tables["cost"]),
+        "",
+        "## Missing runs",
+        "",
+        missing_section(tables["missing"]),
+        "",
+        "## Tables",
+        "",
+        *[f"- [{key}]({link(key)})" for key in tables],
+        "",
+        "## Metric definitions",
+        "",
+        METRIC_DEFINITIONS.rstrip(),
+        "",
+        "## Configuration",
+        "",
+        "```yaml",
+        yaml.safe_dump(dict(config), sort_keys=True).rstrip() if config else "# not given",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""The aggregate stage end to end: every file written, missing runs reported, small studies, determinism."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_aggregate_fixtures import grid_files, write_point, write_run
+
+from causalmixft.experiment.definitions import METRIC_DEFINITIONS
+from causalmixft.experiment.report import OUTPUTS, aggregate_results, default_outputs
+from causalmixft.io import write_json
+
+METHODS = ("zeroshot", "finetune", "causalmixft", "scm_only")
+SIZES = (64, 256)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def study_grid(datasets, folds=(0, 1)):
+    return [
+        (method, dataset, fold, size)
+        for method in METHODS
+        for dataset in datasets
+        for fold in folds
+        for size in ((0,) if method in ("zeroshot", "finetune") else SIZES)
+    ]
+
+
+def write_study(root: Path, datasets, skip=()):
+    """Runs with a small, dataset-specific synthetic-size effect and 3-point curves."""
+    grid = study_grid(datasets)
+    for method, dataset, fold, size in grid:
+        if (method, dataset, fold, size) in skip:
+            continue
+        base = {"zeroshot": 0.70, "finetune": 0.74, "causalmixft": 0.75, "scm_only": 0.66}[method]
+        shift = 0.01 * datasets.index(dataset) + 0.005 * fold + (size / 256) * 0.01
+        if method == "zeroshot":
+            write_point(root, method, dataset, fold, size, roc_auc=base + shift, accuracy=base - 0.1 + shift)
+            continue
+        val = [{"roc_auc": base + shift + d, "accuracy": base - 0.1 + shift + d} for d in (0.0, 0.02, 0.01)]
+        test = [{"roc_auc": base + shift + d, "accuracy": base - 0.1 + shift + d} for d in (0.0, 0.01, 0.02)]
+        write_run(root, method, dataset, fold, size, val, test, selected=1)
+    return grid
+
+
+def run_stage(tmp_path: Path, datasets, skip=(), out="results", **options):
+    runs = tmp_path / "runs" / "tfm-small"
+    grid = write_study(runs, list(datasets), skip)
+    outputs = default_outputs(tmp_path / out)
+    tables = aggregate_results(
+        expected=grid,
+        metrics_files=grid_files(runs, grid),
+        methods_with_real=["finetune", "causalmixft"],
+        size_dependent=["causalmixft", "scm_only"],
+        outputs=outputs,
+        config={"datasets": {d: {"source": f"file:{d}.csv"} for d in datasets}, "synthetic": {"sizes": [0, *SIZES]}},
+        **options,
+    )
+    return tables, outputs
+
+
+BENCHMARK = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n3\t0:00:03\t120\t1\t1\t1\t0\t0\t80\t2.5\n"
+SKIPPED = {("causalmixft", "B", 1, 256), ("zeroshot", "A", 0, 0)}
+
+
+@pytest.fixture(scope="module")
+def full_study(tmp_path_factory):
+    """Three datasets with two missing runs, fidelity reports, a benchmark file and a dataset group."""
+    tmp_path = tmp_path_factory.mktemp("full")
+    fidelity = []
+    for dataset in ("A", "B", "C"):
+        for size in SIZES:
+            path = tmp_path / "synth" / "causalmixft" / dataset / "fold0" / f"n{size}.fidelity.json"
+            write_json(path, {"two_sample_roc_auc": 0.6, "marginal_distance": 0.1})
+            fidelity.append(path)
+    bench = tmp_path / "benchmarks" / "finetune" / "A.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text(BENCHMARK)
+    return run_stage(
+        tmp_path,
+        ["A", "B", "C"],
+        skip=SKIPPED,
+        fidelity_files=fidelity,
+        benchmarks_root=tmp_path / "benchmarks",
+        dataset_groups={"pair": ["A", "B"]},
+    )
+
+
+@pytest.fixture(scope="module")
+def one_dataset(tmp_path_factory):
+    return run_stage(tmp_path_factory.mktemp("one"), ["A"])
+
+
+def test_every_output_is_written_and_the_summary_links_them(full_study):
+    tables, outputs = full_study
+    for name in OUTPUTS:
+        assert Path(outputs[name]).stat().st_size > 0, name
+        if name.startswith("plot_"):
+            assert Path(outputs[name]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = Path(outputs["summary"]).read_text()
+    links = re.findall(r"\]\(([^)]+)\)", summary)
+    assert len(links) == len(OUTPUTS) - 1  # every plot and table, not the summary itself
+    for link in links:
+        assert (Path(outputs["summary"]).parent / link).exists(), link
+    assert METRIC_DEFINITIONS.strip() in summary
+    assert "file:A.csv" in summary  # the config that produced it
+    assert "**Dataset group: pair** (A, B)" in summary
+    assert "## Normalized improvement over zeroshot (pair)" in summary
+    assert "| finetune | 1 | 3.0 | 3.0 | 2.5 | 120 |" in summary  # cost table
+    assert "| causalmixft | 64 | 0.600 (3) | 0.100 (3) |" in summary  # fidelity table
+    # Generated findings: the numbers in the sentence are those of the table.
+    row = (
+        tables["improvement"]
+        .query("group == 'all' and metric == 'roc_auc' and split == 'test' and method == 'finetune'")
+        .iloc[0]
+    )
+    assert f"finetune (n=0): median normalized test ROC-AUC improvement over zeroshot {row['median']:+.2f}" in summary
+    # causalmixft rises with n on all 3 datasets: Page's exact p = (1/3!)^3 = 1/216 for a perfect order.
+    trend = (
+        tables["trend"]
+        .query("group == 'all' and method == 'causalmixft' and split == 'test' and metric == 'roc_auc'")
+        .iloc[0]
+    )
+    assert trend["page_p_increasing"] == pytest.approx(1 / 216)
+    assert (
+        "causalmixft, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is finetune): Spearman rho(size, score) > 0 in 3 "
+        "and < 0 in 0 of 3 datasets (sign test p = 0.250); Page's L = 42 over 3 datasets, increasing p = 0.005, "
+        "decreasing p = 1.000: a significant increasing trend at alpha = 0.05 (one-sided)."
+    ) in summary
+    assert "scm_only, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is zeroshot)" in summary
+    assert "decreasing p = 0.153: no significant monotone trend at alpha = 0.05." in summary
+
+
+def test_missing_runs_are_listed_not_dropped_silently(full_study):
+    tables, outputs = full_study
+    missing = Path(outputs["missing"]).read_text().splitlines()
+    assert len(missing) == 1 + len(SKIPPED)
+    assert any(",causalmixft,B,1,256," in line for line in missing)
+    summary = Path(outputs["summary"]).read_text()
+    assert "34 of 36 expected runs are present; missing: 2 (causalmixft: 1, zeroshot: 1)" in summary
+    assert "2 expected files are missing." in summary
+    # Without its zero-shot reference, fold 0 of A drops out of A's improvements: one fold left.
+    per_dataset = tables["improvement_per_dataset"].query("dataset == 'A' and method == 'finetune'")
+    assert set(per_dataset["n_folds"]) == {1}
+    scaling = tables["scaling_per_dataset"].query("method == 'causalmixft' and dataset == 'B' and size == 256")
+    assert set(scaling["n_folds"]) == {1}
+
+
+def test_one_dataset_does_not_crash_and_says_why_tests_do_not_apply(one_dataset):
+    tables, outputs = one_dataset
+    summary = Path(outputs["summary"]).read_text()
+    assert set(tables["rank_tests"]["note"]) == {"needs at least 2 datasets with every competitor, got 1"}
+    assert "Friedman test not applicable: needs at least 2 datasets" in summary
+    assert "Page's L test not applicable (needs at least 2 complete datasets and 3 sizes, got 1 and 3)" in summary
+    assert "These medians rest on fewer than 5 datasets" in summary
+
+
+def test_two_datasets_get_friedman_and_page_tests(full_study):
+    # The group "pair" of the full study has two datasets.
+    tables, outputs = full_study
+    tests = tables["rank_tests"].query("group == 'pair'")
+    assert len(tests) == 4 and (tests["note"] == "").all() and tests["friedman_p"].between(0, 1).all()
+    trend = tables["trend"].query("group == 'pair'")
+    assert (trend["page_n_datasets"] == 2).all() and trend["page_p_increasing"].between(0, 1).all()
+    assert "over 2 datasets, increasing p = " in Path(outputs["summary"]).read_text()
+
+
+def test_a_study_without_any_run_still_reports(tmp_path):
+    grid = study_grid(["A", "B"])
+    outputs = default_outputs(tmp_path / "results")
+    tables = aggregate_results(
+        expected=grid,
+        metrics_files=grid_files(tmp_path / "none", grid),
+        methods_with_real=["finetune", "causalmixft"],
+        size_dependent=["causalmixft", "scm_only"],
+        outputs=outputs,
+    )
+    assert len(tables["missing"]) == len(grid)
+    assert "0 of 24 expected runs are present" in Path(outputs["summary"]).read_text()
+
+
+def test_reruns_write_identical_bytes(one_dataset, tmp_path):
+    _, first = one_dataset
+    _, second = run_stage(tmp_path, ["A"])
+    for name in OUTPUTS:
+        assert Path(first[name]).read_bytes() == Path(second[name]).read_bytes(), name
+
+
+def test_outputs_must_name_every_file(tmp_path):
+    outputs = default_outputs(tmp_path)
+    del outputs["plot_val_vs_test"]
+    with pytest.raises(ValueError, match="plot_val_vs_test"):
+        aggregate_results(
+            expected=study_grid(["A"]), metrics_files=[], methods_with_real=[], size_dependent=[], outputs=outputs
+        )
+
+
+def test_docs_state_the_definitions_as_implemented():
+    assert METRIC_DEFINITIONS in (REPO / "docs" / "metrics.md").read_text()

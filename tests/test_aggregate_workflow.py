@@ -1,0 +1,109 @@
+"""workflow/rules/aggregate.smk: the rule's files match the package, and Snakemake runs it.
+
+A throwaway Snakefile includes the real common.smk and aggregate.smk, as the workflow's
+Snakefile does, and dumps what the rule declares at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, tiny_config, write_config
+from test_aggregate_fixtures import write_point
+
+from causalmixft.experiment.report import OUTPUTS
+from causalmixft.io import write_json
+
+SNAKEFILE = f"""\
+import json
+from pathlib import Path
+
+configfile: "config.yaml"
+
+include: "{REPO / 'workflow' / 'rules' / 'common.smk'}"
+include: "{REPO / 'workflow' / 'rules' / 'aggregate.smk'}"
+
+rule all:
+    input:
+        aggregate_targets(),
+
+Path("declared.json").write_text(json.dumps({{
+    "outputs": list(rules.aggregate.output.keys()),
+    "output_files": list(rules.aggregate.output),
+    "metrics": run_metrics_files(),
+    "fidelity": list(rules.aggregate.input.fidelity),
+    "grid": AGGREGATE_GRID,
+    "groups": collect.source_kind_groups(config["datasets"]),
+    "targets": all_targets(),
+}}))
+"""
+SIZES = (64, 256, 1024)  # config.yaml's synthetic sizes above 0
+
+
+def workdir(tmp_path: Path) -> Path:
+    """The tiny config (diabetes from a file, iris from sklearn; 2 folds) with every run's metrics."""
+    write_config(tmp_path, tiny_config())
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    # common.smk resolves the package next to the Snakefile; the rule names its modules as inputs.
+    (tmp_path / "src").symlink_to(REPO / "src")
+    runs = tmp_path / "results" / "runs" / "tfm-small"
+    for method, sizes in (("zeroshot", [0]), ("finetune", [0]), ("causalmixft", SIZES), ("scm_only", SIZES)):
+        for dataset in ("diabetes", "iris"):
+            for fold in (0, 1):
+                for size in sizes:
+                    write_point(runs, method, dataset, fold, size, roc_auc=0.7 + 0.01 * fold + 0.00001 * size)
+                    if method == "causalmixft":
+                        synth = tmp_path / "results" / "synth" / "causalmixft" / dataset / f"fold{fold}"
+                        write_json(synth / f"n{size}.fidelity.json", {"two_sample_roc_auc": 0.6})
+    return tmp_path
+
+
+def snakemake(directory: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", *args]
+    return subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_rule_declares_every_output_and_the_configured_grid(tmp_path):
+    directory = workdir(tmp_path)
+    result = snakemake(directory, "--dry-run", "all")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "aggregate" in result.stdout
+    declared = json.loads((directory / "declared.json").read_text())
+    assert sorted(declared["outputs"]) == sorted(OUTPUTS)
+    # Registered with common.smk's stage_targets, so the workflow's `rule all` asks for every output.
+    assert sorted(declared["targets"]) == sorted(declared["output_files"])
+    # zeroshot and finetune at n=0 only, the others at every size above 0; 2 datasets x 2 folds.
+    sizes = {}
+    for method, _, _, size in declared["grid"]:
+        sizes.setdefault(method, set()).add(size)
+    assert sizes == {"zeroshot": {0}, "finetune": {0}, "causalmixft": set(SIZES), "scm_only": set(SIZES)}
+    assert len(declared["grid"]) == 2 * 2 * (1 + 1 + 3 + 3)
+    assert "results/runs/tfm-small/scm_only/iris/fold1/n1024/metrics.json" in declared["metrics"]
+    assert len(declared["fidelity"]) == 2 * 2 * 3
+    assert "results/synth/causalmixft/diabetes/fold0/n64.fidelity.json" in declared["fidelity"]
+    assert declared["groups"] == {"file": ["diabetes"], "sklearn": ["iris"]}
+
+
+@pytest.mark.slow
+def test_rule_runs_and_feeds_the_html_report(tmp_path):
+    directory = workdir(tmp_path)
+    result = snakemake(directory, "all")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "aggregated 32 runs; 0 expected files missing" in (directory / "results" / "logs" / "aggregate.log").read_text()
+    )
+    assert (directory / "results" / "benchmarks" / "aggregate.tsv").exists()
+    assert (
+        "## Normalized improvement over zeroshot (sklearn)"
+        in (directory / "results" / "report" / "summary.md").read_text()
+    )
+    report = snakemake(directory, "--report", "report.html")
+    assert report.returncode == 0, report.stderr
+    html = (directory / "report.html").read_text()
+    assert "critical_difference.png" in html and "improvement.csv" in html

@@ -1,0 +1,172 @@
+# The aggregate stage (docs/metrics.md): every run's metrics.json and the synthetic samples'
+# fidelity reports -> results/tables/*.csv, results/plots/*.png, results/report/summary.md.
+# Needs common.smk (DATASETS, FOLDS, BACKBONE, configured_methods, package_modules,
+# stage_targets) included first; which files to read is decided in causalmixft.experiment.collect.
+
+
+from causalmixft.experiment import collect
+
+# [method, dataset, fold, size] of every run the config asks for, as the finetune rule runs them.
+AGGREGATE_GRID = collect.expected_runs(
+    configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+)
+# Lambdas, not defs: Snakemake's lint wants functions in common.smk, and these are one-liners.
+run_metrics_files = lambda: collect.metrics_files(BACKBONE, AGGREGATE_GRID)
+aggregate_targets = lambda: list(rules.aggregate.output)
+
+stage_targets("aggregate", aggregate_targets)
+
+
+localrules:
+    aggregate,
+
+
+rule aggregate:
+    input:
+        metrics=run_metrics_files(),
+        fidelity=collect.fidelity_files(
+            configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+        ),
+        modules=package_modules(
+            "experiment/aggregate.py",
+            "experiment/collect.py",
+            "experiment/curves.py",
+            "experiment/definitions.py",
+            "experiment/findings.py",
+            "experiment/formatting.py",
+            "experiment/plots.py",
+            "experiment/report.py",
+            "experiment/scaling.py",
+            "experiment/stats.py",
+            "experiment/study.py",
+            "experiment/summary.py",
+            "io.py",
+            "metrics.py",
+        ),
+    output:
+        summary=report(
+            "results/report/summary.md",
+            caption="../report/summary.rst",
+            category="Results",
+            subcategory="Summary",
+        ),
+        plot_scaling=report(
+            "results/plots/scaling.png",
+            caption="../report/scaling.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        plot_scaling_per_dataset_val_accuracy=report(
+            "results/plots/scaling_per_dataset_val_accuracy.png",
+            caption="../report/scaling_per_dataset.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        plot_scaling_per_dataset_test_accuracy=report(
+            "results/plots/scaling_per_dataset_test_accuracy.png",
+            caption="../report/scaling_per_dataset.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        plot_scaling_per_dataset_test_roc_auc=report(
+            "results/plots/scaling_per_dataset_test_roc_auc.png",
+            caption="../report/scaling_per_dataset.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        plot_critical_difference=report(
+            "results/plots/critical_difference.png",
+            caption="../report/critical_difference.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        plot_val_vs_test=report(
+            "results/plots/val_vs_test.png",
+            caption="../report/val_vs_test.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
+        improvement=report(
+            "results/tables/improvement.csv",
+            caption="../report/improvement.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        ranks=report(
+            "results/tables/ranks.csv",
+            caption="../report/ranks.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        rank_tests=report(
+            "results/tables/rank_tests.csv",
+            caption="../report/rank_tests.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        scaling=report(
+            "results/tables/scaling.csv",
+            caption="../report/scaling_table.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        trend=report(
+            "results/tables/trend.csv",
+            caption="../report/trend.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        best_size=report(
+            "results/tables/best_size.csv",
+            caption="../report/best_size.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        gap_regret=report(
+            "results/tables/gap_regret.csv",
+            caption="../report/gap_regret.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        fidelity=report(
+            "results/tables/fidelity.csv",
+            caption="../report/fidelity.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        cost=report(
+            "results/tables/cost.csv",
+            caption="../report/cost.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        missing=report(
+            "results/tables/missing.csv",
+            caption="../report/missing.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        # Per-run and per-dataset detail: too large for the HTML report, kept as files.
+        runs_long="results/tables/runs_long.csv",
+        improvement_per_dataset="results/tables/improvement_per_dataset.csv",
+        gap_regret_runs="results/tables/gap_regret_runs.csv",
+        scaling_per_dataset="results/tables/scaling_per_dataset.csv",
+    log:
+        "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
+    conda:
+        "../../envs/aggregate.yaml"
+    params:
+        expected=AGGREGATE_GRID,
+        methods_with_real=sorted(m.name for m in configured_methods() if m.uses_real),
+        size_dependent=sorted(m.name for m in configured_methods() if m.size_dependent),
+        # Mixed source kinds (e.g. openml and tabmwp) are also reported per kind.
+        dataset_groups=collect.source_kind_groups(config["datasets"]),
+        # Benchmarks are read at run time, not declared inputs: the cost table reports what
+        # has run so far. The rule's own benchmark would be the previous run's, so it is left out.
+        benchmarks_root="results/benchmarks",
+        benchmark_exclude=["results/benchmarks/aggregate.tsv"],
+        config=config,
+    script:
+        "../scripts/aggregate.py"
