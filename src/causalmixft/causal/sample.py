@@ -1,0 +1,177 @@
+"""Nested synthetic samples from any fitted generator.
+
+All sizes come from one ordered pool of valid rows: size n is the pool's first n rows, so a
+larger sample always contains every smaller one and a scaling curve is not confounded by
+resampling noise. The pool is built from seeded draws of the largest size (times a small
+oversampling factor, for rows dropped by the casting rules in :mod:`cast`); further seeded draws
+are appended only when that is not enough.
+
+With ``match_label_distribution`` the pool is ordered so that every prefix has close to the real
+train class shares: position k takes the next row of the class that is furthest below its share
+of k rows (ties to the earlier class), so each prefix's class counts are within one row of the
+target. If the generator yields too few rows of a class even after the extra draws, the other
+classes fill in and the shortfall is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from causalmixft.causal.cast import ObservedDomain, cast_to_schema
+from causalmixft.causal.checks import check_train_table
+from causalmixft.causal.generators import Generator
+from causalmixft.data.schema import TableSchema
+from causalmixft.errors import StageError
+from causalmixft.seeding import derive_seed
+
+STAGE = "sample"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    clip_to_observed: bool = True
+    match_label_distribution: bool = True
+    oversample: float = 1.25  # first draw = largest size x this, plus a margin of 16 rows
+    max_rounds: int = 5  # draws in all, the first included
+    max_draw_factor: float = 20.0  # never draw more than this many times the largest size in all
+
+    @classmethod
+    def from_config(cls, synthetic: Mapping | None) -> "SamplingOptions":
+        """Options from the config's ``synthetic`` block (its other keys belong to the workflow)."""
+        synthetic = synthetic or {}
+        return cls(
+            clip_to_observed=bool(synthetic.get("clip_to_observed", True)),
+            match_label_distribution=bool(synthetic.get("match_label_distribution", True)),
+        )
+
+
+@dataclass
+class SyntheticDraw:
+    rows: pd.DataFrame  # the ordered pool, exactly max(sizes) rows
+    sizes: list[int]
+    info: dict = field(default_factory=dict)
+
+    def prefix(self, n: int) -> pd.DataFrame:
+        return self.rows.iloc[:n].reset_index(drop=True)
+
+    def samples(self) -> dict[int, pd.DataFrame]:
+        """Every requested positive size and its nested sample."""
+        return {n: self.prefix(n) for n in self.sizes if n > 0}
+
+
+def sample_synthetic(
+    generator: Generator,
+    train: pd.DataFrame,
+    schema: TableSchema,
+    sizes: list[int],
+    seed: int,
+    options: SamplingOptions | None = None,
+    dataset: str | None = None,
+) -> SyntheticDraw:
+    """Draw from a fitted ``generator`` and return the nested samples for ``sizes`` (0 = none)."""
+    dataset = dataset or schema.dataset or "?"
+    options = options or SamplingOptions()
+    if any(int(n) < 0 for n in sizes):
+        raise StageError(STAGE, dataset, f"sizes must be >= 0, got {sorted(sizes)}")
+    check_train_table(train, schema, STAGE, dataset)
+    sizes = sorted({int(n) for n in sizes})
+    largest = max(sizes, default=0)
+    domain = ObservedDomain.from_train(train, schema)
+    classes = sorted(domain.levels[schema.target])
+    train_counts = train[schema.target].astype(str).value_counts()
+    shares = np.array([train_counts.get(c, 0) for c in classes], dtype=float) / len(train)
+    if largest == 0:
+        return SyntheticDraw(schema.cast(train.iloc[:0]), sizes, {"seed": seed, "drawn": 0})
+
+    pool, drawn, dropped, rounds = _draw_pool(generator, schema, domain, largest, shares, classes, seed, options, dataset)
+    if len(pool) < largest:
+        raise StageError(
+            STAGE,
+            dataset,
+            f"the generator gave {len(pool)} valid rows of the {largest} needed after drawing {drawn} "
+            f"({dropped['total']} dropped: {dropped['non_finite']} missing/non-finite, "
+            f"{dropped['unknown_level']} unseen levels)",
+        )
+    labels = pool[schema.target].to_numpy()
+    if options.match_label_distribution:
+        order = label_matched_order(labels, classes, shares, largest)
+    else:
+        order = np.arange(largest)
+    rows = pool.iloc[order].reset_index(drop=True)
+    counts = rows[schema.target].value_counts()
+    shortfall = {
+        c: int(round(s * largest)) - int(counts.get(c, 0))
+        for c, s in zip(classes, shares)
+        if int(round(s * largest)) - int(counts.get(c, 0)) > 1
+    }
+    info = {
+        "seed": seed,
+        "sizes": sizes,
+        "drawn": drawn,
+        "rounds": rounds,
+        "valid": len(pool),
+        "dropped": dropped,
+        "clip_to_observed": options.clip_to_observed,
+        "match_label_distribution": options.match_label_distribution,
+        "label_shortfall": shortfall,
+    }
+    if shortfall:
+        log.warning("%s: synthetic rows lack classes %s for the train label shares", dataset, shortfall)
+    return SyntheticDraw(rows, sizes, info)
+
+
+def _draw_pool(generator, schema, domain, largest, shares, classes, seed, options, dataset):
+    """Seeded draws until the valid rows cover the largest size (and, if asked, every class's share)."""
+    frames, drawn, rounds = [], 0, 0
+    dropped = {"non_finite": 0, "unknown_level": 0, "total": 0}
+    wanted = np.ceil(shares * largest)
+    request = math.ceil(largest * options.oversample) + 16
+    budget = math.ceil(largest * options.max_draw_factor)
+    while rounds < options.max_rounds and request > 0:
+        try:
+            raw = generator.sample(request, derive_seed(seed, "draw", rounds))
+            valid, lost = cast_to_schema(raw, schema, domain, options.clip_to_observed)
+        except (ValueError, TypeError) as exc:
+            raise StageError(STAGE, dataset, f"{getattr(generator, 'name', 'generator')} failed to sample: {exc}") from exc
+        frames.append(valid)
+        drawn += request
+        rounds += 1
+        for key in dropped:
+            dropped[key] += lost[key]
+        have = sum(len(f) for f in frames)
+        counts = pd.concat(frames)[schema.target].value_counts()
+        have_by_class = np.array([counts.get(c, 0) for c in classes], dtype=float)
+        needed = [largest * drawn / max(have, 0.5) - drawn]
+        if options.match_label_distribution:
+            # rows still to draw for each class, at its observed yield (half a row if none seen yet)
+            for want, got in zip(wanted, have_by_class):
+                if got < want:
+                    needed.append((want - got) * drawn / max(got, 0.5))
+        request = min(math.ceil(1.2 * max(needed)) + 16, budget - drawn) if max(needed) > 0 else 0
+    return pd.concat(frames, ignore_index=True), drawn, dropped, rounds
+
+
+def label_matched_order(labels: np.ndarray, classes: list[str], shares: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` rows such that every prefix has close to ``shares`` of each class.
+
+    Position k takes the next unused row (in pool order) of the class with the largest deficit
+    ``share * (k + 1) - taken``; classes with no rows left are skipped, so the others fill in.
+    """
+    queues = [np.flatnonzero(labels == c) for c in classes]
+    pointer = np.zeros(len(classes), dtype=int)
+    lengths = np.array([len(q) for q in queues])
+    order = np.empty(n, dtype=int)
+    for k in range(n):
+        available = pointer < lengths
+        deficit = np.where(available, shares * (k + 1) - pointer, -np.inf)
+        c = int(np.argmax(deficit))  # argmax returns the first maximum: ties go to the earlier class
+        order[k] = queues[c][pointer[c]]
+        pointer[c] += 1
+    return order

@@ -1,0 +1,152 @@
+# The causal stage of the CausalMixFT generator (docs/causal.md):
+# train rows -> discover_dag -> fit_scm -> sample_synthetic (all sizes from one draw) + fidelity.
+# Needs common.smk (DATASETS, FOLDS, package_modules, stage_targets) included first.
+
+CAUSAL = "results/causal/{dataset}/fold{fold}"
+CAUSAL_SYNTH = "results/synth/causalmixft/{dataset}/fold{fold}"
+# Size 0 means "real rows only": no file. Every other size is a prefix of one draw.
+CAUSAL_SIZES = sorted({int(n) for n in config["synthetic"]["sizes"] if int(n) > 0})
+
+
+def causal_targets():
+    """Synthetic samples and their fidelity reports for every dataset, fold and size > 0."""
+    if "causalmixft" not in config["synthetic"].get("generators", ["causalmixft"]):
+        return []
+    return expand(
+        f"{CAUSAL_SYNTH}/n{{size}}.{{ext}}",
+        dataset=DATASETS,
+        fold=FOLDS,
+        size=CAUSAL_SIZES,
+        ext=["parquet", "fidelity.json"],
+    )
+
+
+stage_targets("causal", causal_targets)
+
+
+def causal_seed():
+    return int(config["protocol"].get("seed", 0))
+
+
+def sampling_params():
+    synthetic = config["synthetic"]
+    return {
+        "clip_to_observed": bool(synthetic.get("clip_to_observed", True)),
+        "fidelity_rows": int(synthetic.get("fidelity_rows", 1024)),
+        "match_label_distribution": bool(synthetic.get("match_label_distribution", True)),
+    }
+
+
+rule discover_dag:
+    input:
+        train="results/splits/{dataset}/fold{fold}/train.parquet",
+        meta="results/data/{dataset}.meta.json",
+        modules=package_modules(
+            "causal/discover.py",
+            "causal/ci_data.py",
+            "causal/ci_tests.py",
+            "causal/orient.py",
+            "causal/checks.py",
+            "causal/plot.py",
+            "causal/stages.py",
+            "data/schema.py",
+            "io.py",
+            "seeding.py",
+        ),
+    output:
+        dag=f"{CAUSAL}/dag.pkl",
+        checksum=f"{CAUSAL}/dag.pkl.sha256",
+        json=f"{CAUSAL}/dag.json",
+        png=f"{CAUSAL}/dag.png",
+    log:
+        "results/logs/discover_dag/{dataset}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/discover_dag/{dataset}/fold{fold}.tsv"
+    conda:
+        "../../envs/causal.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        discovery=dict(sorted(config["discovery"].items())),
+        seed=causal_seed(),
+    script:
+        "../scripts/discover_dag.py"
+
+
+rule fit_scm:
+    input:
+        train="results/splits/{dataset}/fold{fold}/train.parquet",
+        meta="results/data/{dataset}.meta.json",
+        dag=f"{CAUSAL}/dag.pkl",
+        checksum=f"{CAUSAL}/dag.pkl.sha256",
+        modules=package_modules(
+            "causal/scm.py",
+            "causal/checks.py",
+            "causal/stages.py",
+            "data/schema.py",
+            "io.py",
+            "seeding.py",
+        ),
+    output:
+        scm=f"{CAUSAL}/scm.pkl",
+        checksum=f"{CAUSAL}/scm.pkl.sha256",
+        report=f"{CAUSAL}/scm_report.json",
+    log:
+        "results/logs/fit_scm/{dataset}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/fit_scm/{dataset}/fold{fold}.tsv"
+    conda:
+        "../../envs/causal.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        quality=config["scm"].get("quality", "fast"),
+        seed=causal_seed(),
+    script:
+        "../scripts/fit_scm.py"
+
+
+if CAUSAL_SIZES:
+
+    rule sample_synthetic:
+        input:
+            scm=f"{CAUSAL}/scm.pkl",
+            checksum=f"{CAUSAL}/scm.pkl.sha256",
+            train="results/splits/{dataset}/fold{fold}/train.parquet",
+            val="results/splits/{dataset}/fold{fold}/val.parquet",
+            meta="results/data/{dataset}.meta.json",
+            modules=package_modules(
+                "causal/sample.py",
+                "causal/cast.py",
+                "causal/fidelity.py",
+                "causal/generators.py",
+                "causal/checks.py",
+                "causal/stages.py",
+                "data/schema.py",
+                "io.py",
+                "seeding.py",
+            ),
+        output:
+            # one job writes every size: they are prefixes of one draw
+            synth=expand(f"{CAUSAL_SYNTH}/n{{size}}.parquet", size=CAUSAL_SIZES, allow_missing=True),
+            fidelity=expand(f"{CAUSAL_SYNTH}/n{{size}}.fidelity.json", size=CAUSAL_SIZES, allow_missing=True),
+        log:
+            "results/logs/sample_synthetic/causalmixft/{dataset}/fold{fold}.log",
+        benchmark:
+            "results/benchmarks/sample_synthetic/causalmixft/{dataset}/fold{fold}.tsv"
+        conda:
+            "../../envs/causal.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        params:
+            sizes=CAUSAL_SIZES,
+            synthetic=sampling_params(),
+            seed=causal_seed(),
+        script:
+            "../scripts/sample_synthetic.py"
