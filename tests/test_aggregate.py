@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_aggregate_fixtures import grid_files, write_point, write_run
 
-from causalmixft.experiment import stats
+from causalmixft.experiment import findings, stats
 from causalmixft.experiment.aggregate import build_tables, cost_table
 from causalmixft.experiment.collect import (
     expected_runs,
@@ -420,3 +420,24 @@ def test_source_kinds_become_groups_only_when_mixed():
     mixed = {"b": {"source": "tabmwp:x"}, "a": {"source": "openml:1"}, "c": {"source": "openml:2"}}
     assert source_kind_groups(mixed) == {"openml": ["a", "c"], "tabmwp": ["b"]}
     assert source_kind_groups({"a": {"source": "openml:1"}}) == {}
+
+
+def test_findings_word_undefined_trends_and_a_curve_without_its_anchor(tmp_path):
+    # No finetune in the grid, so causalmixft's curve has no n=0 point; two sizes give no rho.
+    expected = []
+    for dataset in ("A", "B"):
+        write_point(tmp_path, "zeroshot", dataset, 0, 0, roc_auc=0.7)
+        expected.append(("zeroshot", dataset, 0, 0))
+        for size in (64, 256):
+            write_point(tmp_path, "causalmixft", dataset, 0, size, roc_auc=0.7 + size / 10_000)
+            expected.append(("causalmixft", dataset, 0, size))
+    tables, study = tables_for(tmp_path, expected, metrics=("roc_auc",))
+    sentence = findings.trend_findings(tables["trend"], study, "all")[-1]
+    assert sentence.startswith("causalmixft, test ROC-AUC vs synthetic size (n = 64, 256): the per-dataset Spearman")
+    assert "Page's L test not applicable (needs at least 2 complete datasets and 3 sizes, got 2 and 2)" in sentence
+    improvement = findings.improvement_findings(tables["improvement"], study, "all", "roc_auc")
+    # 100 (0.7064 / 0.7 - 1) = 0.914..., 100 (0.7256 / 0.7 - 1) = 3.657...
+    assert improvement[0].startswith(
+        "causalmixft: median normalized test ROC-AUC improvement over zeroshot n=64: +0.91"
+    )
+    assert "n=256: +3.66" in improvement[0] and "finetune" not in improvement[0]

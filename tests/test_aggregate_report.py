@@ -126,10 +126,12 @@ def test_every_output_is_written_and_the_summary_links_them(full_study):
     assert (
         "causalmixft, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is finetune): Spearman rho(size, score) > 0 in 3 "
         "and < 0 in 0 of 3 datasets (sign test p = 0.250); Page's L = 42 over 3 datasets, increasing p = 0.005, "
-        "decreasing p = 1.000: a significant increasing trend at alpha = 0.05 (one-sided)."
+        "decreasing p = 1.000: a significant increasing trend (two-sided alpha = 0.05)."
     ) in summary
     assert "scm_only, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is zeroshot)" in summary
-    assert "decreasing p = 0.153: no significant monotone trend at alpha = 0.05." in summary
+    assert "decreasing p = 0.153: no significant monotone trend (two-sided alpha = 0.05)." in summary
+    # The pair group's increasing p = 0.028 is below 0.05 but not below alpha / 2.
+    assert "increasing p = 0.028, decreasing p = 1.000: no significant monotone trend" in summary
 
 
 def test_missing_runs_are_listed_not_dropped_silently(full_study):

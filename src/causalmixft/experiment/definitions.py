@@ -42,7 +42,8 @@ METRIC_DEFINITIONS = """\
   signs of these correlations across datasets (zero or undefined correlations excluded); Page's L
   test (`scipy.stats.page_trend_test`) on the datasets with a score at every size, when there are at
   least 2 such datasets and 3 sizes, one-sided for an increasing order and separately for a
-  decreasing order (L is reported for the increasing order).
+  decreasing order (L is reported for the increasing order). A trend is called significant when
+  either one-sided p is below alpha / 2, which keeps the two-sided error rate at alpha.
 - **Best size** per size-dependent method and dataset: the size (n = 0 included) with the best
   fold-mean validation score next to the size with the best fold-mean test score (ties: the smallest
   size); regret = test score at the test-best size - test score at the validation-chosen size

@@ -31,34 +31,36 @@ def coverage_findings(tables: Mapping[str, pd.DataFrame], n_expected: int) -> li
     ]
 
 
+def _median_with_iqr(row, separator: str = ";") -> str:
+    return (
+        f"{signed(row['median'])} (IQR {signed(row['q25'])} to {signed(row['q75'])}{separator} "
+        f"{int(row['n_datasets'])} datasets)"
+    )
+
+
 def improvement_findings(improvement: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
-    rows = improvement[
-        (improvement["group"] == group) & (improvement["metric"] == metric) & (improvement["split"] == "test")
-    ]
+    selected = (improvement["group"] == group) & (improvement["metric"] == metric) & (improvement["split"] == "test")
+    rows = improvement[selected]
     label = f"normalized test {metric_label(metric)} improvement over {study.reference}"
     out = []
-    baseline = rows[rows["method"] == study.baseline]
-    base_median = np.nan
+    baseline = rows[(rows["method"] == study.baseline) & (rows["n_datasets"] > 0)]
+    base_median = baseline.iloc[0]["median"] if len(baseline) else np.nan
     if len(baseline):
-        b = baseline.iloc[0]
-        base_median = b["median"]
-        out.append(
-            f"{study.baseline} (n=0): median {label} {signed(b['median'])} (IQR {signed(b['q25'])} to {signed(b['q75'])}; {int(b['n_datasets'])} datasets)."
-        )
+        out.append(f"{study.baseline} (n=0): median {label} {_median_with_iqr(baseline.iloc[0])}.")
     for method in study.curve_methods:
         curve = rows[(rows["method"] == method) & (rows["n_datasets"] > 0)].sort_values("size")
         if curve.empty:
             out.append(f"{method}: no size has a defined {label}.")
             continue
-        points = "; ".join(
-            f"n={int(r['size'])}: {signed(r['median'])} (IQR {signed(r['q25'])} to {signed(r['q75'])}, {int(r['n_datasets'])} datasets)"
-            for _, r in curve.iterrows()
-        )
+        points = "; ".join(f"n={int(r['size'])}: {_median_with_iqr(r, ',')}" for _, r in curve.iterrows())
         sentence = f"{method}: median {label} {points}."
         if np.isfinite(base_median):
-            above = curve[curve["median"] > base_median]["size"].astype(int).tolist()
+            above = curve.loc[curve["median"] > base_median, "size"].astype(int).tolist()
             which = f" (n={', '.join(map(str, above))})" if above else ""
-            sentence += f" Its median is above {study.baseline}'s ({signed(base_median)}) at {len(above)} of {len(curve)} sizes{which}."
+            sentence += (
+                f" Its median is above {study.baseline}'s ({signed(base_median)}) "
+                f"at {len(above)} of {len(curve)} sizes{which}."
+            )
         out.append(sentence)
     if len(rows) and rows["n_datasets"].max() < FEW_DATASETS:
         out.append(
@@ -68,24 +70,31 @@ def improvement_findings(improvement: pd.DataFrame, study: Study, group: str, me
 
 
 def rank_findings(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
-    selection = "val_chosen"
-    block = ranks[(ranks["group"] == group) & (ranks["metric"] == metric) & (ranks["selection"] == selection)]
-    test = tests[(tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)]
+    """The headline ranking: each method at its validation-chosen size (no test-set selection)."""
+
+    def block_of(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[(frame["group"] == group) & (frame["metric"] == metric) & (frame["selection"] == "val_chosen")]
+
+    block, test = block_of(ranks), block_of(tests)
     name = f"test {metric_label(metric)}"
     if block.empty or test.empty:
         note = test.iloc[0]["note"] if len(test) else "no ranks"
         return [f"Average {name} ranks (each method at its validation-chosen size): not available ({note})."]
     t = test.iloc[0]
     listed = ", ".join(f"{r['competitor']} {r['avg_rank']:.2f}" for _, r in block.iterrows())
-    sentence = f"Average {name} rank with each method at its validation-chosen size ({int(t['n_datasets'])} datasets; 1 = best): {listed}."
+    sentence = (
+        f"Average {name} rank with each method at its validation-chosen size "
+        f"({int(t['n_datasets'])} datasets; 1 = best): {listed}."
+    )
     if t["note"]:
-        sentence += f" Friedman test not applicable: {t['note']}."
-    else:
-        significant = t["friedman_p"] < study.alpha
-        verdict = "significant" if significant else "not significant"
-        sentence += f" Friedman chi2 = {t['friedman_chi2']:.2f}, p = {pvalue(t['friedman_p'])}: rank differences are {verdict} at alpha = {study.alpha}."
-        if significant:
-            sentence += " " + _nemenyi_pairs(block, t["nemenyi_cd"])
+        return [f"{sentence} Friedman test not applicable: {t['note']}."]
+    significant = t["friedman_p"] < study.alpha
+    sentence += (
+        f" Friedman chi2 = {t['friedman_chi2']:.2f}, p = {pvalue(t['friedman_p'])}: rank differences are "
+        f"{'significant' if significant else 'not significant'} at alpha = {study.alpha}."
+    )
+    if significant:
+        sentence += " " + _nemenyi_pairs(block, t["nemenyi_cd"])
     return [sentence]
 
 
@@ -106,17 +115,23 @@ def trend_findings(trend: pd.DataFrame, study: Study, group: str) -> list[str]:
             if cell.empty:
                 continue
             r = cell.iloc[0]
-            sentence = (
-                f"{method}, {metric_name(split, metric)} vs synthetic size (n = {r['sizes'].replace(' ', ', ')}; n=0 is {study.anchor(method)}): "
-                f"Spearman rho(size, score) > 0 in {r['n_rho_positive']} and < 0 in {r['n_rho_negative']} of {r['n_datasets']} datasets "
-                f"(sign test p = {pvalue(r['sign_test_p'])})"
-            )
+            sizes = r["sizes"].split()
+            anchor = f"; n=0 is {study.anchor(method)}" if "0" in sizes else ""
+            sentence = f"{method}, {metric_name(split, metric)} vs synthetic size (n = {', '.join(sizes)}{anchor}): "
+            if r["n_rho_defined"]:
+                sentence += (
+                    f"Spearman rho(size, score) > 0 in {r['n_rho_positive']} and < 0 in {r['n_rho_negative']} "
+                    f"of {r['n_datasets']} datasets (sign test p = {pvalue(r['sign_test_p'])})"
+                )
+            else:
+                sentence += "the per-dataset Spearman correlation is undefined (fewer than 3 sizes or constant scores)"
             if r["note"]:
                 sentence += f"; Page's L test not applicable ({r['note']})."
             else:
                 sentence += (
-                    f"; Page's L = {r['page_L']:.0f} over {r['page_n_datasets']} datasets, increasing p = {pvalue(r['page_p_increasing'])}, "
-                    f"decreasing p = {pvalue(r['page_p_decreasing'])}: {_trend_verdict(r, study.alpha)}."
+                    f"; Page's L = {r['page_L']:.0f} over {r['page_n_datasets']} datasets, "
+                    f"increasing p = {pvalue(r['page_p_increasing'])}, decreasing p = {pvalue(r['page_p_decreasing'])}: "
+                    f"{_trend_verdict(r, study.alpha)}."
                 )
             out.append(sentence)
     return out
@@ -129,11 +144,12 @@ def _trend_views(study: Study) -> list[tuple[str, str]]:
 
 
 def _trend_verdict(row, alpha: float) -> str:
-    if row["page_p_increasing"] < alpha:
-        return f"a significant increasing trend at alpha = {alpha} (one-sided)"
-    if row["page_p_decreasing"] < alpha:
-        return f"a significant decreasing trend at alpha = {alpha} (one-sided)"
-    return f"no significant monotone trend at alpha = {alpha}"
+    # Both directions are tested, each at alpha / 2, so the chance of a false trend stays alpha.
+    if row["page_p_increasing"] < alpha / 2:
+        return f"a significant increasing trend (two-sided alpha = {alpha})"
+    if row["page_p_decreasing"] < alpha / 2:
+        return f"a significant decreasing trend (two-sided alpha = {alpha})"
+    return f"no significant monotone trend (two-sided alpha = {alpha})"
 
 
 def gap_findings(gap: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
@@ -141,19 +157,20 @@ def gap_findings(gap: pd.DataFrame, study: Study, group: str, metric: str) -> li
     if rows.empty:
         return []
     name = metric_label(metric)
-    parts, regrets = [], []
+    gaps, regrets = [], []
     for _, r in rows.iterrows():
         if r["n_gap_defined"]:
-            parts.append(
+            gaps.append(
                 f"{r['method']} {number(r['gap_median'], 2)} ({r['n_gap_defined']} of {r['n_runs']} runs defined)"
             )
         else:
-            parts.append(f"{r['method']} undefined (no run has 3 or more non-constant evaluation points)")
+            gaps.append(f"{r['method']} undefined (no run has 3 or more non-constant evaluation points)")
         regrets.append(
             f"{r['method']} {number(r['regret_median'], 4)} (positive in {r['n_regret_positive']} of {r['n_runs']} runs)"
         )
     return [
-        f"Median validation-test correlation gap ({name}; 0 = the curves rank steps identically, 2 = opposite): {'; '.join(parts)}.",
+        f"Median validation-test correlation gap ({name}; 0 = validation ranks the steps as test does, "
+        f"2 = in reverse): {'; '.join(gaps)}.",
         f"Median early-stopping regret (test {name}; 0 = validation picked the test-best step): {'; '.join(regrets)}.",
     ]
 
@@ -165,10 +182,11 @@ def best_size_findings(best: pd.DataFrame, study: Study, metric: str) -> list[st
         if rows.empty:
             continue
         sizes = rows["val_chosen_size"].value_counts().sort_index()
-        listed = ", ".join(f"n={int(s)} ({c})" for s, c in sizes.items())
+        listed = ", ".join(f"n={int(size)} ({count})" for size, count in sizes.items())
         out.append(
-            f"{method} ({metric_label(metric)}): validation picks the test-best size in {int(rows['agree'].sum())} of {len(rows)} datasets; "
-            f"validation-chosen sizes: {listed}; median test regret of the choice {number(rows['regret'].median(), 4)}."
+            f"{method} ({metric_label(metric)}): validation picks the test-best size in {int(rows['agree'].sum())} "
+            f"of {len(rows)} datasets; validation-chosen sizes: {listed}; "
+            f"median test regret of the choice {number(rows['regret'].median(), 4)}."
         )
     return out
 

@@ -48,9 +48,8 @@ def improvement_section(improvement: pd.DataFrame, study: Study, group: str) -> 
                     "validation: median [q25, q75] (datasets)": spread_cell(val),
                 }
             )
-        parts.append(
-            f"**{metric_label(metric)}** (normalized improvement over {study.reference}, %)\n\n{md_table(pd.DataFrame(table))}"
-        )
+        title = f"**{metric_label(metric)}** (normalized improvement over {study.reference}, %)"
+        parts.append(f"{title}\n\n{md_table(pd.DataFrame(table))}")
     return "\n\n".join(parts)
 
 
@@ -73,9 +72,8 @@ def rank_section(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: 
             )
             if selection == "val_chosen":
                 table["chosen sizes (datasets)"] = block["chosen_sizes"].fillna("")
-            t = tests[(tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)].iloc[
-                0
-            ]
+            chosen = (tests["group"] == group) & (tests["metric"] == metric) & (tests["selection"] == selection)
+            t = tests[chosen].iloc[0]
             parts.append(f"**Test {metric_label(metric)}, {title}**\n\n{md_table(table)}\n\n{_test_line(t)}")
     return "\n\n".join(parts)
 
@@ -110,9 +108,8 @@ def scaling_section(scaling: pd.DataFrame, study: Study, group: str) -> str:
                     point = cell[(cell["method"] == method) & (cell["size"] == size)]
                     entry[method] = spread_cell(point.iloc[0], 3, sign=False) if len(point) else ""
                 table.append(entry)
-            parts.append(
-                f"**{metric_name(split, metric)}**: median [q25, q75] (datasets) across datasets\n\n{md_table(pd.DataFrame(table))}"
-            )
+            title = f"**{metric_name(split, metric)}**: median [q25, q75] (datasets) across datasets"
+            parts.append(f"{title}\n\n{md_table(pd.DataFrame(table))}")
     return "\n\n".join(parts)
 
 
@@ -142,7 +139,7 @@ def gap_section(gap: pd.DataFrame, group: str) -> str:
     rows = gap[gap["group"] == group]
     table = pd.DataFrame(
         {
-            "metric": rows["metric"].map(lambda m: metric_label(m)),
+            "metric": rows["metric"].map(metric_label),
             "method": rows["method"],
             "size": rows["size"].astype(str),
             "runs": rows["n_runs"].astype(str),
@@ -160,13 +157,13 @@ def gap_section(gap: pd.DataFrame, group: str) -> str:
     return md_table(table)
 
 
-def best_size_section(best: pd.DataFrame, study: Study) -> str:
+def best_size_section(best: pd.DataFrame) -> str:
     if len(best) > MAX_LISTED_ROWS:
         return f"{len(best)} rows: see the CSV file."
     table = pd.DataFrame(
         {
             "method": best["method"],
-            "metric": best["metric"].map(lambda m: metric_label(m)),
+            "metric": best["metric"].map(metric_label),
             "dataset": best["dataset"],
             "n by validation": best["val_chosen_size"].astype(str),
             "n by test": best["test_best_size"].astype(str),
@@ -255,6 +252,8 @@ def render_summary(
         sentences += trend_findings(tables["trend"], study, group)
         sentences += gap_findings(tables["gap_regret"], study, group, headline)
         lines += [f"- {s}" for s in sentences]
+    if len(study.groups) > 1:
+        lines += ["", "**All datasets: size choice and fidelity**", ""]
     lines += [
         f"- {s}"
         for s in best_size_findings(tables["best_size"], study, headline) + fidelity_findings(tables["fidelity"])
@@ -299,7 +298,7 @@ def render_summary(
         "",
         "## Best size: validation vs test",
         "",
-        best_size_section(tables["best_size"], study),
+        best_size_section(tables["best_size"]),
         "",
         "## Fidelity of the synthetic rows",
         "",
