@@ -325,25 +325,48 @@ def test_dataset_groups_restrict_every_headline_table(tmp_path):
 # --- fidelity, benchmarks, file checks --------------------------------------------------------
 
 
-def test_fidelity_summary_tolerates_missing_keys(tmp_path):
+def fidelity_report(two_sample, tstr, marginal):
+    """A report shaped like causal/fidelity.py's: nested, with per-feature and per-class detail."""
+    return {
+        "rows": {"real_train": 204, "synthetic": 64, "real_val": 52},
+        "two_sample_auc": two_sample,
+        "tstr": {"train_on_synthetic_auc": tstr, "train_on_real_auc": 0.8, "difference": None},
+        "marginal_distance": {"mean": marginal, "per_feature": {"age": {"metric": "ks", "value": marginal}}},
+        "label_distribution": {"real_train": {"no": 0.6}, "synthetic": {"no": 0.5}, "total_variation": 0.1},
+    }
+
+
+def test_fidelity_reports_are_flattened_and_tolerate_missing_keys(tmp_path):
     root = tmp_path / "synth" / "causalmixft"
-    write_json(root / "A" / "fold0" / "n64.fidelity.json", {"two_sample_roc_auc": 0.6, "tstr_roc_auc": 0.7, "size": 64})
-    write_json(root / "A" / "fold1" / "n64.fidelity.json", {"two_sample_roc_auc": 0.8})
-    write_json(root / "B" / "fold0" / "n64.fidelity.json", {"two_sample_roc_auc": 0.5, "notes": "text is ignored"})
+    write_json(root / "A" / "fold0" / "n64.fidelity.json", fidelity_report(0.6, 0.7, 0.1))
+    write_json(root / "A" / "fold1" / "n64.fidelity.json", {"two_sample_auc": 0.8, "notes": "text is ignored"})
+    write_json(root / "B" / "fold0" / "n64.fidelity.json", fidelity_report(0.5, None, 0.3))
     absent = root / "B" / "fold1" / "n64.fidelity.json"
-    paths = sorted(root.rglob("*.fidelity.json")) + [absent]
-    fidelity, missing = load_fidelity(paths)
+    fidelity, missing = load_fidelity(sorted(root.rglob("*.fidelity.json")) + [absent])
     expected = [("zeroshot", "A", 0, 0)]
     write_point(tmp_path / "runs", "zeroshot", "A", 0, 0)
     study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT)
     tables = build_tables(load_runs(expected, grid_files(tmp_path / "runs", expected)), study, fidelity, missing)
     table = tables["fidelity"].set_index("key")
+    # Row counts, per-feature distances and per-class shares are detail, not aggregated.
+    assert set(table.index) == {
+        "two_sample_auc",
+        "tstr.train_on_synthetic_auc",
+        "tstr.train_on_real_auc",
+        "tstr.difference",
+        "marginal_distance.mean",
+        "label_distribution.total_variation",
+    }
     # two-sample AUC: A = mean(0.6, 0.8) = 0.7, B = 0.5 -> median 0.6 over 2 datasets
-    assert table.loc["two_sample_roc_auc", "median"] == pytest.approx(0.6)
-    assert table.loc["two_sample_roc_auc", "n_datasets"] == 2
-    assert table.loc["tstr_roc_auc", "n_datasets"] == 1
-    assert set(table.index) == {"two_sample_roc_auc", "tstr_roc_auc"}
+    assert table.loc["two_sample_auc", ["median", "n_datasets"]].tolist() == pytest.approx([0.6, 2])
+    # TSTR: A has 0.7 (fold 1 lacks the key), B's is null -> one dataset
+    assert table.loc["tstr.train_on_synthetic_auc", ["median", "n_datasets"]].tolist() == pytest.approx([0.7, 1])
+    assert table.loc["tstr.difference", "n_datasets"] == 0
     assert cell(tables["missing"], kind="fidelity")["dataset"] == "B"
+    sentence = findings.fidelity_findings(tables["fidelity"])
+    assert sentence == [
+        "Median two-sample ROC-AUC of causalmixft rows vs real rows (0.5 = indistinguishable): n=64: 0.600."
+    ]
 
 
 def test_cost_table_from_benchmark_files(tmp_path):

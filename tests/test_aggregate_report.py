@@ -72,7 +72,7 @@ def full_study(tmp_path_factory):
     for dataset in ("A", "B", "C"):
         for size in SIZES:
             path = tmp_path / "synth" / "causalmixft" / dataset / "fold0" / f"n{size}.fidelity.json"
-            write_json(path, {"two_sample_roc_auc": 0.6, "marginal_distance": 0.1})
+            write_json(path, {"two_sample_auc": 0.6, "marginal_distance": {"mean": 0.1, "per_feature": {}}})
             fidelity.append(path)
     bench = tmp_path / "benchmarks" / "finetune" / "A.tsv"
     bench.parent.mkdir(parents=True)
@@ -108,7 +108,8 @@ def test_every_output_is_written_and_the_summary_links_them(full_study):
     assert "**Dataset group: pair** (A, B)" in summary
     assert "## Normalized improvement over zeroshot (pair)" in summary
     assert "| finetune | 1 | 3.0 | 3.0 | 2.5 | 120 |" in summary  # cost table
-    assert "| causalmixft | 64 | 0.600 (3) | 0.100 (3) |" in summary  # fidelity table
+    assert "| generator | size | two_sample_auc | marginal_distance.mean |" in summary  # fidelity table
+    assert "| causalmixft | 64 | 0.600 (3) | 0.100 (3) |" in summary
     # Generated findings: the numbers in the sentence are those of the table.
     row = (
         tables["improvement"]

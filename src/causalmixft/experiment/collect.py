@@ -39,10 +39,27 @@ MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "size", "path", "reason"
 FIDELITY_PATTERN = re.compile(
     r"(?P<generator>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)\.fidelity\.json$"
 )
-# The usual keys of a fidelity report, in the order tables show them; other numeric keys follow.
-FIDELITY_KEYS = ("two_sample_roc_auc", "tstr_roc_auc", "trtr_roc_auc", "marginal_distance", "correlation_distance")
-# Keys of a fidelity report that identify the sample rather than measure it.
-FIDELITY_IDENTITY_KEYS = {"generator", "dataset", "fold", "size", "seed"}
+# Summary values of a fidelity report (causal/fidelity.py writes the dotted ones, nested), in the
+# order tables show them; flat spellings of the same values are accepted too. Others follow.
+FIDELITY_KEYS = (
+    "two_sample_auc",
+    "two_sample_roc_auc",
+    "tstr.train_on_synthetic_auc",
+    "tstr_roc_auc",
+    "tstr.train_on_real_auc",
+    "trtr_roc_auc",
+    "tstr.difference",
+    "marginal_distance.mean",
+    "marginal_distance",
+    "correlation_distance.mean_abs_diff",
+    "correlation_distance",
+    "correlation_distance.frobenius",
+    "label_distribution.total_variation",
+)
+TWO_SAMPLE_KEYS = ("two_sample_auc", "two_sample_roc_auc")
+# Identity, row counts, and per-feature or per-class detail (names differ between datasets, so
+# they cannot be aggregated across them) are left out of the fidelity table.
+FIDELITY_SKIPPED = {"generator", "dataset", "fold", "size", "seed", "rows", "per_feature", "real_train", "synthetic"}
 BENCHMARK_COLUMNS = {"s": "wall_s", "cpu_time": "cpu_s", "max_rss": "max_rss_mib"}
 
 
@@ -185,40 +202,37 @@ def _number(value) -> float:
 def load_fidelity(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(long table generator, dataset, fold, size, key, value; missing files) from fidelity JSONs.
 
-    Every numeric top-level key is kept, so reports with fewer or extra keys than the usual
-    ones (two-sample AUC, TSTR, ...) aggregate without special cases.
+    Nested values are flattened to dotted keys (``tstr.train_on_synthetic_auc``) and every
+    numeric one is kept, so reports with fewer or other keys aggregate without special cases.
     """
     rows, missing = [], []
     for path in sorted(str(p) for p in paths):
         match = FIDELITY_PATTERN.search(Path(path).as_posix())
         if match is None:
-            raise StageError(
-                "aggregate", "-", f"{path} is not .../{{generator}}/{{dataset}}/fold{{k}}/n{{size}}.fidelity.json"
-            )
-        ident = {**match.groupdict(), "fold": int(match["fold"]), "size": int(match["size"])}
+            problem = f"{path} is not .../{{generator}}/{{dataset}}/fold{{k}}/n{{size}}.fidelity.json"
+            raise StageError("aggregate", "-", problem)
+        ident = {"generator": match["generator"], "dataset": match["dataset"]}
+        ident |= {"fold": int(match["fold"]), "size": int(match["size"])}
         if not Path(path).exists():
-            missing.append(
-                (
-                    "fidelity",
-                    ident["generator"],
-                    ident["dataset"],
-                    ident["fold"],
-                    ident["size"],
-                    path,
-                    "fidelity report absent",
-                )
-            )
+            missing.append(("fidelity", *ident.values(), path, "fidelity report absent"))
             continue
-        for key, value in sorted(read_json(path).items()):
-            if (
-                key in FIDELITY_IDENTITY_KEYS
-                or isinstance(value, bool)
-                or not isinstance(value, (int, float, type(None)))
-            ):
-                continue
-            rows.append({**ident, "key": key, "value": _number(value)})
+        for key, value in _numeric_leaves(read_json(path)):
+            rows.append({**ident, "key": key, "value": value})
     columns = ["generator", "dataset", "fold", "size", "key", "value"]
     return pd.DataFrame(rows, columns=columns), pd.DataFrame(missing, columns=MISSING_COLUMNS)
+
+
+def _numeric_leaves(report: dict, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every number in ``report``; null counts as NaN, booleans are not numbers."""
+    leaves = []
+    for key, value in sorted(report.items()):
+        if key in FIDELITY_SKIPPED:
+            continue
+        if isinstance(value, dict):
+            leaves += _numeric_leaves(value, f"{prefix}{key}.")
+        elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            leaves.append((f"{prefix}{key}", _number(value)))
+    return leaves
 
 
 def load_benchmarks(root: str | Path | None, exclude: Iterable[str | Path] = ()) -> pd.DataFrame:

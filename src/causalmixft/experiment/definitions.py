@@ -48,10 +48,12 @@ METRIC_DEFINITIONS = """\
   fold-mean validation score next to the size with the best fold-mean test score (ties: the smallest
   size); regret = test score at the test-best size - test score at the validation-chosen size
   (flipped for losses).
-- **Fidelity**: every numeric key of a generator's fidelity reports (e.g. two-sample ROC-AUC, where
-  0.5 means indistinguishable from real rows; TSTR and TRTR ROC-AUC; marginal and correlation
-  distances), mean over folds per dataset, then median and quartiles across datasets per generator
-  and size. Keys a report lacks are simply absent from its cells.
+- **Fidelity**: every numeric value of a generator's fidelity reports, nested values as dotted keys
+  (e.g. `two_sample_auc`, where 0.5 means indistinguishable from real rows;
+  `tstr.train_on_synthetic_auc` and `tstr.train_on_real_auc`; `marginal_distance.mean`;
+  `correlation_distance.mean_abs_diff`), except row counts and per-feature or per-class detail;
+  mean over folds per dataset, then median and quartiles across datasets per generator and size.
+  Keys a report lacks and null values are absent from its cells (see `n_datasets`).
 - **Cost** per Snakemake rule, from its benchmark files: jobs (one per file; `repeat()` rows
   averaged), median and total wall seconds (`s`), total CPU seconds (`cpu_time`) and the largest
   `max_rss` (MiB, as Snakemake reports it). The aggregate rule's own benchmark is not included: it is

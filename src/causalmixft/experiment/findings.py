@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from causalmixft.experiment.collect import TWO_SAMPLE_KEYS
 from causalmixft.experiment.formatting import metric_label, metric_name, number, pvalue, signed
 from causalmixft.experiment.plots import SCALING_PANELS
 from causalmixft.experiment.study import ALL, Study
@@ -192,7 +193,7 @@ def best_size_findings(best: pd.DataFrame, study: Study, metric: str) -> list[st
 
 
 def fidelity_findings(fidelity: pd.DataFrame) -> list[str]:
-    rows = fidelity[fidelity["key"] == "two_sample_roc_auc"]
+    rows = fidelity[fidelity["key"].isin(TWO_SAMPLE_KEYS)]
     out = []
     for generator, cell in rows.groupby("generator", sort=True):
         points = ", ".join(f"n={int(r['size'])}: {number(r['median'])}" for _, r in cell.sort_values("size").iterrows())
