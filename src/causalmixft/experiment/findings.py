@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.experiment.collect import TWO_SAMPLE_KEYS
-from causalmixft.experiment.formatting import metric_label, metric_name, number, pvalue, signed
+from causalmixft.experiment.formatting import metric_label, metric_name, number, plural, pvalue, signed
 from causalmixft.experiment.plots import SCALING_PANELS
 from causalmixft.experiment.study import ALL, Study
 
@@ -35,7 +35,7 @@ def coverage_findings(tables: Mapping[str, pd.DataFrame], n_expected: int) -> li
 def _median_with_iqr(row, separator: str = ";") -> str:
     return (
         f"{signed(row['median'])} (IQR {signed(row['q25'])} to {signed(row['q75'])}{separator} "
-        f"{int(row['n_datasets'])} datasets)"
+        f"{plural(row['n_datasets'], 'dataset')})"
     )
 
 
@@ -85,7 +85,7 @@ def rank_findings(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group:
     listed = ", ".join(f"{r['competitor']} {r['avg_rank']:.2f}" for _, r in block.iterrows())
     sentence = (
         f"Average {name} rank with each method at its validation-chosen size "
-        f"({int(t['n_datasets'])} datasets; 1 = best): {listed}."
+        f"({plural(t['n_datasets'], 'dataset')}; 1 = best): {listed}."
     )
     if t["note"]:
         return [f"{sentence} Friedman test not applicable: {t['note']}."]
@@ -122,7 +122,7 @@ def trend_findings(trend: pd.DataFrame, study: Study, group: str) -> list[str]:
             if r["n_rho_defined"]:
                 sentence += (
                     f"Spearman rho(size, score) > 0 in {r['n_rho_positive']} and < 0 in {r['n_rho_negative']} "
-                    f"of {r['n_datasets']} datasets (sign test p = {pvalue(r['sign_test_p'])})"
+                    f"of {plural(r['n_datasets'], 'dataset')} (sign test p = {pvalue(r['sign_test_p'])})"
                 )
             else:
                 sentence += "the per-dataset Spearman correlation is undefined (fewer than 3 sizes or constant scores)"
@@ -186,7 +186,7 @@ def best_size_findings(best: pd.DataFrame, study: Study, metric: str) -> list[st
         listed = ", ".join(f"n={int(size)} ({count})" for size, count in sizes.items())
         out.append(
             f"{method} ({metric_label(metric)}): validation picks the test-best size in {int(rows['agree'].sum())} "
-            f"of {len(rows)} datasets; validation-chosen sizes: {listed}; "
+            f"of {plural(len(rows), 'dataset')}; validation-chosen sizes: {listed}; "
             f"median test regret of the choice {number(rows['regret'].median(), 4)}."
         )
     return out

@@ -14,6 +14,11 @@ METRIC_LABELS = {
 SPLIT_LABELS = {"val": "validation", "test": "test"}
 
 
+def plural(n, noun: str) -> str:
+    """'1 dataset', '3 datasets'."""
+    return f"{int(n)} {noun}{'' if int(n) == 1 else 's'}"
+
+
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 

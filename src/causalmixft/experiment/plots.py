@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from causalmixft.experiment.formatting import metric_label, metric_name
+from causalmixft.experiment.formatting import metric_label, metric_name, plural
 from causalmixft.experiment.stats import cd_cliques, spearman_or_nan
 from causalmixft.experiment.study import ALL, Study
 from causalmixft.io import atomic_path
@@ -102,7 +102,7 @@ def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: s
         ax.grid(alpha=0.3)
     _figure_legend(figure, axes)
     n = int(curves["n_datasets"].max()) if len(curves) else 0
-    figure.suptitle(f"Scores vs synthetic size ({group}: up to {n} datasets)")
+    figure.suptitle(f"Scores vs synthetic size ({group}: up to {plural(n, 'dataset')})")
     save(figure, path)
 
 
@@ -230,7 +230,7 @@ def _draw_cd(ax, names: list[str], ranks: np.ndarray, test, title: str) -> None:
 def _cd_caption(test) -> str:
     if test is None:
         return "no test"
-    base = f"{int(test['n_datasets'])} datasets"
+    base = plural(test["n_datasets"], "dataset")
     if test["note"]:
         return f"{base}; Friedman test not applicable: {test['note']}"
     return f"{base}; Friedman chi2 = {test['friedman_chi2']:.2f}, p = {test['friedman_p']:.3g}"
