@@ -46,7 +46,9 @@ def test_discovery_is_deterministic_and_bootstrap_counts_every_run():
     assert {r["resample"] for r in first.runs} == {0, 1, 2}
     adjacency = first.frequencies.adjacent
     assert np.allclose(adjacency, adjacency.T)
-    assert np.allclose(first.frequencies.directed + first.frequencies.directed.T + first.frequencies.symmetric, adjacency)
+    assert np.allclose(
+        first.frequencies.directed + first.frequencies.directed.T + first.frequencies.symmetric, adjacency
+    )
     # each kept edge passed the threshold
     assert all(data["adjacent"] >= 0.5 for *_, data in first.dag.edges(data=True))
 
@@ -183,7 +185,9 @@ def test_discrete_tests_bin_numeric_columns():
 
 def test_kci_runs_on_a_capped_subsample():
     table = simulate.chain(400, seed=9)
-    result = discover_dag(table.frame, table.schema, {"ci_test": "kci", "kci_max_rows": 60, "algorithms": ["pc"]}, seed=0)
+    result = discover_dag(
+        table.frame, table.schema, {"ci_test": "kci", "kci_max_rows": 60, "algorithms": ["pc"]}, seed=0
+    )
     assert result.runs[0]["rows"] == 60
     assert nx.is_directed_acyclic_graph(result.dag)
 

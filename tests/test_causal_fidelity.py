@@ -85,3 +85,14 @@ def test_synthetic_rows_of_one_class_give_no_tstr_score(tables):
     assert report["label_distribution"]["total_variation"] == pytest.approx(
         report["label_distribution"]["real_train"]["0"]
     )
+
+
+def test_missing_values_in_the_real_rows_are_handled(tables):
+    train, same_law, _, val = tables
+    holes = train.frame.copy()
+    holes.loc[::4, "size"] = np.nan
+    holes.loc[::5, "colour"] = np.nan
+    report = fidelity_report(holes, same_law.iloc[:80], val.iloc[:60], train.schema, seed=0)
+    assert 0 <= report["two_sample_auc"] <= 1
+    assert np.isfinite(report["correlation_distance"]["frobenius"])
+    assert report["tstr"]["train_on_real_auc"] > 0.8

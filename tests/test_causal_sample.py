@@ -169,8 +169,14 @@ def test_a_generator_that_gives_only_invalid_rows_is_a_stage_error():
     with pytest.raises(StageError, match=r"\[sample\] chain: .*0 valid rows of the 64"):
         sample_synthetic(ScriptedGenerator(nans), table.frame, table.schema, [64], seed=0, dataset="chain")
     with pytest.raises(StageError, match="lacks the columns"):
-        sample_synthetic(ScriptedGenerator(lambda n, rng: pd.DataFrame({"a": [1.0] * n})), table.frame, table.schema,
-                         [8], seed=0, dataset="chain")
+        sample_synthetic(
+            ScriptedGenerator(lambda n, rng: pd.DataFrame({"a": [1.0] * n})),
+            table.frame,
+            table.schema,
+            [8],
+            seed=0,
+            dataset="chain",
+        )
     with pytest.raises(StageError, match=">= 0"):
         sample_synthetic(ScriptedGenerator(nans), table.frame, table.schema, [-1], seed=0, dataset="chain")
 
@@ -180,3 +186,44 @@ def test_size_zero_only_draws_nothing():
     generator = ScriptedGenerator(lambda n, rng: table.frame)
     draw = sample_synthetic(generator, table.frame, table.schema, [0], seed=0)
     assert draw.samples() == {} and generator.requests == []
+
+
+def _awkward_tables():
+    """The inputs the issue names: each must give valid samples (or a StageError, tested elsewhere)."""
+    base = simulate.mixed(200, seed=11).frame
+    rng = np.random.default_rng(0)
+    constant = base.assign(weight=2.5)
+    twins = base.assign(count=base["size"])  # an exact copy under another name
+    all_categorical = base[["colour", "grade", TARGET]]
+    single = base[["size", TARGET]]
+    two_rows = base.copy()
+    two_rows.loc[:1, TARGET] = "rare"
+    missing = base.copy()
+    missing.loc[rng.random(200) < 0.2, "size"] = np.nan
+    missing.loc[rng.random(200) < 0.2, "grade"] = np.nan
+    return {
+        "constant": constant,
+        "twins": twins,
+        "all_categorical": all_categorical,
+        "single_feature": single,
+        "class_with_two_rows": two_rows,
+        "missing_values": missing,
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_awkward_tables()))
+def test_awkward_tables_give_valid_samples_end_to_end(case):
+    frame = _awkward_tables()[case]
+    categorical = [c for c in ("colour", "grade") if c in frame.columns]
+    schema = simulate.schema_for(frame, categorical=categorical, dataset=case)
+    generator = CausalMixFTGenerator(quality="fast", dataset=case).fit(frame, schema, seed=0)
+    rows = sample_synthetic(generator, frame, schema, [100], seed=0).rows
+    assert len(rows) == 100 and list(rows.columns) == list(frame.columns)
+    assert not rows.isna().any().any()
+    assert set(rows[TARGET]) <= set(frame[TARGET])
+    if case == "class_with_two_rows":
+        assert (rows[TARGET] == "rare").sum() == 1  # 2/200 of 100 rows, matched
+    if case == "constant":
+        assert (rows["weight"] == 2.5).all()
+    if case == "twins":
+        assert np.corrcoef(rows["size"], rows["count"])[0, 1] > 0.95

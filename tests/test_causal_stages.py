@@ -20,7 +20,11 @@ SIZES = [64, 256]
 
 
 def meta_of(schema) -> dict:
-    return {"dataset": schema.dataset, "classes": list(schema.classes), "features": [f.to_dict() for f in schema.features]}
+    return {
+        "dataset": schema.dataset,
+        "classes": list(schema.classes),
+        "features": [f.to_dict() for f in schema.features],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +49,21 @@ def stage_outputs(split_files):
     root, paths, _ = split_files
     out = root / "causal"
     run_discover(paths["train"], paths["meta"], out / "dag.pkl", out / "dag.json", out / "dag.png", {}, "mixed", 0, 0)
-    run_fit(paths["train"], paths["meta"], out / "dag.pkl", out / "scm.pkl", out / "scm_report.json", "fast", "mixed", 0, 0)
+    run_fit(
+        paths["train"], paths["meta"], out / "dag.pkl", out / "scm.pkl", out / "scm_report.json", "fast", "mixed", 0, 0
+    )
     synth = root / "synth"
-    run_sample(out / "scm.pkl", paths["train"], paths["val"], paths["meta"], outputs_in(synth),
-               {"fidelity_rows": 512}, "mixed", 0, 0)
+    run_sample(
+        out / "scm.pkl",
+        paths["train"],
+        paths["val"],
+        paths["meta"],
+        outputs_in(synth),
+        {"fidelity_rows": 512},
+        "mixed",
+        0,
+        0,
+    )
     return out, synth
 
 
@@ -68,8 +83,14 @@ def test_stages_write_every_output(stage_outputs, split_files):
     pd.testing.assert_frame_equal(small, large.iloc[:64])
     fidelity = json.loads((synth / "n64.fidelity.json").read_text())
     assert (fidelity["size"], fidelity["generator"], fidelity["rows"]["synthetic"]) == (64, "causalmixft", 64)
-    assert {"two_sample_auc", "tstr", "marginal_distance", "correlation_distance", "label_distribution",
-            "sampling"} <= set(fidelity)
+    assert {
+        "two_sample_auc",
+        "tstr",
+        "marginal_distance",
+        "correlation_distance",
+        "label_distribution",
+        "sampling",
+    } <= set(fidelity)
     assert fidelity["sampling"]["dropped"]["total"] == 0
 
 
@@ -83,8 +104,17 @@ def test_a_changed_pickle_is_refused_with_a_stage_error(stage_outputs, split_fil
         run_sample(tampered, paths["train"], paths["val"], paths["meta"], outputs_in(tmp_path), {}, "mixed", 0, 0)
     (tmp_path / "dag.pkl").write_bytes((out / "dag.pkl").read_bytes())  # no sidecar
     with pytest.raises(StageError, match=r"\[fit\] mixed: .*checksum file dag.pkl.sha256 is missing"):
-        run_fit(paths["train"], paths["meta"], tmp_path / "dag.pkl", tmp_path / "s.pkl", tmp_path / "r.json",
-                "fast", "mixed", 0, 0)
+        run_fit(
+            paths["train"],
+            paths["meta"],
+            tmp_path / "dag.pkl",
+            tmp_path / "s.pkl",
+            tmp_path / "r.json",
+            "fast",
+            "mixed",
+            0,
+            0,
+        )
     assert not (tmp_path / "s.pkl").exists()
 
 
@@ -92,14 +122,16 @@ def test_a_split_without_the_schemas_columns_is_a_stage_error(split_files, tmp_p
     _, paths, table = split_files
     write_parquet(tmp_path / "train.parquet", table.frame.drop(columns="weight"))
     with pytest.raises(StageError, match=r"\[discover\] mixed: .*lacks the schema's columns \['weight'\]"):
-        run_discover(tmp_path / "train.parquet", paths["meta"], tmp_path / "d.pkl", tmp_path / "d.json", None,
-                     {}, "mixed", 0, 0)
+        run_discover(
+            tmp_path / "train.parquet", paths["meta"], tmp_path / "d.pkl", tmp_path / "d.json", None, {}, "mixed", 0, 0
+        )
 
 
 def _run_script(name: str, tmp_path: Path, **fields):
     log = tmp_path / f"{name}.log"
-    snakemake = SimpleNamespace(log=[str(log)], **{k: SimpleNamespace(**v) if isinstance(v, dict) else v
-                                                    for k, v in fields.items()})
+    snakemake = SimpleNamespace(
+        log=[str(log)], **{k: SimpleNamespace(**v) if isinstance(v, dict) else v for k, v in fields.items()}
+    )
     runpy.run_path(str(SCRIPTS / f"{name}.py"), init_globals={"snakemake": snakemake}, run_name="__main__")
     return log.read_text()
 
@@ -110,22 +142,31 @@ def test_the_snakemake_scripts_call_the_stages_and_log_to_their_log_file(split_f
     common = {"train": str(paths["train"]), "meta": str(paths["meta"])}
     out = tmp_path / "causal"
     log = _run_script(
-        "discover_dag", tmp_path, input=common,
+        "discover_dag",
+        tmp_path,
+        input=common,
         output={"dag": str(out / "dag.pkl"), "json": str(out / "dag.json"), "png": str(out / "dag.png")},
-        params={"discovery": {"algorithms": ["pc", "fci"], "alpha": 0.05}, "seed": 0}, wildcards=wildcards,
+        params={"discovery": {"algorithms": ["pc", "fci"], "alpha": 0.05}, "seed": 0},
+        wildcards=wildcards,
     )
     assert "pc on mixed" in log and "fci on mixed" in log
     _run_script(
-        "fit_scm", tmp_path, input={**common, "dag": str(out / "dag.pkl")},
+        "fit_scm",
+        tmp_path,
+        input={**common, "dag": str(out / "dag.pkl")},
         output={"scm": str(out / "scm.pkl"), "report": str(out / "scm_report.json")},
-        params={"quality": "fast", "seed": 0}, wildcards=wildcards,
+        params={"quality": "fast", "seed": 0},
+        wildcards=wildcards,
     )
     synth = [str(tmp_path / f"n{n}.parquet") for n in SIZES]
     fidelity = [str(tmp_path / f"n{n}.fidelity.json") for n in SIZES]
     log = _run_script(
-        "sample_synthetic", tmp_path, input={**common, "scm": str(out / "scm.pkl"), "val": str(paths["val"])},
+        "sample_synthetic",
+        tmp_path,
+        input={**common, "scm": str(out / "scm.pkl"), "val": str(paths["val"])},
         output={"synth": synth, "fidelity": fidelity},
-        params={"sizes": SIZES, "synthetic": {"fidelity_rows": 256}, "seed": 0}, wildcards=wildcards,
+        params={"sizes": SIZES, "synthetic": {"fidelity_rows": 256}, "seed": 0},
+        wildcards=wildcards,
     )
     assert "n=256: two-sample AUC" in log
     assert len(pd.read_parquet(synth[1])) == 256
@@ -136,9 +177,11 @@ def test_a_failing_script_writes_the_stage_error_to_its_log(split_files, tmp_pat
     _, paths, _ = split_files
     with pytest.raises(StageError):
         _run_script(
-            "fit_scm", tmp_path, input={"train": str(paths["train"]), "meta": str(paths["meta"]),
-                                        "dag": str(tmp_path / "absent.pkl")},
+            "fit_scm",
+            tmp_path,
+            input={"train": str(paths["train"]), "meta": str(paths["meta"]), "dag": str(tmp_path / "absent.pkl")},
             output={"scm": str(tmp_path / "scm.pkl"), "report": str(tmp_path / "r.json")},
-            params={"quality": "fast", "seed": 0}, wildcards={"dataset": "mixed", "fold": "0"},
+            params={"quality": "fast", "seed": 0},
+            wildcards={"dataset": "mixed", "fold": "0"},
         )
     assert "[fit] mixed: refusing to unpickle" in (tmp_path / "fit_scm.log").read_text()

@@ -144,9 +144,7 @@ def discover_dag(
     ci = encode_for_ci(frame, schema)
     ci.excluded = find_degenerate_columns(ci.matrix, ci.names, first=schema.target)
     tested = [i for i, name in enumerate(ci.names) if name not in ci.excluded]
-    test = resolve_ci_test(
-        settings.ci_test, all(ci.kinds[i] == "categorical" for i in tested), settings.kci_max_rows
-    )
+    test = resolve_ci_test(settings.ci_test, all(ci.kinds[i] == "categorical" for i in tested), settings.kci_max_rows)
     p = len(ci.names)
     adjacent, directed, symmetric = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p))
     resamples = [None] if settings.bootstrap == 0 else list(range(settings.bootstrap))

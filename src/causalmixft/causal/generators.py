@@ -39,7 +39,9 @@ class CausalMixFTGenerator:
     name = "causalmixft"
 
     def __init__(self, discovery: DiscoverySettings | Mapping | None = None, quality: str = "fast", dataset: str = ""):
-        self.discovery = discovery if isinstance(discovery, DiscoverySettings) else DiscoverySettings.from_config(discovery)
+        self.discovery = (
+            discovery if isinstance(discovery, DiscoverySettings) else DiscoverySettings.from_config(discovery)
+        )
         self.quality = quality
         self.dataset = dataset
         self.discovery_result: DiscoveryResult | None = None

@@ -36,10 +36,13 @@ def plot_dag(dag: nx.DiGraph, path: str | os.PathLike, title: str = "") -> None:
             if ORIENTATION_STYLE.get(data.get("orientation"), "solid") == style
         ]
         widths = [0.5 + 2.5 * graph.edges[e].get("adjacent", 1.0) for e in edges]
-        nx.draw_networkx_edges(graph, positions, edgelist=edges, style=style, width=widths, arrowsize=12,
-                               node_size=900, ax=axis)
-    axis.set_title(title + "\nsolid: voted direction, dashed: tie, dotted: cycle broken; width: edge frequency",
-                   fontsize=8)
+        nx.draw_networkx_edges(
+            graph, positions, edgelist=edges, style=style, width=widths, arrowsize=12, node_size=900, ax=axis
+        )
+    axis.set_title(
+        title + "\nsolid: voted direction, dashed: tie, dotted: cycle broken; width: edge frequency", fontsize=8
+    )
+    axis.margins(x=0.12, y=0.12)  # room for long column names at the ends of a layer
     axis.axis("off")
     figure.tight_layout()
     with atomic_path(path) as tmp:

@@ -90,7 +90,9 @@ def sample_synthetic(
     if largest == 0:
         return SyntheticDraw(schema.cast(train.iloc[:0]), sizes, {"seed": seed, "drawn": 0})
 
-    pool, drawn, dropped, rounds = _draw_pool(generator, schema, domain, largest, shares, classes, seed, options, dataset)
+    pool, drawn, dropped, rounds = _draw_pool(
+        generator, schema, domain, largest, shares, classes, seed, options, dataset
+    )
     if len(pool) < largest:
         raise StageError(
             STAGE,
@@ -139,7 +141,9 @@ def _draw_pool(generator, schema, domain, largest, shares, classes, seed, option
             raw = generator.sample(request, derive_seed(seed, "draw", rounds))
             valid, lost = cast_to_schema(raw, schema, domain, options.clip_to_observed)
         except (ValueError, TypeError) as exc:
-            raise StageError(STAGE, dataset, f"{getattr(generator, 'name', 'generator')} failed to sample: {exc}") from exc
+            raise StageError(
+                STAGE, dataset, f"{getattr(generator, 'name', 'generator')} failed to sample: {exc}"
+            ) from exc
         frames.append(valid)
         drawn += request
         rounds += 1

@@ -254,7 +254,7 @@ def _node_record(model, node: str, data: pd.DataFrame, kind: str, seconds: float
     mechanism = model.causal_mechanism(node)
     # dowhy feeds a mechanism its parents in get_ordered_predecessors order; use the same.
     parents = list(get_ordered_predecessors(model.graph, node))
-    record = {"node": node, "kind": kind, "parents": parents, "mechanism": _describe(mechanism)}
+    record = {"node": str(node), "kind": kind, "parents": [str(p) for p in parents], "mechanism": _describe(mechanism)}
     record["fit_seconds"] = round(seconds, 4)
     if not parents:
         record["fit"] = None

@@ -72,7 +72,15 @@ def run_discover(
 
 
 def run_fit(
-    train: Path, meta: Path, dag_pkl: Path, scm_pkl: Path, report_json: Path, quality: str, dataset: str, fold: int, seed: int
+    train: Path,
+    meta: Path,
+    dag_pkl: Path,
+    scm_pkl: Path,
+    report_json: Path,
+    quality: str,
+    dataset: str,
+    fold: int,
+    seed: int,
 ) -> None:
     from causalmixft.causal.scm import fit_scm
 
