@@ -25,7 +25,9 @@ if str(SRC) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
+from causalmixft.data import tabmwp
 from causalmixft.data.sources import Source
+from causalmixft.experiment.methods import method_sizes, resolve_method
 from causalmixft.errors import StageError
 
 validate(config, "../schemas/config.schema.yaml")
@@ -95,12 +97,14 @@ def dataset_spec(wildcards):
 
 
 def source_files(wildcards):
-    """Local files a dataset is read from (a file: source and its manifest), else none."""
+    """Local files a dataset is read from (a file: source and its manifest, a TabMWP table)."""
     spec = dataset_spec(wildcards)
     kind, argument = spec["source"].split(":", 1)
-    if kind != "file":
-        return []
-    return [argument] + ([spec["manifest"]] if spec.get("manifest") else [])
+    if kind == "file":
+        return [argument] + ([spec["manifest"]] if spec.get("manifest") else [])
+    if kind == "tabmwp":
+        return [str(path) for path in tabmwp.input_files(argument)]
+    return []
 
 
 def protocol_params():
@@ -110,3 +114,63 @@ def protocol_params():
         for key, value in sorted(config["protocol"].items())
         if key != "folds"
     }
+
+
+# --- fine-tuning stage -------------------------------------------------------------------
+
+FINETUNE = config["finetune"]
+BACKBONE = config["backbone"]["name"]
+# Fine-tuning asks for a GPU unless the config pins it to the CPU; the profile caps how many
+# run at once (one per GPU), and CPU-only runs keep every core busy instead.
+FINETUNE_GPUS = 0 if FINETUNE["device"] == "cpu" else 1
+
+
+def configured_methods():
+    return [
+        resolve_method(name, FINETUNE.get("custom_methods"))
+        for name in FINETUNE["methods"]
+    ]
+
+
+def run_dirs():
+    """Every (method, dataset, fold, size) run of the config, as its output folder."""
+    return [
+        f"results/runs/{BACKBONE}/{method.name}/{dataset}/fold{fold}/n{size}"
+        for method in configured_methods()
+        for dataset in DATASETS
+        for fold in FOLDS
+        for size in method_sizes(method, config["synthetic"]["sizes"])
+    ]
+
+
+def finetune_inputs(wildcards):
+    method = resolve_method(wildcards.method, FINETUNE.get("custom_methods"))
+    split = f"results/splits/{wildcards.dataset}/fold{wildcards.fold}"
+    inputs = {
+        "train": f"{split}/train.parquet",
+        "val": f"{split}/val.parquet",
+        "test": f"{split}/test.parquet",
+        "meta": f"results/data/{wildcards.dataset}.meta.json",
+        "weights": [
+            f"{config['backbone']['weights']}/model.safetensors",
+            f"{config['backbone']['weights']}/config.json",
+        ],
+        "modules": package_modules(
+            "experiment/runs.py",
+            "experiment/methods.py",
+            "model/finetune.py",
+            "model/backbone.py",
+            "model/transformer.py",
+            "metrics.py",
+        ),
+    }
+    if method.size_dependent:
+        synth = (
+            f"results/synth/{method.generator}/{wildcards.dataset}/fold{wildcards.fold}"
+        )
+        inputs["synthetic"] = f"{synth}/n{wildcards.size}.parquet"
+    return inputs
+
+
+def finetune_params():
+    return {key: value for key, value in sorted(FINETUNE.items()) if key != "methods"}

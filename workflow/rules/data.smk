@@ -12,7 +12,9 @@ stage_targets(
 rule prepare_dataset:
     input:
         source=source_files,
-        modules=package_modules("data/sources.py", "data/prepare.py", "data/schema.py"),
+        modules=package_modules(
+            "data/sources.py", "data/prepare.py", "data/schema.py", "data/tabmwp.py"
+        ),
     output:
         table="results/data/{dataset}.parquet",
         meta="results/data/{dataset}.meta.json",

@@ -149,7 +149,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
             opt.step()
         step += 1
         datasets_seen += batch_size
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         if step > decay_start:
             n_averaged += 1
             with torch.no_grad():

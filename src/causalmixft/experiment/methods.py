@@ -1,0 +1,69 @@
+"""Methods of the study: which rows a fine-tuning run trains on.
+
+A method pairs a training pool with, optionally, a synthetic-data generator:
+
+- ``none``: no fine-tuning; the pre-trained backbone predicts with the real train rows as context;
+- ``real``: the real train rows only;
+- ``real+synthetic``: the real train rows plus the first n rows of a generator's draw;
+- ``synthetic``: the first n synthetic rows only.
+
+Methods whose pool has no synthetic part do not depend on the synthetic size and run once per
+(dataset, fold), at ``n0``; the others run at every size above 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POOLS = ("none", "real", "real+synthetic", "synthetic")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    pool: str
+    generator: str | None = None
+
+    def __post_init__(self):
+        if self.pool not in POOLS:
+            raise ValueError(f"method {self.name}: unknown pool {self.pool!r}; expected one of {POOLS}")
+        if (self.generator is None) != (self.pool in ("none", "real")):
+            raise ValueError(f"method {self.name}: pool {self.pool!r} and generator {self.generator!r} do not fit")
+
+    @property
+    def uses_real(self) -> bool:
+        return self.pool in ("real", "real+synthetic")
+
+    @property
+    def size_dependent(self) -> bool:
+        return self.generator is not None
+
+    @property
+    def finetunes(self) -> bool:
+        return self.pool != "none"
+
+
+BUILTIN_METHODS = {
+    m.name: m
+    for m in (
+        Method("zeroshot", "none"),
+        Method("finetune", "real"),
+        Method("causalmixft", "real+synthetic", "causalmixft"),
+        Method("scm_only", "synthetic", "causalmixft"),
+    )
+}
+
+
+def resolve_method(name: str, extra: dict | None = None) -> Method:
+    """A built-in method, or one declared in the config as ``{pool, generator}``."""
+    if extra and name in extra:
+        spec = extra[name]
+        return Method(name, spec["pool"], spec.get("generator"))
+    if name not in BUILTIN_METHODS:
+        raise ValueError(f"unknown method {name!r}; built-in methods: {sorted(BUILTIN_METHODS)}")
+    return BUILTIN_METHODS[name]
+
+
+def method_sizes(method: Method, sizes: list[int]) -> list[int]:
+    """The synthetic sizes at which ``method`` runs (0 stands for 'no synthetic rows')."""
+    return sorted(s for s in sizes if s > 0) if method.size_dependent else [0]
