@@ -1,5 +1,5 @@
 # The causal stage of the CausalMixFT generator (docs/causal.md):
-# train rows -> discover_dag -> fit_scm -> sample_synthetic (all sizes from one draw) + fidelity.
+# train rows -> discover_dag -> fit_scm -> sample_synthetic (one job per size, nested draws) + fidelity.
 # Needs common.smk (DATASETS, FOLDS, package_modules, stage_targets) included first.
 
 CAUSAL = "results/causal/{dataset}/fold{fold}"
@@ -110,6 +110,8 @@ rule fit_scm:
 
 if CAUSAL_SIZES:
 
+    # One job per size: size n is the first n rows of a draw that does not depend on the other
+    # sizes (causal/sample.py), so adding a size runs only the new size's jobs.
     rule sample_synthetic:
         input:
             scm=f"{CAUSAL}/scm.pkl",
@@ -129,21 +131,12 @@ if CAUSAL_SIZES:
                 "seeding.py",
             ),
         output:
-            # one job writes every size: they are prefixes of one draw
-            synth=expand(
-                f"{CAUSAL_SYNTH}/n{{size}}.parquet",
-                size=CAUSAL_SIZES,
-                allow_missing=True,
-            ),
-            fidelity=expand(
-                f"{CAUSAL_SYNTH}/n{{size}}.fidelity.json",
-                size=CAUSAL_SIZES,
-                allow_missing=True,
-            ),
+            synth=f"{CAUSAL_SYNTH}/n{{size}}.parquet",
+            fidelity=f"{CAUSAL_SYNTH}/n{{size}}.fidelity.json",
         log:
-            "results/logs/sample_synthetic/causalmixft/{dataset}/fold{fold}.log",
+            "results/logs/sample_synthetic/causalmixft/{dataset}/fold{fold}/n{size}.log",
         benchmark:
-            "results/benchmarks/sample_synthetic/causalmixft/{dataset}/fold{fold}.tsv"
+            "results/benchmarks/sample_synthetic/causalmixft/{dataset}/fold{fold}/n{size}.tsv"
         conda:
             "../../envs/causal.yaml"
         threads: 1
@@ -151,7 +144,6 @@ if CAUSAL_SIZES:
             mem_mb=2000,
             runtime=60,
         params:
-            sizes=CAUSAL_SIZES,
             synthetic=CAUSAL_SAMPLING,
             seed=CAUSAL_SEED,
         script:

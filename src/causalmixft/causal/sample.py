@@ -2,9 +2,12 @@
 
 All sizes come from one ordered pool of valid rows: size n is the pool's first n rows, so a
 larger sample always contains every smaller one and a scaling curve is not confounded by
-resampling noise. The pool is built from seeded draws of the largest size (times a small
-oversampling factor, for rows dropped by the casting rules in :mod:`cast`); further seeded draws
-are appended only when that is not enough.
+resampling noise. The pool is a fixed sequence of seeded chunks (256, 512, 1024, ... rows, chunk k
+drawn with seed ``derive_seed(seed, "draw", k)``), cast to the schema (rows the casting rules in
+:mod:`cast` reject are dropped), drawn until it covers the sizes asked for. The chunks do not
+depend on the sizes, so the first n rows are the same whichever larger sizes are asked for in the
+same call or later: the workflow samples every size in its own job, and adding a size to the
+sweep leaves the existing samples (and the runs on them) as they are.
 
 With ``match_label_distribution`` the pool is ordered so that every prefix has close to the real
 train class shares: position k takes the next row of the class that is furthest below its share
@@ -38,9 +41,8 @@ log = logging.getLogger(__name__)
 class SamplingOptions:
     clip_to_observed: bool = True
     match_label_distribution: bool = True
-    oversample: float = 1.25  # first draw = largest size x this, plus a margin of 16 rows
-    max_rounds: int = 5  # draws in all, the first included
-    max_draw_factor: float = 20.0  # never draw more than this many times the largest size in all
+    first_chunk: int = 256  # rows of the first draw; each further draw doubles (a fixed sequence)
+    max_draw_factor: float = 20.0  # stop drawing once this many times the largest size is drawn
 
     @classmethod
     def from_config(cls, synthetic: Mapping | None) -> "SamplingOptions":
@@ -130,13 +132,17 @@ def sample_synthetic(
 
 
 def _draw_pool(generator, schema, domain, largest, shares, classes, seed, options, dataset):
-    """Seeded draws until the valid rows cover the largest size (and, if asked, every class's share)."""
+    """Seeded chunks until the valid rows cover the largest size (and, if asked, every class's share).
+
+    Chunk k has ``first_chunk * 2**k`` rows and seed ``derive_seed(seed, "draw", k)`` whatever the
+    sizes, so the pool for a smaller size is a prefix of the pool for a larger one.
+    """
     frames, drawn, rounds = [], 0, 0
     dropped = {"non_finite": 0, "unknown_level": 0, "total": 0}
     wanted = np.ceil(shares * largest)
-    request = math.ceil(largest * options.oversample) + 16
-    budget = math.ceil(largest * options.max_draw_factor)
-    while rounds < options.max_rounds and request > 0:
+    budget = max(math.ceil(largest * options.max_draw_factor), options.first_chunk)
+    while drawn < budget:
+        request = options.first_chunk * 2**rounds
         try:
             raw = generator.sample(request, derive_seed(seed, "draw", rounds))
             valid, lost = cast_to_schema(raw, schema, domain, options.clip_to_observed)
@@ -150,15 +156,13 @@ def _draw_pool(generator, schema, domain, largest, shares, classes, seed, option
         for key in dropped:
             dropped[key] += lost[key]
         have = sum(len(f) for f in frames)
-        counts = pd.concat(frames)[schema.target].value_counts()
-        have_by_class = np.array([counts.get(c, 0) for c in classes], dtype=float)
-        needed = [largest * drawn / max(have, 0.5) - drawn]
+        if have < largest:
+            continue
         if options.match_label_distribution:
-            # rows still to draw for each class, at its observed yield (half a row if none seen yet)
-            for want, got in zip(wanted, have_by_class):
-                if got < want:
-                    needed.append((want - got) * drawn / max(got, 0.5))
-        request = min(math.ceil(1.2 * max(needed)) + 16, budget - drawn) if max(needed) > 0 else 0
+            counts = pd.concat(frames)[schema.target].value_counts()
+            if any(counts.get(c, 0) < want for c, want in zip(classes, wanted)):
+                continue
+        break
     return pd.concat(frames, ignore_index=True), drawn, dropped, rounds
 
 
