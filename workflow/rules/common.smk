@@ -120,6 +120,14 @@ def protocol_params():
 
 FINETUNE = config["finetune"]
 BACKBONE = config["backbone"]["name"]
+# A backbone with a `pretrain:` block is trained by the workflow (rule pretrain_backbone);
+# otherwise fine-tuning starts from the shipped (or user-supplied) weights directory.
+PRETRAIN = config["backbone"].get("pretrain")
+BACKBONE_WEIGHTS = (
+    f"results/models/{BACKBONE}"
+    if PRETRAIN is not None
+    else config["backbone"]["weights"]
+)
 # Fine-tuning asks for a GPU unless the config pins it to the CPU; the profile caps how many
 # run at once (one per GPU), and CPU-only runs keep every core busy instead.
 FINETUNE_GPUS = 0 if FINETUNE["device"] == "cpu" else 1
@@ -152,8 +160,8 @@ def finetune_inputs(wildcards):
         "test": f"{split}/test.parquet",
         "meta": f"results/data/{wildcards.dataset}.meta.json",
         "weights": [
-            f"{config['backbone']['weights']}/model.safetensors",
-            f"{config['backbone']['weights']}/config.json",
+            f"{BACKBONE_WEIGHTS}/model.safetensors",
+            f"{BACKBONE_WEIGHTS}/config.json",
         ],
         "modules": package_modules(
             "experiment/runs.py",

@@ -21,6 +21,6 @@ rule finetune:
         runtime=60,
     params:
         finetune=finetune_params(),
-        weights=config["backbone"]["weights"],
+        weights=BACKBONE_WEIGHTS,
     script:
         "../scripts/finetune.py"

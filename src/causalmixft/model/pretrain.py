@@ -81,11 +81,14 @@ def evaluate_prior(model: TabularTransformer, batches, device: torch.device) -> 
     return {"prior_loss": float(np.mean(losses)), "prior_roc_auc": float(np.nanmean(aucs))}
 
 
-def evaluate_real(model: TabularTransformer, n_folds: int = 2) -> dict:
+def evaluate_real(model: TabularTransformer, datasets: list[str], n_folds: int = 2) -> dict:
+    """Zero-shot ROC-AUC on real tables: monitoring only, nothing is selected on it."""
     from causalmixft.model.zeroshot import evaluate_zero_shot
 
+    if not datasets:
+        return {}
     model.eval()
-    table = evaluate_zero_shot(model, REAL_EVAL_DATASETS, n_folds=n_folds, baselines=False, test_max_rows=500)
+    table = evaluate_zero_shot(model, datasets, n_folds=n_folds, baselines=False, test_max_rows=500)
     model.train()
     per_dataset = table.groupby("dataset").roc_auc.mean()
     return {"real_roc_auc": float(per_dataset.mean()), **{f"real_{k}": round(float(v), 4) for k, v in per_dataset.items()}}
@@ -93,7 +96,8 @@ def evaluate_real(model: TabularTransformer, n_folds: int = 2) -> dict:
 
 def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, prior_cfg: PriorConfig,
              lr: float, muon_lr: float, weight_decay: float, warmup: int, decay_fraction: float,
-             eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None) -> dict:
+             eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None,
+             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS)) -> dict:
     device = resolve_device(device)
     torch.manual_seed(seed)
     model = TabularTransformer(model_cfg).to(device)
@@ -161,7 +165,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
                       "elapsed_s": round(time.time() - start_time, 1), "datasets_seen": datasets_seen,
                       **evaluate_prior(model, eval_batches, device)}
             if step % (eval_every * 4) == 0 or step == steps:
-                record.update(evaluate_real(model))
+                record.update(evaluate_real(model, list(real_datasets)))
             running = []
             with open(log_path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -178,10 +182,30 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
                "weights_averaged_over_last_steps": n_averaged, "device": str(device),
                "hardware": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
                "torch_threads": torch.get_num_threads(), "prior": asdict(prior_cfg),
-               **evaluate_prior(final.eval(), eval_batches, device), **evaluate_real(final.eval(), n_folds=5)}
+               **evaluate_prior(final.eval(), eval_batches, device),
+               **evaluate_real(final.eval(), list(real_datasets), n_folds=5)}
     save_model(final, out / "final", extra={"pretraining": summary})
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+DEFAULT_OPTIONS = {"steps": 4000, "batch_size": 8, "lr": 3e-3, "muon_lr": 0.02, "weight_decay": 0.01, "warmup": 100,
+                   "decay_fraction": 0.2, "eval_every": 100, "checkpoint_every": 100, "seed": 0, "device": "auto",
+                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS)}
+
+
+def pretrain_from_options(out: Path, options: dict) -> dict:
+    """:func:`pretrain` with the options of the command line (or a workflow config) as a dict."""
+    unknown = set(options) - set(DEFAULT_OPTIONS) - {"model", "prior"}
+    if unknown:
+        raise ValueError(f"unknown pretraining options: {sorted(unknown)}")
+    merged = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k not in ("model", "prior")}}
+    model_cfg = ModelConfig(**options.get("model", {}))
+    prior_cfg = PriorConfig(**options.get("prior", {}))
+    return pretrain(Path(out), merged["steps"], merged["batch_size"], model_cfg, prior_cfg, merged["lr"],
+                    merged["muon_lr"], merged["weight_decay"], merged["warmup"], merged["decay_fraction"],
+                    merged["eval_every"], merged["checkpoint_every"], merged["seed"], merged["device"],
+                    merged["time_limit_min"], merged["real_datasets"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,12 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_cfg = ModelConfig(**{f: getattr(args, f) for f in ModelConfig.__dataclass_fields__})
-    prior_cfg = PriorConfig(min_rows=args.prior_min_rows, max_rows=args.prior_max_rows,
-                            max_features=args.prior_max_features)
-    summary = pretrain(args.out, args.steps, args.batch_size, model_cfg, prior_cfg, args.lr, args.muon_lr,
-                       args.weight_decay, args.warmup, args.decay_fraction, args.eval_every,
-                       args.checkpoint_every, args.seed, args.device, args.time_limit_min)
+    options = {key: getattr(args, key) for key in DEFAULT_OPTIONS}
+    options["model"] = {f: getattr(args, f) for f in ModelConfig.__dataclass_fields__}
+    options["prior"] = {f: getattr(args, f"prior_{f}") for f in ("min_rows", "max_rows", "max_features")}
+    summary = pretrain_from_options(args.out, options)
     print(json.dumps(summary, indent=2))
 
 

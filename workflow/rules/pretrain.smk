@@ -1,0 +1,35 @@
+# Pretraining of the built-in backbone, only for a config whose `backbone:` has a `pretrain:` block
+# (otherwise fine-tuning reads the shipped weights and this rule is never needed).
+# Resumable: the training state lives in results/models/{backbone}/pretrain/, which is not an
+# output, so a killed or timed-out job continues from its last checkpoint when rerun.
+
+
+rule pretrain_backbone:
+    input:
+        modules=package_modules(
+            "model/pretrain.py",
+            "model/prior.py",
+            "model/transformer.py",
+            "model/checkpoint.py",
+            "model/backbone.py",
+        ),
+    output:
+        weights="results/models/{backbone}/model.safetensors",
+        config="results/models/{backbone}/config.json",
+        summary="results/models/{backbone}/summary.json",
+    log:
+        "results/logs/pretrain_backbone/{backbone}.log",
+    benchmark:
+        "results/benchmarks/pretrain_backbone/{backbone}.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        options=dict(sorted((PRETRAIN or {}).items())),
+        workdir=lambda wildcards: f"results/models/{wildcards.backbone}/pretrain",
+    script:
+        "../scripts/pretrain_backbone.py"
