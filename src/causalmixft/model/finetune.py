@@ -30,7 +30,7 @@ from causalmixft.model.transformer import TabularTransformer
 @dataclass(frozen=True)
 class FinetuneConfig:
     steps: int = 200
-    lr: float = 1e-3  # 1e-4 moved the ~0.2M-parameter model too little in 60 steps (docs/backbone.md)
+    lr: float = 1e-4  # 1e-3 overfits the shipped weights within 60 steps (docs/backbone.md)
     weight_decay: float = 0.01
     warmup_steps: int = 20
     eval_every: int = 20
