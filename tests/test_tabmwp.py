@@ -486,3 +486,15 @@ def test_upstream_files_are_pinned_with_blob_ids():
 def test_gzip_tables_carry_no_name_or_time():
     data = tabmwp.table_bytes(pd.DataFrame({"a": [1]}))
     assert data[4:8] == b"\0\0\0\0" and gzip.decompress(data) == b"a\n1\n"
+
+
+def test_label_rule_fidelity_counts_rows_that_obey_the_probe_rule():
+    from causalmixft.data.tabmwp import label_rule_fidelity
+
+    rows = pd.DataFrame({"budget": [10.0, 10.0, 5.0, 5.0], "price_a": [3.0, 3.0, 4.0, 1.0],
+                         "price_b": [4.0, 4.0, 2.0, 1.0], "target": ["yes", "no", "no", "no"]})
+    report = label_rule_fidelity({"source": "tabmwp:probe-enough-money"}, rows)["label_rule"]
+    # Rule: yes, yes, no, yes -> rows 0 and 2 agree.
+    assert report["agreement"] == 0.5 and report["rows"] == 4 and report["majority_label_share"] == 0.75
+    assert label_rule_fidelity({"source": "tabmwp:solved-gpt3"}, rows) == {}
+    assert label_rule_fidelity({"source": "file:x.csv"}, rows) == {}

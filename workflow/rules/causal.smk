@@ -126,6 +126,7 @@ if CAUSAL_SIZES:
                 "causal/generators.py",
                 "causal/checks.py",
                 "causal/stages.py",
+                "data/tabmwp.py",
                 "data/schema.py",
                 "io.py",
                 "seeding.py",

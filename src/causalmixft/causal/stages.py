@@ -119,6 +119,7 @@ def run_sample(
     """Write ``n{size}.parquet`` and ``n{size}.fidelity.json`` for every size in ``outputs``."""
     from causalmixft.causal.fidelity import fidelity_report
     from causalmixft.causal.sample import SamplingOptions, sample_synthetic
+    from causalmixft.data.tabmwp import label_rule_fidelity
 
     schema = load_schema(meta)
     train_rows = load_table(train, schema, "sample", dataset)
@@ -141,6 +142,7 @@ def run_sample(
             train_rows, rows, val_rows, schema, fidelity_seed, int(synthetic.get("fidelity_rows", 1024))
         )
         report.update(generator=generator.name, dataset=dataset, fold=fold, size=size, sampling=draw.info)
+        report.update(label_rule_fidelity(read_json(meta), rows))
         write_json(fidelity_path, report)
         log.info("%s fold %s n=%d: two-sample AUC %s", dataset, fold, size, report["two_sample_auc"])
 

@@ -49,6 +49,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from causalmixft.data.schema import TARGET
@@ -760,6 +761,29 @@ PROBES = {
         "linear if (y2-y1)/(x2-x1) == (y3-y2)/(x3-x2), else nonlinear",
     ),
 }
+
+
+def label_rule_fidelity(meta: Mapping, rows: pd.DataFrame) -> dict:
+    """For a probe task: how often rows (e.g. synthetic ones) obey the rule that makes the real label.
+
+    Real rows agree by construction (the builder checks it), so on synthetic rows this measures
+    whether a generator recovered the rule of a few numbers, not just their marginals. Empty for
+    every other dataset.
+    """
+    source = str(meta.get("source", ""))
+    task = source.removeprefix("tabmwp:").partition("@")[0]
+    if not source.startswith("tabmwp:") or task not in PROBES:
+        return {}
+    probe = PROBES[task]
+    features = list(probe.features)
+    complete = rows[features].notna().all(axis=1)
+    implied = [probe.rule(dict(zip(features, map(float, values))))
+               for values in rows.loc[complete, features].itertuples(index=False)]
+    labels = rows.loc[complete, "target"].astype(str).to_numpy()
+    agreement = float(np.mean(np.asarray(implied) == labels)) if implied else float("nan")
+    majority = float(pd.Series(labels).value_counts(normalize=True).iloc[0]) if len(labels) else float("nan")
+    return {"label_rule": {"rule": probe.rule_text, "agreement": agreement, "majority_label_share": majority,
+                           "rows": int(complete.sum())}}
 
 
 def build_probe(found: ProblemSet, src: Path, probe: Probe) -> TaskTable:
