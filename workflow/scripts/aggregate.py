@@ -16,5 +16,6 @@ with open(snakemake.log[0], "w") as log, contextlib.redirect_stdout(log), contex
         benchmarks_root=snakemake.params.benchmarks_root,
         benchmark_exclude=snakemake.params.benchmark_exclude,
         config=snakemake.params.config,
+        failed=getattr(snakemake.params, "failed", []),
     )
     print(f"aggregated {len(snakemake.input.metrics)} runs; {len(tables['missing'])} expected files missing")

@@ -112,6 +112,48 @@ def fidelity_files(
     ]
 
 
+def failure_rows(
+    methods: Iterable[Method],
+    grid: Iterable[Iterable],
+    sizes: Iterable[int],
+    failures: Iterable[Mapping],
+    backbone: str,
+    results: str = "results",
+) -> list[list]:
+    """``MISSING_COLUMNS`` rows for what recorded generator failures leave absent.
+
+    ``failures`` are failure markers (:mod:`causalmixft.failures`) with ``generator``,
+    ``dataset``, ``fold``, ``size`` (None: the generator could not be fitted, so every size is
+    out), ``path`` and ``message``. Each ruled-out fidelity report and each run of a method that
+    samples from that generator there gets a row naming the marker and the error, with the path
+    of the absent file.
+    """
+    positive = sorted({int(s) for s in sizes if int(s) > 0})
+    generator_of = {method.name: method.generator for method in methods}
+    by_cell: dict[tuple[str, str, int, int], tuple[str, str]] = {}
+    for marker in failures:
+        cell = (str(marker["generator"]), str(marker["dataset"]), int(marker["fold"]))
+        reason = f"generator {cell[0]} failed ({marker['path']}): {marker['message']}"
+        for size in positive if marker.get("size") is None else [int(marker["size"])]:
+            by_cell[(*cell, size)] = (str(marker["path"]), reason)
+    rows = []
+    for (generator, dataset, fold, size), (_, reason) in sorted(by_cell.items()):
+        path = f"{results}/synth/{generator}/{dataset}/fold{fold}/n{size}.fidelity.json"
+        rows.append(["fidelity", generator, dataset, fold, size, path, reason])
+    for method, dataset, fold, size in normalise_grid(grid):
+        cell = (generator_of.get(method), dataset, fold, size)
+        if cell in by_cell:
+            path = f"{results}/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/metrics.json"
+            rows.append(["run", method, dataset, fold, size, path, by_cell[cell][1]])
+    return rows
+
+
+def without_failed(paths: Iterable[str], failed: Iterable[Iterable]) -> list[str]:
+    """``paths`` less the files that :func:`failure_rows` lists as ruled out."""
+    absent = {str(row[5]) for row in failed}
+    return [path for path in paths if str(path) not in absent]
+
+
 def source_kind_groups(datasets: Mapping[str, Mapping]) -> dict[str, list[str]]:
     """Dataset names grouped by source kind (``openml``, ``tabmwp``, ...) when the config mixes kinds.
 
@@ -144,14 +186,22 @@ def run_key(path: str | Path) -> RunKey:
     return match["method"], match["dataset"], int(match["fold"]), int(match["size"])
 
 
-def load_runs(expected: Iterable[Iterable], metrics_files: Iterable[str | Path]) -> Runs:
+def load_runs(
+    expected: Iterable[Iterable], metrics_files: Iterable[str | Path], failed: Iterable[Iterable] = ()
+) -> Runs:
     """Read the metrics.json of every expected run; list the expected runs that have none.
 
     Files are matched to runs by their path. A run is missing when no file is listed for it or
     its file does not exist; listed files outside the expected grid are not part of the study
-    and are ignored.
+    and are ignored. ``failed`` (rows of :func:`failure_rows`) gives the reason for runs that a
+    recorded generator failure rules out.
     """
     grid = normalise_grid(expected)
+    known_failures = {
+        (str(m), str(d), int(f), int(s)): (path, reason)
+        for kind, m, d, f, s, path, reason in failed
+        if kind == "run"
+    }
     paths: dict[RunKey, Path] = {}
     for path in map(Path, metrics_files):
         key = run_key(path)
@@ -162,6 +212,9 @@ def load_runs(expected: Iterable[Iterable], metrics_files: Iterable[str | Path])
     for key in grid:
         path = paths.get(key)
         if path is None or not path.exists():
+            if key in known_failures:
+                missing.append(("run", *key, *known_failures[key]))
+                continue
             where = str(path) if path else ""
             missing.append(("run", *key, where, "metrics.json absent (run failed or was not run)"))
             continue

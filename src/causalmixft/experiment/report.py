@@ -14,7 +14,7 @@ import pandas as pd
 
 from causalmixft.experiment import plots
 from causalmixft.experiment.aggregate import build_tables
-from causalmixft.experiment.collect import load_benchmarks, load_fidelity, load_runs
+from causalmixft.experiment.collect import MISSING_COLUMNS, load_benchmarks, load_fidelity, load_runs
 from causalmixft.experiment.study import Study
 from causalmixft.experiment.summary import render_summary
 from causalmixft.io import atomic_path
@@ -69,13 +69,16 @@ def aggregate_results(
     benchmark_exclude: Iterable[str | Path] = (),
     config: Mapping | None = None,
     alpha: float = 0.05,
+    failed: Iterable[Iterable] = (),
 ) -> dict[str, pd.DataFrame]:
     """Write every output named in ``OUTPUTS`` to ``outputs[name]``; return the tables.
 
     ``expected`` lists every (method, dataset, fold, size) the config asks for and
     ``metrics_files`` their ``.../{method}/{dataset}/fold{fold}/n{size}/metrics.json`` files
     (matched by path); expected runs without an existing file are reported as missing.
-    ``config`` is dumped into the summary as the configuration that produced it.
+    ``config`` is dumped into the summary as the configuration that produced it. ``failed``
+    (:func:`causalmixft.experiment.collect.failure_rows`) lists runs and fidelity reports that a
+    recorded generator failure rules out; they are reported as missing with the error.
     """
     absent = [name for name in OUTPUTS if name not in outputs]
     if absent:
@@ -90,8 +93,11 @@ def aggregate_results(
         baseline=baseline,
         alpha=alpha,
     )
-    runs = load_runs(study.expected, metrics_files)
+    runs = load_runs(study.expected, metrics_files, failed)
     fidelity, fidelity_missing = load_fidelity(fidelity_files)
+    failed_fidelity = pd.DataFrame([row for row in failed if row[0] == "fidelity"], columns=MISSING_COLUMNS)
+    if not failed_fidelity.empty:
+        fidelity_missing = pd.concat([fidelity_missing, failed_fidelity], ignore_index=True)
     benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude)
     tables = build_tables(runs, study, fidelity, fidelity_missing, benchmarks)
 
