@@ -45,7 +45,7 @@ def test_the_generator_implements_the_protocol_and_is_registered(mixed_fit):
     assert isinstance(ScriptedGenerator(None), Generator)
     assert isinstance(make_generator("causalmixft", quality="fast"), CausalMixFTGenerator)
     with pytest.raises(ValueError, match="unknown generator"):
-        make_generator("tabebm")
+        make_generator("no_such_generator")
     report = generator.report()
     assert report["generator"] == "causalmixft" and report["scm"]["quality"] == "fast"
     assert {e["source"] for e in report["discovery"]["edges"]} <= set(mixed_fit[0].frame.columns)

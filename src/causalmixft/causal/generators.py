@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Protocol, runtime_checkable
 
 import pandas as pd
 
+from causalmixft.baselines import names as _baseline_names
 from causalmixft.causal.discover import DiscoveryResult, DiscoverySettings, discover_dag
 from causalmixft.causal.scm import FittedSCM, fit_scm
 from causalmixft.data.schema import TableSchema
@@ -73,7 +74,21 @@ class CausalMixFTGenerator:
         }
 
 
+def _baseline(name: str) -> Callable[..., Generator]:
+    """A factory that imports the baseline module ``causalmixft.baselines.<name>`` on first use."""
+
+    def factory(**options) -> Generator:
+        from causalmixft import baselines
+
+        return baselines.generator_class(name)(**options)
+
+    factory.__name__ = f"make_{name}"
+    return factory
+
+
+# CausalMixFT, plus one entry per module of causalmixft.baselines (CTGAN, TabEBM, SMOTE, DAG controls).
 GENERATORS: dict[str, Callable[..., Generator]] = {"causalmixft": CausalMixFTGenerator}
+GENERATORS.update({name: _baseline(name) for name in _baseline_names()})
 
 
 def make_generator(name: str, **options) -> Generator:

@@ -50,6 +50,13 @@ BUILTIN_METHODS = {
         Method("finetune", "real"),
         Method("causalmixft", "real+synthetic", "causalmixft"),
         Method("scm_only", "synthetic", "causalmixft"),
+        # augmentation baselines and causal controls (causalmixft.baselines, docs/baselines.md)
+        Method("ctgan", "real+synthetic", "ctgan"),
+        Method("ctgan_only", "synthetic", "ctgan"),
+        Method("tabebm", "real+synthetic", "tabebm"),
+        Method("smote", "real+synthetic", "smote"),
+        Method("scm_randomdag", "real+synthetic", "scm_randomdag"),
+        Method("scm_emptydag", "real+synthetic", "scm_emptydag"),
     )
 }
 
