@@ -10,8 +10,21 @@ from causalmixft.experiment import collect
 AGGREGATE_GRID = collect.expected_runs(
     configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
 )
+# Runs and fidelity reports that a recorded generator failure rules out (a fit_generator or
+# sample_generator job failed with a StageError: common.smk's generator_failures). They are not
+# inputs, so the aggregate runs without them, and missing.csv lists them with the error.
+AGGREGATE_FAILURES = generator_failures()
+AGGREGATE_FAILED = collect.failure_rows(
+    configured_methods(),
+    AGGREGATE_GRID,
+    config["synthetic"]["sizes"],
+    AGGREGATE_FAILURES,
+    BACKBONE,
+)
 # Lambdas, not defs: Snakemake's lint wants functions in common.smk, and these are one-liners.
-run_metrics_files = lambda: collect.metrics_files(BACKBONE, AGGREGATE_GRID)
+run_metrics_files = lambda: collect.without_failed(
+    collect.metrics_files(BACKBONE, AGGREGATE_GRID), AGGREGATE_FAILED
+)
 aggregate_targets = lambda: list(rules.aggregate.output)
 
 stage_targets("aggregate", aggregate_targets)
@@ -24,9 +37,13 @@ localrules:
 rule aggregate:
     input:
         metrics=run_metrics_files(),
-        fidelity=collect.fidelity_files(
-            configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+        fidelity=collect.without_failed(
+            collect.fidelity_files(
+                configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+            ),
+            AGGREGATE_FAILED,
         ),
+        failures=sorted({marker["path"] for marker in AGGREGATE_FAILURES}),
         modules=package_modules(
             "experiment/aggregate.py",
             "experiment/collect.py",
@@ -159,6 +176,7 @@ rule aggregate:
         "../../envs/aggregate.yaml"
     params:
         expected=AGGREGATE_GRID,
+        failed=AGGREGATE_FAILED,
         methods_with_real=sorted(m.name for m in configured_methods() if m.uses_real),
         size_dependent=sorted(m.name for m in configured_methods() if m.size_dependent),
         # Mixed source kinds (e.g. openml and tabmwp) are also reported per kind.

@@ -6,8 +6,10 @@ A stage file (workflow/rules/<stage>.smk) registers what its last rule writes wi
 """
 
 import os
+import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -25,6 +27,7 @@ if str(SRC) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
+from causalmixft import baselines, failures
 from causalmixft.data import tabmwp
 from causalmixft.data.sources import Source
 from causalmixft.experiment.methods import method_sizes, resolve_method
@@ -182,3 +185,185 @@ def finetune_inputs(wildcards):
 
 def finetune_params():
     return {key: value for key, value in sorted(FINETUNE.items()) if key != "methods"}
+
+
+# --- synthetic generators (causal.smk samples causalmixft, baselines.smk the others) -----
+
+SYNTHETIC = config["synthetic"]
+SYNTHETIC_GENERATORS = list(SYNTHETIC.get("generators", ["causalmixft"]))
+BASELINE_GENERATORS = [g for g in SYNTHETIC_GENERATORS if g != "causalmixft"]
+SYNTHETIC_SIZES = sorted({int(n) for n in SYNTHETIC["sizes"] if int(n) > 0})
+SYNTHETIC_SAMPLING = {
+    "clip_to_observed": bool(SYNTHETIC.get("clip_to_observed", True)),
+    "fidelity_rows": int(SYNTHETIC.get("fidelity_rows", 1024)),
+    "match_label_distribution": bool(SYNTHETIC.get("match_label_distribution", True)),
+}
+
+
+def check_generators():
+    """Every sampled generator exists, and every method's generator is sampled."""
+    known = ["causalmixft", *baselines.names()]
+    unknown = [g for g in SYNTHETIC_GENERATORS if g not in known]
+    if unknown:
+        raise WorkflowError(
+            f"config: synthetic.generators {unknown} are not generators; known: {known}"
+        )
+    try:
+        methods = configured_methods()
+    except ValueError as error:
+        raise WorkflowError(f"config: finetune.methods: {error}") from None
+    for method in methods:
+        if method.generator and method.generator not in SYNTHETIC_GENERATORS:
+            raise WorkflowError(
+                f"config: finetune.methods: method {method.name!r} trains on samples of generator "
+                f"{method.generator!r}, which synthetic.generators {SYNTHETIC_GENERATORS} does not "
+                f"list; add it there (or drop the method)"
+            )
+
+
+check_generators()
+
+
+# The generator wildcard of fit_generator and sample_generator: the baselines' module names
+# (never causalmixft, whose samples rule sample_synthetic writes).
+BASELINE_PATTERN = "|".join(re.escape(name) for name in baselines.names())
+
+
+def generator_settings(generator):
+    """What a generator's fitted model depends on besides its input files (fit_generator params)."""
+    needs = baselines.needs(generator)
+    settings = {
+        "options": dict(sorted(SYNTHETIC.get(generator, {}).items())),
+        "seed": int(config["protocol"].get("seed", 0)),
+    }
+    if "scm_quality" in needs:
+        settings["quality"] = config["scm"].get("quality", "fast")
+    if "backbone" in needs:
+        settings["weights"] = BACKBONE_WEIGHTS
+    return settings
+
+
+def fit_generator_params(wildcards):
+    return generator_settings(wildcards.generator)
+
+
+def generator_sample_settings():
+    """What a sample depends on besides its input files (sample_generator params)."""
+    return {
+        "sampling": SYNTHETIC_SAMPLING,
+        "seed": int(config["protocol"].get("seed", 0)),
+    }
+
+
+def generator_fit_inputs(wildcards):
+    """Train rows, meta, the generator's modules, and what its module's NEEDS names."""
+    generator = wildcards.generator
+    needs = baselines.needs(generator)
+    split = f"results/splits/{wildcards.dataset}/fold{wildcards.fold}"
+    inputs = {
+        "train": f"{split}/train.parquet",
+        "meta": f"results/data/{wildcards.dataset}.meta.json",
+        "modules": package_modules(
+            *baselines.modules(generator),
+            "baselines/__init__.py",
+            "baselines/stage.py",
+            "causal/generators.py",
+            "causal/stages.py",
+            "data/schema.py",
+            "failures.py",
+            "io.py",
+            "seeding.py",
+        ),
+    }
+    if "dag" in needs:
+        causal = f"results/causal/{wildcards.dataset}/fold{wildcards.fold}"
+        inputs["dag"] = f"{causal}/dag.pkl"
+        inputs["dag_checksum"] = f"{causal}/dag.pkl.sha256"
+    if "backbone" in needs:
+        inputs["weights"] = [
+            f"{BACKBONE_WEIGHTS}/model.safetensors",
+            f"{BACKBONE_WEIGHTS}/config.json",
+        ]
+    return inputs
+
+
+def generator_sample_inputs(wildcards):
+    """The fitted generator and its report, train and validation rows, and the sampling modules."""
+    fitted = f"results/generators/{wildcards.generator}/{wildcards.dataset}/fold{wildcards.fold}"
+    split = f"results/splits/{wildcards.dataset}/fold{wildcards.fold}"
+    inputs = generator_fit_inputs(wildcards)  # unpickling runs the generator's own code
+    inputs.pop("train"), inputs.pop("dag", None), inputs.pop("dag_checksum", None)
+    return {
+        **inputs,
+        "fitted": f"{fitted}/generator.pkl",
+        "checksum": f"{fitted}/generator.pkl.sha256",
+        "report": f"{fitted}/report.json",
+        "train": f"{split}/train.parquet",
+        "val": f"{split}/val.parquet",
+        "modules": inputs["modules"]
+        + package_modules(
+            "causal/sample.py",
+            "causal/cast.py",
+            "causal/fidelity.py",
+            "causal/checks.py",
+        ),
+    }
+
+
+def baseline_targets():
+    """Samples and fidelity reports of every configured generator but causalmixft, every size > 0."""
+    return expand(
+        "results/synth/{generator}/{dataset}/fold{fold}/n{size}.{ext}",
+        generator=BASELINE_GENERATORS,
+        dataset=DATASETS,
+        fold=FOLDS,
+        size=SYNTHETIC_SIZES,
+        ext=["parquet", "fidelity.json"],
+    )
+
+
+def _flat(inputs):
+    files = []
+    for value in inputs.values():
+        files += [value] if isinstance(value, str) else list(value)
+    return files
+
+
+def generator_failures():
+    """Current failure markers of this config's fit_generator and sample_generator jobs.
+
+    A job that failed with a StageError (e.g. SMOTE on a class with one train row) left
+    results/failed/{rule}/{generator}/{dataset}/fold{fold}[/n{size}].json; it counts while its
+    inputs and settings are unchanged (causalmixft.failures). The aggregate stage reports the
+    cells instead of waiting for them.
+    """
+    found = []
+    for generator in BASELINE_GENERATORS:
+        for dataset in DATASETS:
+            for fold in FOLDS:
+                keys = SimpleNamespace(generator=generator, dataset=dataset, fold=fold)
+                marker = failures.current_marker(
+                    failures.marker_path(
+                        "fit_generator", generator, dataset, f"fold{fold}"
+                    ),
+                    _flat(generator_fit_inputs(keys)),
+                    generator_settings(generator),
+                )
+                if marker:
+                    found.append({**marker, "size": None})
+                    continue
+                for size in SYNTHETIC_SIZES:
+                    marker = failures.current_marker(
+                        failures.marker_path(
+                            "sample_generator",
+                            generator,
+                            dataset,
+                            f"fold{fold}",
+                            f"n{size}",
+                        ),
+                        _flat(generator_sample_inputs(keys)),
+                        generator_sample_settings(),
+                    )
+                    if marker:
+                        found.append({**marker, "size": size})
+    return found

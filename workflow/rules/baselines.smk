@@ -1,0 +1,61 @@
+# Augmentation baselines and causal controls (docs/baselines.md): every generator listed in
+# synthetic.generators except causalmixft, one module of causalmixft.baselines each.
+# train rows (+ dag.pkl, backbone weights) -> fit_generator -> sample_generator (one job per size,
+# nested draws) + fidelity. A StageError (the generator cannot fit these rows) fails the job and
+# leaves a marker under results/failed/ that the aggregate stage reports (causalmixft.failures).
+# Needs common.smk (generator_* functions, BASELINE_GENERATORS, stage_targets) included first.
+
+GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}"
+GENERATOR_SYNTH = "results/synth/{generator}/{dataset}/fold{fold}"
+
+
+stage_targets("baselines", baseline_targets)
+
+
+rule fit_generator:
+    input:
+        unpack(generator_fit_inputs),
+    output:
+        fitted=f"{GENERATOR_FIT}/generator.pkl",
+        checksum=f"{GENERATOR_FIT}/generator.pkl.sha256",
+        report=f"{GENERATOR_FIT}/report.json",
+    log:
+        "results/logs/fit_generator/{generator}/{dataset}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/fit_generator/{generator}/{dataset}/fold{fold}.tsv"
+    wildcard_constraints:
+        generator=BASELINE_PATTERN,
+    conda:
+        "../../envs/baselines.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        settings=fit_generator_params,
+    script:
+        "../scripts/fit_generator.py"
+
+
+rule sample_generator:
+    input:
+        unpack(generator_sample_inputs),
+    output:
+        synth=f"{GENERATOR_SYNTH}/n{{size}}.parquet",
+        fidelity=f"{GENERATOR_SYNTH}/n{{size}}.fidelity.json",
+    log:
+        "results/logs/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.log",
+    benchmark:
+        "results/benchmarks/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.tsv"
+    wildcard_constraints:
+        generator=BASELINE_PATTERN,
+    conda:
+        "../../envs/baselines.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    params:
+        settings=generator_sample_settings(),
+    script:
+        "../scripts/sample_generator.py"
