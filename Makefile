@@ -17,7 +17,7 @@ dry-run: $(STAMP)
 	$(SNAKEMAKE) --dry-run
 
 tabarena-dry-run: $(STAMP)
-	$(SNAKEMAKE) --configfile config/tabarena.yaml --dry-run
+	$(SNAKEMAKE) --configfile config/tabarena.yaml --replace-workflow-config --dry-run
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest

@@ -9,9 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, job_counts, run_snakemake, tiny_config, write_config
+from conftest import REPO, job_counts, load_yaml, run_snakemake, tiny_config, write_config
 
 from causalmixft.data.prepare import read_prepared
+from causalmixft.experiment.methods import method_sizes, resolve_method
 
 GRID = [(dataset, fold) for dataset in ("diabetes", "iris") for fold in (0, 1)]
 SPLIT_METAS = [f"results/splits/{dataset}/fold{fold}/meta.json" for dataset, fold in GRID]
@@ -24,12 +25,41 @@ def test_dry_run_shows_the_dataset_by_fold_grid(workdir):
     assert not (workdir / "results").exists()
 
 
-def test_tabarena_config_shows_38_tasks_by_10_folds(tmp_path):
+def tabarena_dry_run(tmp_path, *targets):
+    """`snakemake -n --configfile config/tabarena.yaml`, offline: openml sources are fetched by jobs only."""
     for name in ("src", "resources", "config"):  # the config's relative paths resolve as in the repo
         (tmp_path / name).symlink_to(REPO / name)
-    result = run_snakemake(tmp_path, "--configfile", "config/tabarena.yaml", "--dry-run")
-    counts = job_counts(result.stdout)
-    assert (counts["prepare_dataset"], counts["split"]) == (38, 380)
+    args = ("--configfile", "config/tabarena.yaml", "--replace-workflow-config", "--dry-run", *targets)
+    return job_counts(run_snakemake(tmp_path, *args).stdout)
+
+
+def test_tabarena_config_shows_38_tasks_by_10_folds(tmp_path):
+    config = load_yaml(REPO / "config" / "tabarena.yaml")
+    splits = [f"results/splits/{d}/fold{f}/meta.json" for d in config["datasets"] for f in config["protocol"]["folds"]]
+    assert tabarena_dry_run(tmp_path, *splits) == {"prepare_dataset": 38, "split": 380}
+
+
+@pytest.mark.slow  # Snakemake needs 30-90 s on 2 cores for the DAG of about 10,000 jobs
+def test_tabarena_config_shows_38_tasks_by_10_folds_by_every_method_and_size(tmp_path):
+    counts = tabarena_dry_run(tmp_path)
+    config = load_yaml(REPO / "config" / "tabarena.yaml")
+    cells = 38 * 10
+    sizes = config["synthetic"]["sizes"]
+    methods = [resolve_method(name, config["finetune"].get("custom_methods")) for name in config["finetune"]["methods"]]
+    assert len(config["datasets"]) == 38 and len(config["protocol"]["folds"]) == 10
+    assert {"zeroshot", "finetune", "causalmixft", "scm_only"} <= {m.name for m in methods}
+    assert len([s for s in sizes if s > 0]) >= 7
+    expected = {
+        "prepare_dataset": 38,
+        "split": cells,
+        "discover_dag": cells,
+        "fit_scm": cells,
+        "sample_synthetic": cells * len([s for s in sizes if s > 0]),
+        "finetune": cells * sum(len(method_sizes(m, sizes)) for m in methods),
+        "aggregate": 1,
+        "all": 1,
+    }
+    assert {rule: counts.get(rule) for rule in expected} == expected
 
 
 @pytest.mark.parametrize("change, message", [
