@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from causalmixft.metrics import classification_metrics
 from causalmixft.model.backbone import predict_proba
 from causalmixft.model.finetune import FinetuneConfig, finetune, lr_factor, sample_episode, split_episode
 from causalmixft.model.interface import BuiltinBackbone
@@ -126,6 +127,15 @@ def test_wide_tables_train_on_feature_subsets():
     model = tiny_model(max_features=4)
     result = finetune(model, x[:80], y[:80], x[:40], y[:40], x[80:], y[80:], None, None, 2, None, cfg, 0)
     assert result.steps_run == 3 and np.isfinite(result.curve[-1]["val"]["roc_auc"])
+
+
+def test_class_shifts_apply_to_evaluations(task):
+    model = tiny_model()
+    cfg = FinetuneConfig(steps=0, device="cpu", n_class_shifts=2)
+    result = finetune(model, *task["pool"], *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    proba = predict_proba(model, *task["context"], task["val"][0], 2, n_class_shifts=2)
+    assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
+    assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
 
 
 def test_a_backbone_object_comes_back_as_a_backbone(task):

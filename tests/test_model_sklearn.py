@@ -108,6 +108,17 @@ def test_context_is_capped_stratified(weights):
     assert len(estimator.context_y_) == 30 and np.bincount(estimator.context_y_).tolist() == [10, 10, 10]
 
 
+def test_class_shifts_reach_the_backbone_and_survive_save_load(weights, tmp_path):
+    X, y = load_iris(return_X_y=True)
+    plain = TabularFMClassifier(weights=weights, device="cpu").fit(X, y)
+    shifted = TabularFMClassifier(weights=weights, device="cpu", n_class_shifts=3).fit(X, y)
+    assert shifted.backbone_.n_class_shifts == 3
+    assert not np.allclose(shifted.predict_proba(X), plain.predict_proba(X))
+    shifted.save(tmp_path / "shifted")
+    reloaded = TabularFMClassifier.load(tmp_path / "shifted")
+    np.testing.assert_array_equal(reloaded.predict_proba(X), shifted.predict_proba(X))
+
+
 def test_too_many_classes_is_a_clear_error(weights):
     X = np.random.default_rng(0).normal(size=(60, 3))
     with pytest.raises(ValueError, match="exceed"):

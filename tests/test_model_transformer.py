@@ -91,6 +91,22 @@ def test_categorical_mask_is_used(table):
     assert np.abs(as_numeric - as_categorical).max() > 1e-4
 
 
+def test_class_shift_averaging_removes_label_index_preferences(table):
+    model = tiny_model()
+    xc, yc, xq, cat = table
+    single = predict_proba(model, xc, yc, xq, 3, cat)
+    averaged = predict_proba(model, xc, yc, xq, 3, cat, n_class_shifts=3)
+    assert np.abs(averaged - single).max() > 1e-4
+    np.testing.assert_allclose(averaged.sum(1), 1.0, atol=1e-5)
+    # Averaged over all cyclic shifts, renaming the classes cyclically only renames the columns.
+    for shift in (1, 2):
+        renamed = predict_proba(model, xc, (yc + shift) % 3, xq, 3, cat, n_class_shifts=3)
+        np.testing.assert_allclose(renamed[:, (np.arange(3) + shift) % 3], averaged, atol=ATOL)
+    assert not np.allclose(predict_proba(model, xc, (yc + 1) % 3, xq, 3, cat)[:, [1, 2, 0]], single, atol=ATOL)
+    backbone = BuiltinBackbone(model, n_class_shifts=3)
+    np.testing.assert_array_equal(backbone.predict_proba(xc, yc, xq, 3, cat), averaged)
+
+
 def test_one_column_per_class_and_class_limit_enforced(table):
     model = tiny_model()
     xc, yc, xq, cat = table

@@ -68,12 +68,17 @@ def predict_proba(
     query_chunk: int = 2048,
     n_feature_subsets: int = 4,
     random_state: int = 0,
+    n_class_shifts: int = 1,
 ) -> np.ndarray:
     """Class probabilities (n_query, n_classes) of ``x_query`` given labelled context rows.
 
     Tables wider than the model's ``max_features`` are predicted on ``n_feature_subsets``
     random feature subsets of that size and the probabilities averaged, which keeps the cost
     of attention across features bounded.
+
+    ``n_class_shifts > 1`` also averages over cyclic relabelings of the classes (class c shown
+    to the network as (c + s) mod n_classes, s < min(n_class_shifts, n_classes)): a network
+    that prefers some label indices then no longer biases the argmax. Costs one pass per shift.
     """
     if n_classes > model.cfg.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {model.cfg.max_classes}")
@@ -85,11 +90,15 @@ def predict_proba(
     else:
         rng = np.random.default_rng(random_state)
         subsets = [np.sort(rng.choice(n_features, model.cfg.max_features, replace=False)) for _ in range(n_feature_subsets)]
+    shifts = range(max(1, min(n_class_shifts, n_classes)))
+    y_context = np.asarray(y_context, np.int64)
     probabilities = np.zeros((len(x_query), n_classes))
     for columns in subsets:
-        probabilities += _predict_subset(model, x_context[:, columns], y_context, x_query[:, columns],
-                                         n_classes, categorical[columns], query_chunk, device)
-    return probabilities / len(subsets)
+        for shift in shifts:
+            shown = (np.arange(n_classes) + shift) % n_classes  # class c is shown as shown[c]
+            probabilities += _predict_subset(model, x_context[:, columns], shown[y_context], x_query[:, columns],
+                                             n_classes, categorical[columns], query_chunk, device)[:, shown]
+    return probabilities / (len(subsets) * len(shifts))
 
 
 def _predict_subset(model, x_context, y_context, x_query, n_classes, categorical, query_chunk, device):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from causalmixft.metrics import HIGHER_IS_BETTER, classification_metrics
 from causalmixft.model.backbone import resolve_device
-from causalmixft.model.interface import Backbone, as_backbone
+from causalmixft.model.interface import Backbone, BuiltinBackbone, as_backbone
 from causalmixft.model.transformer import TabularTransformer
 
 
@@ -40,6 +40,9 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0
     device: str = "auto"
     select_metric: str = "roc_auc"
+    # Evaluations of the built-in backbone average over this many cyclic class relabelings
+    # (backbone.predict_proba); None keeps the backbone's own setting (1 for a plain model).
+    n_class_shifts: int | None = None
 
 
 @dataclass
@@ -173,6 +176,10 @@ def finetune(
     was_module = isinstance(model, TabularTransformer)
     # Train a copy: the caller's model stays the pre-trained one (zero-shot runs reuse it).
     backbone = copy.deepcopy(as_backbone(model)).to(device)
+    if cfg.n_class_shifts is not None:
+        if not isinstance(backbone, BuiltinBackbone):
+            raise ValueError(f"n_class_shifts is for the built-in backbone only, not {type(backbone).__name__}")
+        backbone.n_class_shifts = cfg.n_class_shifts
     if n_classes > backbone.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {backbone.max_classes}")
     module = backbone.module

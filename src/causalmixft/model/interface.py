@@ -49,11 +49,12 @@ class Backbone(Protocol):
 class BuiltinBackbone:
     """The project's own :class:`TabularTransformer` behind the :class:`Backbone` interface."""
 
-    def __init__(self, module: TabularTransformer, n_feature_subsets: int = 4):
+    def __init__(self, module: TabularTransformer, n_feature_subsets: int = 4, n_class_shifts: int = 1):
         self.module = module
         self.max_classes = module.cfg.max_classes
         self.max_features = module.cfg.max_features
         self.n_feature_subsets = n_feature_subsets
+        self.n_class_shifts = n_class_shifts  # see backbone.predict_proba
 
     @classmethod
     def load(cls, directory: str | Path = builtin.DEFAULT_WEIGHTS,
@@ -76,7 +77,8 @@ class BuiltinBackbone:
 
     def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
         return builtin.predict_proba(self.module, x_context, y_context, x_query, n_classes, categorical,
-                                     n_feature_subsets=self.n_feature_subsets, random_state=random_state)
+                                     n_feature_subsets=self.n_feature_subsets, random_state=random_state,
+                                     n_class_shifts=self.n_class_shifts)
 
     def save(self, directory: str | Path, extra: dict | None = None) -> None:
         builtin.save_model(self.module, directory, extra)

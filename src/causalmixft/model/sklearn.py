@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, resolve_device
 from causalmixft.model.finetune import FinetuneConfig, finetune
-from causalmixft.model.interface import Backbone, as_backbone, load_backbone
+from causalmixft.model.interface import Backbone, BuiltinBackbone, as_backbone, load_backbone
 from causalmixft.model.transformer import TabularTransformer
 
 
@@ -61,10 +61,12 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
     categorical_features : "auto" (DataFrame columns of object, string, category or bool dtype),
         or a list of column names or indices.
     max_context_rows : cap on the context rows used at prediction (stratified subsample).
+    n_class_shifts : built-in backbone only: average predictions over this many cyclic relabelings
+        of the classes (see ``backbone.predict_proba``); 1 = a single pass.
     """
 
     def __init__(self, weights=None, device="auto", random_state=0, finetune=None,
-                 validation_fraction=0.2, categorical_features="auto", max_context_rows=4096):
+                 validation_fraction=0.2, categorical_features="auto", max_context_rows=4096, n_class_shifts=1):
         self.weights = weights
         self.device = device
         self.random_state = random_state
@@ -72,6 +74,7 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.categorical_features = categorical_features
         self.max_context_rows = max_context_rows
+        self.n_class_shifts = n_class_shifts
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -119,10 +122,17 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         return check_array(x, dtype=np.float32, ensure_all_finite="allow-nan")
 
     # ----- estimator API --------------------------------------------------------------------
-    def _load_backbone(self) -> Backbone:
-        if isinstance(self.weights, (TabularTransformer, Backbone)):
-            return copy.deepcopy(as_backbone(self.weights)).to(self._device())
-        return load_backbone(DEFAULT_WEIGHTS if self.weights is None else self.weights, self._device())
+    def _load_backbone(self, weights=None) -> Backbone:
+        weights = self.weights if weights is None else weights
+        if isinstance(weights, (TabularTransformer, Backbone)):
+            backbone = copy.deepcopy(as_backbone(weights)).to(self._device())
+        else:
+            backbone = load_backbone(DEFAULT_WEIGHTS if weights is None else weights, self._device())
+        if isinstance(backbone, BuiltinBackbone):
+            backbone.n_class_shifts = self.n_class_shifts
+        elif self.n_class_shifts != 1:
+            raise ValueError(f"n_class_shifts is for the built-in backbone only, not {type(backbone).__name__}")
+        return backbone
 
     def _device(self) -> torch.device:
         return resolve_device(self.device)
@@ -215,7 +225,7 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         if device is not None:
             params["device"] = device
         estimator = cls(**params)
-        estimator.backbone_ = load_backbone(directory / "backbone", estimator._device())
+        estimator.backbone_ = estimator._load_backbone(directory / "backbone")
         context = load_file(str(directory / "context.safetensors"))
         estimator.context_x_, estimator.context_y_ = context["x"], context["y"]
         estimator.classes_ = np.asarray(state["classes"])

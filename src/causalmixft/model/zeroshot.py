@@ -65,7 +65,7 @@ def sklearn_baselines(seed: int) -> dict:
 
 
 def evaluate_zero_shot(model, datasets: list[str], n_folds: int = 5, budget: int = 256, seed: int = 0,
-                       baselines: bool = True, test_max_rows: int = 1000) -> pd.DataFrame:
+                       baselines: bool = True, test_max_rows: int = 1000, n_class_shifts: int = 1) -> pd.DataFrame:
     """Long table of test ROC-AUC: dataset, fold, method, roc_auc."""
     rows = []
     for name in datasets:
@@ -73,7 +73,8 @@ def evaluate_zero_shot(model, datasets: list[str], n_folds: int = 5, budget: int
         n_classes = int(y.max()) + 1
         for fold, (context, test) in enumerate(budget_splits(y, n_folds, budget, seed, test_max_rows)):
             if model is not None:
-                proba = predict_proba(model, x[context], y[context], x[test], n_classes, categorical)
+                proba = predict_proba(model, x[context], y[context], x[test], n_classes, categorical,
+                                      n_class_shifts=n_class_shifts)
                 rows.append((name, fold, "tfm_zeroshot", roc_auc(y[test], proba)))
             if baselines:
                 for method, estimator in sklearn_baselines(seed).items():
