@@ -1,0 +1,188 @@
+"""Incremental reruns: after a change, Snakemake reruns what the change invalidates and nothing else.
+
+Real runs of a tiny config (diabetes, 2 folds, real budget 64, sizes [0, 16], 2 fine-tuning
+steps) in a copy of the repository, with the default profile's rerun triggers (mtime, input,
+params, code). Each change is checked with a dry run's job counts, then undone (or run).
+
+| change | rules rerun |
+|---|---|
+| synthetic sizes + one size | sample_synthetic and finetune at the new size only, aggregate |
+| scm.quality | fit_scm, sample_synthetic, finetune of SCM-sampling methods, aggregate |
+| content of causal/scm.py | the same (not discover_dag, not split) |
+| finetune settings (lr) | finetune (every run), aggregate |
+| a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import MANIFEST, REPO, TABARENA, job_counts, run_snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+CAUSAL_CHAIN = {"fit_scm": 2, "sample_synthetic": 4, "finetune": 4, "aggregate": 1, "all": 1}
+TIMING_FIELDS = ("wall_time_s", "steps_per_second")
+
+
+def repo_copy(tmp_path: Path) -> Path:
+    """The workflow and its package, copied so that a module can be edited in the test."""
+    repo = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("workflow", "src", "envs"):
+        shutil.copytree(REPO / name, repo / name, ignore=ignore)
+    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
+    return repo
+
+
+def small_config(**finetune) -> dict:
+    config = tiny_config()
+    config["datasets"] = {"diabetes": {"source": f"file:{TABARENA / 'diabetes.csv.gz'}", "manifest": str(MANIFEST)}}
+    config["protocol"].update(n_folds=2, folds=[0, 1], real_budget=64)
+    config["synthetic"]["sizes"] = [0, 16]
+    config["finetune"].update(methods=["zeroshot", "finetune", "causalmixft"], steps=2, eval_every=1, warmup_steps=0)
+    config["finetune"].update(device="cpu", **finetune)
+    return config
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_change_reruns_only_what_it_invalidates(tmp_path):
+    repo = repo_copy(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    config = small_config()
+    write_config(work, config)
+
+    def snakemake(*args):
+        return run_snakemake(work, *args, snakefile=repo / "Snakefile")
+
+    def dry_run():
+        result = snakemake("--dry-run")
+        return job_counts(result.stdout) or ("nothing" if "Nothing to be done" in result.stdout + result.stderr else {})
+
+    first = snakemake()
+    assert job_counts(first.stderr) == {
+        "prepare_dataset": 1,
+        "split": 2,
+        "discover_dag": 2,
+        "fit_scm": 2,
+        "sample_synthetic": 2,
+        "finetune": 6,
+        "aggregate": 1,
+        "all": 1,
+    }
+    assert dry_run() == "nothing"
+
+    # A new synthetic size: its samples and runs only; the existing size's files stay as they are.
+    synth = work / "results" / "synth" / "causalmixft" / "diabetes"
+    runs = work / "results" / "runs" / "tfm-small"
+    kept = {p: digest(p) for p in [*synth.glob("fold*/n16.*"), *runs.glob("*/diabetes/fold*/n*/metrics.json")]}
+    config["synthetic"]["sizes"] = [0, 16, 32]
+    write_config(work, config)
+    assert dry_run() == {"sample_synthetic": 2, "finetune": 2, "aggregate": 1, "all": 1}
+    added = snakemake()
+    assert job_counts(added.stderr) == {"sample_synthetic": 2, "finetune": 2, "aggregate": 1, "all": 1}
+    assert {p: digest(p) for p in kept} == kept
+    for fold in (0, 1):  # nested: n32 starts with the rows of n16, drawn in another job
+        small, large = (pd.read_parquet(synth / f"fold{fold}" / f"n{n}.parquet") for n in (16, 32))
+        pd.testing.assert_frame_equal(small, large.iloc[:16].reset_index(drop=True))
+    assert sorted(p.parent.name for p in runs.glob("causalmixft/diabetes/fold0/n*/metrics.json")) == ["n16", "n32"]
+
+    # An SCM setting: fitting, sampling, the runs on the samples, aggregation; not splits or discovery.
+    config["scm"]["quality"] = "good"
+    write_config(work, config)
+    assert dry_run() == CAUSAL_CHAIN
+    config["scm"]["quality"] = "fast"
+    write_config(work, config)
+    assert dry_run() == "nothing"
+
+    # The SCM module's content (a plain touch changes nothing: Snakemake compares checksums).
+    module = repo / "src" / "causalmixft" / "causal" / "scm.py"
+    original = module.read_text()
+    os.utime(module)
+    assert dry_run() == "nothing"
+    module.write_text(original + "\n# an edit\n")
+    assert dry_run() == CAUSAL_CHAIN
+    module.write_text(original)
+    assert dry_run() == "nothing"
+
+    # A fine-tuning setting: every run and the aggregation, nothing upstream.
+    config["finetune"]["lr"] = 2.0e-3
+    write_config(work, config)
+    assert dry_run() == {"finetune": 8, "aggregate": 1, "all": 1}
+
+
+def script_cpu_seconds(group: int, script: str) -> float:
+    """CPU seconds used so far by the processes of ``group`` whose command line names ``script``."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[2]) == group and script.encode() in cmdline:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def test_a_run_killed_mid_way_is_redone_and_gives_the_same_metrics(tmp_path):
+    repo = repo_copy(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    # About 10 CPU seconds of steps, so that the kill lands inside the step loop.
+    write_config(work, small_config(steps=200, eval_every=50, patience=100, warmup_steps=5))
+    target = "results/runs/tfm-small/finetune/diabetes/fold0/n0/metrics.json"
+
+    def snakemake(*args):
+        return run_snakemake(work, *args, snakefile=repo / "Snakefile")
+
+    assert job_counts(snakemake("results/splits/diabetes/fold0/meta.json").stderr) == {"prepare_dataset": 1, "split": 1}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(work)]
+    command += ["--workflow-profile", str(repo / "workflow/profiles/default"), "--cores", "1", target]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command, cwd=work, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        # Kill once the job's script has used 7 CPU seconds: past imports and model loading (about
+        # 4), before the end of its 200 steps (about 14), however loaded the machine is.
+        deadline = time.monotonic() + 300
+        while script_cpu_seconds(process.pid, "finetune.py") < 7 and process.poll() is None:
+            assert time.monotonic() < deadline, "the finetune job did not get going"
+            time.sleep(0.1)
+        assert process.poll() is None, "the run finished before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert not (work / target).exists()
+    assert "selected step" not in (work / "results/logs/finetune/tfm-small/finetune/diabetes/fold0/n0.log").read_text()
+
+    # A SIGKILLed Snakemake leaves its lock behind: unlock, then run again; the run is redone.
+    snakemake("--unlock")
+    redone = snakemake("--rerun-incomplete", target)
+    assert job_counts(redone.stderr) == {"finetune": 1}
+    interrupted = json.loads((work / target).read_text())
+    assert interrupted["steps_run"] == 200
+
+    uninterrupted = snakemake(target, "--forcerun", target)
+    assert job_counts(uninterrupted.stderr) == {"finetune": 1}
+    reference = json.loads((work / target).read_text())
+    for field in TIMING_FIELDS:
+        interrupted.pop(field), reference.pop(field)
+    assert interrupted == reference
