@@ -223,3 +223,19 @@ def test_tabebm_energy_is_lower_on_the_class_than_far_away(fitted):
         assert near < far
     report = generator.report()
     assert report["settings"]["sgld_steps"] == 3 and set(report["negatives_per_class"].values()) == {4}
+
+
+def test_tabebm_chains_move_by_their_own_gradient_unless_asked_for_the_mean(fitted):
+    train, schema, _ = fitted
+
+    def draw(**options):
+        rows = make_generator("tabebm", dataset=schema.dataset, **options).fit(train, schema, 0).sample(40, 2)
+        return rows[schema.numeric].to_numpy()
+
+    start = draw(sgld_steps=0)
+    chain, mean = draw(sgld_steps=3), draw(sgld_steps=3, gradient="mean")
+    scale = train[schema.numeric].std().to_numpy()
+    moved = lambda rows: np.abs((rows - start) / scale).mean()  # noqa: E731
+    assert moved(mean) < moved(chain)
+    with pytest.raises(ValueError, match="gradient must be"):
+        make_generator("tabebm", gradient="sum")

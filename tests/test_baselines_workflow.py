@@ -362,10 +362,10 @@ def test_generator_options_are_validated_and_the_baselines_config_validates():
 RARE_CSV = "x,z,c,label\n" + "".join(
     f"{x:.3f},{z},{c},{label}\n"
     for x, z, c, label in zip(
-        np.random.default_rng(0).normal(size=70),
-        np.random.default_rng(1).integers(0, 9, size=70),
-        np.random.default_rng(2).choice(["p", "q", "s"], size=70),
-        ["r", "r"] + ["a", "b"] * 34,
+        np.random.default_rng(0).normal(size=120),
+        np.random.default_rng(1).integers(0, 9, size=120),
+        np.random.default_rng(2).choice(["p", "q", "s"], size=120),
+        ["r", "r"] + ["a", "b"] * 59,
     )
 )
 

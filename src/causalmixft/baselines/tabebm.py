@@ -17,9 +17,10 @@ TabEBM turns an in-context classifier into one energy-based model per class, wit
 
 Departures (see docs/baselines.md): the classifier is the workflow's backbone (``backbone.weights``,
 offline) instead of TabPFN; categorical codes are treated as numbers during SGLD and rounded to
-the nearest code observed in the train rows of the feature afterwards; each chain follows the
-gradient of its own energy (the reference code divides by the number of chains, which makes
-the step depend on how many rows are drawn at once); ``n`` rows are split over the classes by
+the nearest code observed in the train rows of the feature afterwards; by default each chain
+follows the gradient of its own energy, as the paper's update reads (``gradient: mean`` follows
+the reference code, which takes the gradient of the mean energy over the chains drawn together,
+so that each chain's step shrinks with their number); ``n`` rows are split over the classes by
 their train shares.
 """
 
@@ -52,8 +53,14 @@ class TabEBMSettings:
     negative_distance: float = 5.0
     n_negatives: int = 4
     chunk_rows: int = 1024  # chains per forward/backward pass (bounds memory, not results)
+    # "chain": each chain follows the gradient of its own energy (the paper's update);
+    # "mean": the gradient of the mean energy over the chains of a class drawn in one call, as
+    # TabEBM's reference code does (each chain's step shrinks with the number of chains).
+    gradient: str = "chain"
 
     def __post_init__(self):
+        if self.gradient not in ("chain", "mean"):
+            raise ValueError(f"tabebm: gradient must be 'chain' or 'mean', got {self.gradient!r}")
         if self.sgld_steps < 0 or self.n_negatives < 1 or self.chunk_rows < 1:
             raise ValueError(f"tabebm: sgld_steps must be >= 0, n_negatives and chunk_rows >= 1, got {self}")
         if self.negative_distance <= 0 or min(self.sgld_step_size, self.sgld_noise_std, self.starting_point_noise_std) < 0:
@@ -171,16 +178,17 @@ class TabEBMGenerator:
             x = context[start] + s.starting_point_noise_std * torch.randn(
                 count, context.shape[1], generator=generator
             )
+            scale = 1.0 if s.gradient == "chain" else 1.0 / count
             chunks = []
             for chunk in torch.split(x, s.chunk_rows):
-                chunks.append(self._sgld(label, chunk, generator))
+                chunks.append(self._sgld(label, chunk, generator, scale))
             frames.append(self._decode(torch.cat(chunks).numpy(), label))
         if not frames:
             return pd.DataFrame(columns=[*self.schema.names, self.schema.target])
         rows = pd.concat(frames, ignore_index=True)
         return rows.iloc[np.random.default_rng(seed).permutation(len(rows))].reset_index(drop=True)
 
-    def _sgld(self, label: str, x, generator):
+    def _sgld(self, label: str, x, generator, scale: float = 1.0):
         import torch
 
         s = self.settings
@@ -188,7 +196,7 @@ class TabEBMGenerator:
         for _ in range(s.sgld_steps):
             x = x.detach().requires_grad_(True)
             energy = self._energy(label, x)
-            (gradient,) = torch.autograd.grad(energy.sum(), x)
+            (gradient,) = torch.autograd.grad(energy.sum() * scale, x)
             noise = torch.randn(x.shape, generator=generator)
             x = x.detach() - s.sgld_step_size * gradient + s.sgld_noise_std * noise
             energies.append(float(energy.detach().mean()))
