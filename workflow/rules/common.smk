@@ -342,10 +342,11 @@ def generator_failures():
         for dataset in DATASETS:
             for fold in FOLDS:
                 keys = SimpleNamespace(generator=generator, dataset=dataset, fold=fold)
-                marker = failures.current_marker(
-                    failures.marker_path(
-                        "fit_generator", generator, dataset, f"fold{fold}"
-                    ),
+                path = failures.marker_path(
+                    "fit_generator", generator, dataset, f"fold{fold}"
+                )
+                marker = os.path.exists(path) and failures.current_marker(
+                    path,
                     _flat(generator_fit_inputs(keys)),
                     generator_settings(generator),
                 )
@@ -353,14 +354,15 @@ def generator_failures():
                     found.append({**marker, "size": None})
                     continue
                 for size in SYNTHETIC_SIZES:
-                    marker = failures.current_marker(
-                        failures.marker_path(
-                            "sample_generator",
-                            generator,
-                            dataset,
-                            f"fold{fold}",
-                            f"n{size}",
-                        ),
+                    path = failures.marker_path(
+                        "sample_generator",
+                        generator,
+                        dataset,
+                        f"fold{fold}",
+                        f"n{size}",
+                    )
+                    marker = os.path.exists(path) and failures.current_marker(
+                        path,
                         _flat(generator_sample_inputs(keys)),
                         generator_sample_settings(),
                     )

@@ -2,9 +2,9 @@
 
 A generator is fitted on the real train rows and then draws raw rows with the schema's columns;
 :func:`causalmixft.causal.sample.sample_synthetic` turns any generator's raw draws into nested,
-schema-cast samples, and :func:`causalmixft.causal.fidelity.fidelity_report` scores them. New
-generators (CTGAN, SMOTE, random-DAG controls) implement :class:`Generator` and register in
-:data:`GENERATORS`.
+schema-cast samples, and :func:`causalmixft.causal.fidelity.fidelity_report` scores them. The
+baseline generators (CTGAN, TabEBM, SMOTE-NC, random- and empty-DAG controls) are the modules of
+:mod:`causalmixft.baselines`, registered in :data:`GENERATORS` under their names (docs/baselines.md).
 """
 
 from __future__ import annotations
