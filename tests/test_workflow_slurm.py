@@ -94,11 +94,13 @@ def fake_slurm(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def slurm_config(folds=(0, 1), device="auto", methods=("zeroshot", "finetune", "causalmixft")) -> dict:
+def slurm_config(
+    folds=(0, 1), device="auto", methods=("zeroshot", "finetune", "causalmixft"), generators=("causalmixft",)
+) -> dict:
     config = tiny_config()
     config["datasets"] = {"diabetes": {"source": f"file:{TABARENA / 'diabetes.csv.gz'}", "manifest": str(MANIFEST)}}
     config["protocol"].update(n_folds=2, folds=list(folds), real_budget=64)
-    config["synthetic"]["sizes"] = [0, 16]
+    config["synthetic"].update(sizes=[0, 16], generators=list(generators))
     config["finetune"].update(
         methods=list(methods), steps=2, eval_every=1, warmup_steps=0, device=device
     )
@@ -140,13 +142,17 @@ def job_resources(output: str) -> list[tuple[str, dict]]:
 
 @pytest.mark.parametrize("device, gpus", [("auto", "1"), ("cpu", "0")])
 def test_dry_run_groups_the_small_jobs_and_gives_gpus_to_finetune_only(tmp_path, device, gpus):
-    write_config(tmp_path, slurm_config(device=device))
+    methods = ("zeroshot", "finetune", "causalmixft", "smote")
+    write_config(tmp_path, slurm_config(device=device, methods=methods, generators=("causalmixft", "smote")))
     result = snakemake_slurm(tmp_path, fake_slurm(tmp_path), "--dry-run")
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    assert output.count("Group job prep") == 1  # one per dataset: its prepare, splits, DAGs, SCMs, samples
+    # one group job per dataset: its prepare, splits, DAGs, SCMs and samples; one for the baseline
+    # generators' fits and samples (one part per generator and fold, up to 10 parts per job)
+    assert output.count("Group job prep") == 1 and output.count("Group job generators") == 1
     jobs = job_resources(result.stdout)
-    assert sorted({rule for rule, _ in jobs}) == sorted(["aggregate", "all", "finetune", *SMALL_RULES])
+    small_rules = [*SMALL_RULES, "fit_generator", "sample_generator"]
+    assert sorted({rule for rule, _ in jobs}) == sorted(["aggregate", "all", "finetune", *small_rules])
     for rule, resources in jobs:
         if rule == "finetune":
             assert resources["gpu"] == gpus and resources["cpus_per_gpu"] == "2", resources
@@ -183,7 +189,7 @@ def test_run_submits_one_group_job_and_one_gpu_job_per_run_and_aggregates_locall
     group = flags(by_kind["group"][0])
     assert not any(a.startswith(("--gpus", "--gres", "--cpus-per-gpu")) for a in group)
     # runtimes add up along the chain prepare -> split -> discover -> fit -> sample (minutes)
-    assert group[group.index("-t") + 1] == str(30 + 30 + 120 + 60 + 60)
+    assert group[group.index("-t") + 1] == str(10 + 5 + 60 + 20 + 10)
     assert group[group.index("--mem") + 1] == "4000" and "--cpus-per-task=1" in group
     allowed = by_kind["group"][0]["script"].split("--allowed-rules")[1].split("--")[0].split()
     assert sorted(allowed) == SMALL_RULES
