@@ -12,7 +12,8 @@ import pytest
 from conftest import REPO, job_counts, load_yaml, run_snakemake, tiny_config, write_config
 
 from causalmixft.data.prepare import read_prepared
-from causalmixft.experiment.methods import method_sizes, resolve_method
+from causalmixft.experiment import collect
+from causalmixft.experiment.methods import BUILTIN_METHODS, method_sizes, resolve_method
 
 GRID = [(dataset, fold) for dataset in ("diabetes", "iris") for fold in (0, 1)]
 SPLIT_METAS = [f"results/splits/{dataset}/fold{fold}/meta.json" for dataset, fold in GRID]
@@ -33,33 +34,62 @@ def tabarena_dry_run(tmp_path, *targets):
     return job_counts(run_snakemake(tmp_path, *args).stdout)
 
 
+TABARENA_CONFIG = load_yaml(REPO / "config" / "tabarena.yaml")
+TABARENA_METHODS = [
+    resolve_method(name, TABARENA_CONFIG["finetune"].get("custom_methods"))
+    for name in TABARENA_CONFIG["finetune"]["methods"]
+]
+
+
+def tabarena_jobs_per_dataset() -> dict[str, int]:
+    """Jobs of one TabArena task: every fold, every sampled generator and size, every method's runs."""
+    folds = len(TABARENA_CONFIG["protocol"]["folds"])
+    positive = len([s for s in TABARENA_CONFIG["synthetic"]["sizes"] if s > 0])
+    baselines = len([g for g in TABARENA_CONFIG["synthetic"]["generators"] if g != "causalmixft"])
+    counts = {
+        "prepare_dataset": 1,
+        "split": folds,
+        "discover_dag": folds,
+        "fit_scm": folds,
+        "sample_synthetic": folds * positive,
+        "fit_generator": folds * baselines,
+        "sample_generator": folds * baselines * positive,
+        "finetune": folds * sum(len(method_sizes(m, TABARENA_CONFIG["synthetic"]["sizes"])) for m in TABARENA_METHODS),
+    }
+    return {rule: n for rule, n in counts.items() if n}
+
+
+def test_tabarena_config_is_the_paper_grid():
+    assert len(TABARENA_CONFIG["datasets"]) == 38 and TABARENA_CONFIG["protocol"]["folds"] == list(range(10))
+    assert {m.name for m in TABARENA_METHODS} == set(BUILTIN_METHODS)  # every method the project has
+    assert sorted({m.generator for m in TABARENA_METHODS if m.generator}) == sorted(
+        TABARENA_CONFIG["synthetic"]["generators"]
+    )
+    assert TABARENA_CONFIG["synthetic"]["sizes"] == [0, 64, 128, 256, 512, 1024, 2048, 4096]
+    assert TABARENA_CONFIG["finetune"]["device"] == "auto"  # fine-tuning asks for a GPU
+
+
 def test_tabarena_config_shows_38_tasks_by_10_folds(tmp_path):
-    config = load_yaml(REPO / "config" / "tabarena.yaml")
-    splits = [f"results/splits/{d}/fold{f}/meta.json" for d in config["datasets"] for f in config["protocol"]["folds"]]
+    folds = TABARENA_CONFIG["protocol"]["folds"]
+    splits = [f"results/splits/{d}/fold{f}/meta.json" for d in TABARENA_CONFIG["datasets"] for f in folds]
     assert tabarena_dry_run(tmp_path, *splits) == {"prepare_dataset": 38, "split": 380}
 
 
-@pytest.mark.slow  # Snakemake needs 30-90 s on 2 cores for the DAG of about 10,000 jobs
-def test_tabarena_config_shows_38_tasks_by_10_folds_by_every_method_and_size(tmp_path):
-    counts = tabarena_dry_run(tmp_path)
-    config = load_yaml(REPO / "config" / "tabarena.yaml")
-    cells = 38 * 10
-    sizes = config["synthetic"]["sizes"]
-    methods = [resolve_method(name, config["finetune"].get("custom_methods")) for name in config["finetune"]["methods"]]
-    assert len(config["datasets"]) == 38 and len(config["protocol"]["folds"]) == 10
-    assert {"zeroshot", "finetune", "causalmixft", "scm_only"} <= {m.name for m in methods}
-    assert len([s for s in sizes if s > 0]) >= 7
-    expected = {
-        "prepare_dataset": 38,
-        "split": cells,
-        "discover_dag": cells,
-        "fit_scm": cells,
-        "sample_synthetic": cells * len([s for s in sizes if s > 0]),
-        "finetune": cells * sum(len(method_sizes(m, sizes)) for m in methods),
-        "aggregate": 1,
-        "all": 1,
-    }
-    assert {rule: counts.get(rule) for rule in expected} == expected
+def test_tabarena_dry_run_of_one_task_counts_its_jobs(tmp_path):
+    # One task's files as targets: the grid's DAG is 38 copies of this plus the aggregation.
+    name = "credit-g"
+    sizes, folds = TABARENA_CONFIG["synthetic"]["sizes"], TABARENA_CONFIG["protocol"]["folds"]
+    targets = [f"results/splits/{name}/fold{f}/meta.json" for f in folds]
+    targets += collect.fidelity_files(TABARENA_METHODS, [name], folds, sizes)
+    runs = collect.expected_runs(TABARENA_METHODS, [name], folds, sizes)
+    targets += collect.metrics_files(TABARENA_CONFIG["backbone"]["name"], runs)
+    assert tabarena_dry_run(tmp_path, *targets) == tabarena_jobs_per_dataset()
+
+
+@pytest.mark.slow  # Snakemake needs 3-5 minutes of CPU for the DAG of about 41,000 jobs
+def test_tabarena_dry_run_counts_38_tasks_by_10_folds_by_every_method_and_size(tmp_path):
+    expected = {rule: 38 * n for rule, n in tabarena_jobs_per_dataset().items()}
+    assert tabarena_dry_run(tmp_path) == {**expected, "aggregate": 1, "all": 1}
 
 
 @pytest.mark.parametrize("change, message", [

@@ -53,7 +53,8 @@ if option("--gpus"):
     env["SLURM_GPUS"] = option("--gpus").split(":")[-1]
 log = option("--output")
 with open(log.replace("%j", job_id), "w") if log else open(os.devnull, "w") as out:
-    rc = subprocess.run(["/bin/sh", "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=option("-D")).returncode
+    job = subprocess.run(["/bin/sh", "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=option("-D"))
+rc = job.returncode
 with open(state / "submissions.jsonl", "a") as handle:
     handle.write(json.dumps({{"id": job_id, "args": args, "script": script, "rc": rc}}) + "\\n")
 (state / f"{{job_id}}.state").write_text("COMPLETED" if rc == 0 else "FAILED")
@@ -172,7 +173,8 @@ def test_run_submits_one_group_job_and_one_gpu_job_per_run_and_aggregates_locall
     result = snakemake_slurm(work, env, repo=repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_counts(result.stderr) == {**dict.fromkeys(SMALL_RULES, 1), "finetune": 2, "aggregate": 1, "all": 1}
-    submissions = [json.loads(line) for line in (tmp_path / "slurm-state" / "submissions.jsonl").read_text().splitlines()]
+    recorded = (tmp_path / "slurm-state" / "submissions.jsonl").read_text().splitlines()
+    submissions = [json.loads(line) for line in recorded]
     assert all(s["rc"] == 0 for s in submissions)
     by_kind = {}
     for submission in submissions:
