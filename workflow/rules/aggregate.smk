@@ -4,7 +4,7 @@
 # stage_targets) included first; which files to read is decided in causalmixft.experiment.collect.
 
 
-from causalmixft.experiment import collect
+from causalmixft.experiment import collect, cost
 
 # [method, dataset, fold, size] of every run the config asks for, as the finetune rule runs them.
 AGGREGATE_GRID = collect.expected_runs(
@@ -26,6 +26,11 @@ run_metrics_files = lambda: collect.without_failed(
     collect.metrics_files(BACKBONE, AGGREGATE_GRID), AGGREGATE_FAILED
 )
 aggregate_targets = lambda: list(rules.aggregate.output)
+# The paper-scale grid the cost table projects to (absent from a copy without config/: no projection).
+AGGREGATE_PROJECTION = cost.projection_spec(
+    Path(workflow.basedir, "config", "tabarena.yaml"),
+    Path(workflow.basedir, "resources", "tabarena", "tabarena_v0.1_classification.csv"),
+)
 
 stage_targets("aggregate", aggregate_targets)
 
@@ -47,6 +52,7 @@ rule aggregate:
         modules=package_modules(
             "experiment/aggregate.py",
             "experiment/collect.py",
+            "experiment/cost.py",
             "experiment/curves.py",
             "experiment/definitions.py",
             "experiment/findings.py",
@@ -157,6 +163,18 @@ rule aggregate:
             category="Results",
             subcategory="Tables",
         ),
+        cost_scaling=report(
+            "results/tables/cost_scaling.csv",
+            caption="../report/cost_scaling.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        cost_projection=report(
+            "results/tables/cost_projection.csv",
+            caption="../report/cost_projection.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
         missing=report(
             "results/tables/missing.csv",
             caption="../report/missing.rst",
@@ -185,6 +203,10 @@ rule aggregate:
         # has run so far. The rule's own benchmark would be the previous run's, so it is left out.
         benchmarks_root="results/benchmarks",
         benchmark_exclude=["results/benchmarks/aggregate.tsv"],
+        # Feature counts of the measured datasets (read at run time, as the benchmarks are) and
+        # the grid to project the measured cost to.
+        meta_root="results/data",
+        projection=AGGREGATE_PROJECTION,
         config=config,
     script:
         "../scripts/aggregate.py"

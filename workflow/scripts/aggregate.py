@@ -17,5 +17,7 @@ with open(snakemake.log[0], "w") as log, contextlib.redirect_stdout(log), contex
         benchmark_exclude=snakemake.params.benchmark_exclude,
         config=snakemake.params.config,
         failed=getattr(snakemake.params, "failed", []),
+        meta_root=snakemake.params.meta_root,
+        projection=snakemake.params.projection,
     )
     print(f"aggregated {len(snakemake.input.metrics)} runs; {len(tables['missing'])} expected files missing")

@@ -29,7 +29,7 @@ from causalmixft.metrics import HIGHER_IS_BETTER
 
 IMPROVEMENT_COLUMNS = ["group", "metric", "split", "method", "size", *SPREAD_COLUMNS]
 RANK_COLUMNS = "group metric selection competitor avg_rank mean_score n_datasets chosen_sizes".split()
-COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib".split()
+COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib cpu_s_median wall_s_max max_rss_mib_median".split()
 
 
 # --- normalized improvement over the reference --------------------------------------------
@@ -175,7 +175,8 @@ def fidelity_summary(fidelity: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
-    """Per rule: jobs, median and total wall seconds, total CPU seconds, peak RSS in MiB."""
+    """Per rule: jobs, median and total wall seconds, total CPU seconds, peak RSS in MiB; then the
+    median CPU seconds, the longest job's wall seconds and the median RSS (cost.py: growth, projection)."""
     if benchmarks.empty:
         return pd.DataFrame(columns=COST_COLUMNS)
     grouped = benchmarks.groupby("rule", sort=True)
@@ -186,6 +187,9 @@ def cost_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
             "wall_s_total": grouped["wall_s"].sum(min_count=1),
             "cpu_s_total": grouped["cpu_s"].sum(min_count=1),
             "max_rss_mib": grouped["max_rss_mib"].max(),
+            "cpu_s_median": grouped["cpu_s"].median(),
+            "wall_s_max": grouped["wall_s"].max(),
+            "max_rss_mib_median": grouped["max_rss_mib"].median(),
         }
     )
     return table.reset_index()[COST_COLUMNS]

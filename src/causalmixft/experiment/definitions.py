@@ -58,6 +58,16 @@ METRIC_DEFINITIONS = """\
   averaged), median and total wall seconds (`s`), total CPU seconds (`cpu_time`) and the largest
   `max_rss` (MiB, as Snakemake reports it). The aggregate rule's own benchmark is not included: it is
   written after the rule finishes.
+- **Cost growth** (`cost_scaling.csv`) per rule and variant (a run's backbone/method, a sample's
+  generator): the median job and a least-squares fit of log wall seconds on log `n_features` (from the
+  prepared dataset's meta) and log synthetic size, each where the jobs span at least two values.
+- **Cost projection** (`cost_projection.csv`) to a target grid (`config/tabarena.yaml`): its jobs per
+  rule and variant times the median measured job, scaled by (n_features / their geometric mean over
+  the measured jobs)^b and likewise for size, negative exponents taken as 0; fine-tuning also by the
+  target's steps over the measured config's. CPU hours = wall hours x the median CPU/wall share. GPU
+  hours only for GPU rules whose runs recorded a CUDA device in `metrics.json`; fine-tuning measured
+  on a CPU gives CPU hours only. Variants without a measured job are listed and not counted, except
+  a fine-tuning method, which takes the measured fine-tuning methods' jobs.
 - **Missing runs**: every expected (method, dataset, fold, size) whose `metrics.json` is absent is
   listed in `missing.csv` and in this report. It contributes no value to any table; the
   `n_datasets` and `n_folds` columns show how many values each cell rests on.

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from causalmixft.experiment import plots
+from causalmixft.experiment import cost, plots
 from causalmixft.experiment.aggregate import build_tables
 from causalmixft.experiment.collect import MISSING_COLUMNS, load_benchmarks, load_fidelity, load_runs
 from causalmixft.experiment.study import Study
@@ -34,6 +34,8 @@ TABLES = (
     "best_size",
     "fidelity",
     "cost",
+    "cost_scaling",
+    "cost_projection",
 )
 PLOTS = (
     "plot_scaling",
@@ -70,6 +72,8 @@ def aggregate_results(
     config: Mapping | None = None,
     alpha: float = 0.05,
     failed: Iterable[Iterable] = (),
+    meta_root: str | Path | None = None,
+    projection: Mapping | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write every output named in ``OUTPUTS`` to ``outputs[name]``; return the tables.
 
@@ -79,6 +83,9 @@ def aggregate_results(
     ``config`` is dumped into the summary as the configuration that produced it. ``failed``
     (:func:`causalmixft.experiment.collect.failure_rows`) lists runs and fidelity reports that a
     recorded generator failure rules out; they are reported as missing with the error.
+    ``meta_root`` holds the prepared datasets' ``{dataset}.meta.json`` (feature counts for the
+    cost's growth fits) and ``projection`` is a target grid (``cost.projection_spec``) to project
+    the measured cost to.
     """
     absent = [name for name in OUTPUTS if name not in outputs]
     if absent:
@@ -100,6 +107,9 @@ def aggregate_results(
         fidelity_missing = pd.concat([fidelity_missing, failed_fidelity], ignore_index=True)
     benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude)
     tables = build_tables(runs, study, fidelity, fidelity_missing, benchmarks)
+    local_steps = ((config or {}).get("finetune") or {}).get("steps")
+    n_features = cost.load_feature_counts(meta_root)
+    tables.update(cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"]))
 
     for name in TABLES:
         write_csv(outputs[name], tables[name])
@@ -112,7 +122,8 @@ def aggregate_results(
 
     # A JSON round trip turns Snakemake's config containers into plain data for the YAML dump.
     plain_config = json.loads(json.dumps(config, default=str)) if config else None
-    text = render_summary(tables, study, outputs, runs.n_expected, plain_config)
+    target = projection.get("name") if projection else None
+    text = render_summary(tables, study, outputs, runs.n_expected, plain_config, target)
     with atomic_path(outputs["summary"]) as tmp:
         tmp.write_text(text)
     return tables

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -200,9 +201,93 @@ def cost_section(cost: pd.DataFrame) -> str:
             "total wall s": cost["wall_s_total"].map(lambda v: number(v, 1)),
             "total CPU s": cost["cpu_s_total"].map(lambda v: number(v, 1)),
             "max RSS MiB": cost["max_rss_mib"].map(lambda v: number(v, 0)),
+            **(
+                {"median CPU s": cost["cpu_s_median"].map(lambda v: number(v, 1))}
+                if "cpu_s_median" in cost
+                else {}
+            ),
         }
     )
     return md_table(table)
+
+
+def growth_section(scaling: pd.DataFrame | None) -> str:
+    if scaling is None or scaling.empty:
+        return "No benchmark files were found."
+
+    def span(low, high, digits=0):
+        if not np.isfinite(low):
+            return "-"
+        return number(low, digits) if low == high else f"{number(low, digits)}-{number(high, digits)}"
+
+    table = pd.DataFrame(
+        {
+            "rule": scaling["rule"],
+            "variant": scaling["variant"].replace("", "-"),
+            "jobs": scaling["jobs"].astype(str),
+            "features": [span(lo, hi) for lo, hi in zip(scaling["n_features_min"], scaling["n_features_max"])],
+            "sizes": [span(lo, hi) for lo, hi in zip(scaling["size_min"], scaling["size_max"])],
+            "median wall s": scaling["wall_s_median"].map(lambda v: number(v, 1)),
+            "median CPU s": scaling["cpu_s_median"].map(lambda v: number(v, 1)),
+            "max RSS MiB": scaling["max_rss_mib"].map(lambda v: number(v, 0)),
+            "wall ~ features^b": scaling["features_exponent"].map(lambda v: number(v, 2)),
+            "wall ~ size^c": scaling["size_exponent"].map(lambda v: number(v, 2)),
+            "R^2": scaling["r2"].map(lambda v: number(v, 2)),
+        }
+    )
+    return (
+        "Per job, from the benchmark files at hand: how the wall time grows with the number of features "
+        "and the synthetic size (least-squares power law on log scales, where the jobs span at least two "
+        "values; n/a where they do not).\n\n" + md_table(table)
+    )
+
+
+def projection_section(projection: pd.DataFrame | None, target: str | None = None) -> str:
+    if projection is None or projection.empty:
+        return "No target grid to project to (config/tabarena.yaml next to the workflow)."
+    rows = projection[projection["rule"] != "total"]
+    totals = projection[projection["rule"] == "total"]
+    table = pd.DataFrame(
+        {
+            "rule": rows["rule"],
+            "variant": rows["variant"].replace("", "-"),
+            "resource": rows["resource"],
+            "jobs": rows["target_jobs"].astype(int).astype(str),
+            "measured jobs": rows["measured_jobs"].astype(int).astype(str),
+            "device": rows["measured_device"].replace("", "-"),
+            "wall h": rows["wall_h"].map(lambda v: number(v, 1)),
+            "CPU h": rows["cpu_h"].map(lambda v: number(v, 1)),
+            "GPU h": rows["gpu_h"].map(lambda v: number(v, 1)),
+            "extrapolated": rows["extrapolated"].map(lambda v: "yes" if v is True else ""),
+        }
+    )
+    lines = [
+        f"Projected cost of the grid of `{target or 'the target config'}` from the measured per-job cost: jobs "
+        "per rule times the median measured job, scaled to each job's feature count and synthetic size by "
+        "the exponents above (negative ones taken as 0) and fine-tuning by the ratio of steps. Wall hours are "
+        "the measuring machine's (whatever else ran on it), one job at a time. `extrapolated`: the target's "
+        "feature counts or sizes lie outside the measured ones (scaled by a power law beyond them, or not at "
+        "all where no fit exists). Basis per row in `cost_projection.csv`.",
+        "",
+    ]
+    for total in totals.to_dict("records"):
+        kind = "GPU rules (fine-tuning)" if total["resource"] == "gpu" else "CPU rules"
+        gpu = number(total["gpu_h"], 1)
+        sentence = (
+            f"- {kind}: {int(total['target_jobs'])} jobs, {number(total['wall_h'], 1)} wall hours, "
+            f"{number(total['cpu_h'], 1)} CPU hours"
+        )
+        if total["resource"] == "gpu":
+            devices = sorted(set(rows.loc[rows["resource"] == "gpu", "measured_device"]) - {""})
+            if gpu == "n/a":
+                sentence += (
+                    f"; GPU hours n/a: measured on {', '.join(devices) or 'nothing'}, and CPU timings "
+                    "are not GPU hours"
+                )
+            else:
+                sentence += f", {gpu} GPU hours (measured on {', '.join(devices)})"
+        lines.append(sentence + f" ({total['basis']}).")
+    return "\n".join(lines) + "\n\n" + md_table(table)
 
 
 def missing_section(missing: pd.DataFrame) -> str:
@@ -223,6 +308,7 @@ def render_summary(
     outputs: Mapping[str, str | Path],
     n_expected: int,
     config: Mapping | None = None,
+    projection_target: str | None = None,
 ) -> str:
     here = Path(outputs["summary"]).parent
 
@@ -304,9 +390,19 @@ def render_summary(
         "",
         fidelity_section(tables["fidelity"]),
         "",
-        "## Cost per rule",
+        "## Cost",
+        "",
+        "**Per rule** (from the benchmark files at hand)",
         "",
         cost_section(tables["cost"]),
+        "",
+        "**Growth with features and synthetic size**",
+        "",
+        growth_section(tables.get("cost_scaling")),
+        "",
+        "**Projection**",
+        "",
+        projection_section(tables.get("cost_projection"), projection_target),
         "",
         "## Missing runs",
         "",
