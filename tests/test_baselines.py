@@ -174,7 +174,7 @@ def test_smote_refuses_a_class_with_one_row_and_reduces_k_for_small_classes():
         }
     )
     schema = schema_for(frame, categorical=["colour"], dataset="tiny")
-    with pytest.raises(StageError, match=r"\[sample\] tiny: smote .* class 'c' has 1 train row"):
+    with pytest.raises(StageError, match=r"\[fit\] tiny: smote .* class 'c' has 1 train row"):
         make_generator("smote", dataset="tiny").fit(frame, schema, 0)
     two_classes = frame.iloc[:11]
     generator = make_generator("smote", dataset="tiny").fit(two_classes, schema_for(two_classes, ["colour"]), 0)

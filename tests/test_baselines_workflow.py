@@ -121,7 +121,8 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
     )
     assert "smote fitted on mixed fold 0 (120 rows)" in log
     report = read_json(tmp_path / "gen" / "report.json")
-    assert report["fit_time_s"] >= 0 and report["peak_rss_mib"] > 0 and report["report"]["k_neighbors"] == 3
+    assert report["fit_time_s"] >= 0 and report["fit_cpu_s"] >= 0 and report["peak_rss_mib"] > 0
+    assert report["report"]["k_neighbors"] == 3
     assert (tmp_path / "gen" / "generator.pkl.sha256").exists()
     parquet, fidelity = tmp_path / "synth" / "n64.parquet", tmp_path / "synth" / "n64.fidelity.json"
     log = run_script(
@@ -136,6 +137,7 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
     assert len(pd.read_parquet(parquet)) == 64
     scores = read_json(fidelity)
     assert scores["fit_time_s"] == report["fit_time_s"] and scores["sample_time_s"] >= 0
+    assert scores["sample_cpu_s"] >= 0 and scores["sample_peak_rss_mib"] > 0
     assert (scores["generator"], scores["size"]) == ("smote", 64) and 0 <= scores["two_sample_auc"] <= 1
     assert not (tmp_path / "results" / "failed").exists()
 
@@ -155,7 +157,7 @@ def test_a_generator_that_cannot_fit_fails_with_a_message_and_leaves_a_marker(tm
     assert "class 'r' has 1 train row" in (tmp_path / "fit_generator.log").read_text()
     marker_path = tmp_path / failures.marker_path("fit_generator", "smote", "rare", "fold0")
     marker = read_json(marker_path)
-    assert marker["message"].startswith("[sample] rare: smote interpolates")
+    assert marker["message"].startswith("[fit] rare: smote interpolates")
     assert (marker["generator"], marker["dataset"], marker["fold"]) == ("smote", "rare", 0)
     assert marker["inputs"] == sorted(inputs.values()) and marker["settings"] == SETTINGS
 
@@ -208,7 +210,7 @@ def test_the_aggregate_reports_every_method_and_the_cells_a_failure_rules_out(tm
         "fold": 0,
         "size": None,
         "path": "results/failed/fit_generator/smote/A/fold0.json",
-        "message": "[sample] A: smote ... class 'r' has 1 train row",
+        "message": "[fit] A: smote ... class 'r' has 1 train row",
     }
     failed = failure_rows(methods, grid, [0, 64, 256], [marker], "tfm-small", results=str(tmp_path / "results"))
     assert sorted((row[0], row[1], row[2], row[3], row[4]) for row in failed) == [

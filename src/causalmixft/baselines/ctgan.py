@@ -22,7 +22,7 @@ from causalmixft.errors import StageError
 
 NEEDS: tuple[str, ...] = ()
 MODULES: tuple[str, ...] = ()
-STAGE = "sample"
+STAGE = "fit"
 log = logging.getLogger(__name__)
 
 

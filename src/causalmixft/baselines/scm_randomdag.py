@@ -24,7 +24,7 @@ from causalmixft.seeding import derive_seed
 
 NEEDS = ("dag", "scm_quality")
 MODULES = ("causal/scm.py", "causal/checks.py")
-STAGE = "sample"
+STAGE = "fit"
 
 
 @dataclass(frozen=True)

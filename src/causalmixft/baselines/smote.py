@@ -24,7 +24,7 @@ from causalmixft.seeding import derive_seed
 
 NEEDS: tuple[str, ...] = ()
 MODULES: tuple[str, ...] = ()
-STAGE = "sample"
+STAGE = "fit"
 
 
 @dataclass(frozen=True)

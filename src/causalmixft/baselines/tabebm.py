@@ -40,7 +40,7 @@ from causalmixft.seeding import derive_seed
 
 NEEDS = ("backbone",)
 MODULES = ("model/interface.py", "model/backbone.py", "model/transformer.py")
-STAGE = "sample"
+STAGE = "fit"
 log = logging.getLogger(__name__)
 
 
