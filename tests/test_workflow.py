@@ -76,7 +76,8 @@ def test_tabarena_config_shows_38_tasks_by_10_folds(tmp_path):
 
 
 def test_tabarena_dry_run_of_one_task_counts_its_jobs(tmp_path):
-    # One task's files as targets: the grid's DAG is 38 copies of this plus the aggregation.
+    # One task's files as targets: the grid's DAG is 38 copies of this plus the aggregation (41,080
+    # jobs; the whole grid's dry run takes Snakemake 3-5 minutes of CPU, too long for the suite).
     name = "credit-g"
     sizes, folds = TABARENA_CONFIG["synthetic"]["sizes"], TABARENA_CONFIG["protocol"]["folds"]
     targets = [f"results/splits/{name}/fold{f}/meta.json" for f in folds]
@@ -84,12 +85,6 @@ def test_tabarena_dry_run_of_one_task_counts_its_jobs(tmp_path):
     runs = collect.expected_runs(TABARENA_METHODS, [name], folds, sizes)
     targets += collect.metrics_files(TABARENA_CONFIG["backbone"]["name"], runs)
     assert tabarena_dry_run(tmp_path, *targets) == tabarena_jobs_per_dataset()
-
-
-@pytest.mark.slow  # Snakemake needs 3-5 minutes of CPU for the DAG of about 41,000 jobs
-def test_tabarena_dry_run_counts_38_tasks_by_10_folds_by_every_method_and_size(tmp_path):
-    expected = {rule: 38 * n for rule, n in tabarena_jobs_per_dataset().items()}
-    assert tabarena_dry_run(tmp_path) == {**expected, "aggregate": 1, "all": 1}
 
 
 @pytest.mark.parametrize("change, message", [
