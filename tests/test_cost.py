@@ -151,3 +151,20 @@ def test_a_target_beyond_the_measured_widths_is_flagged_not_silently_scaled():
     assert bool(discover["extrapolated"]) and math.isnan(discover["features_exponent"])
     assert "not scaled by features: measured at 4 only, target 4-64" in discover["basis"]
     assert discover["wall_h"] == pytest.approx(30 * 4.0 / 3600)  # the median job, 30 times
+
+
+def test_fine_tuning_scales_with_the_steps_in_its_loop_only():
+    jobs = cost.benchmark_jobs(measured(), FEATURES)
+    runs = pd.DataFrame(
+        [
+            {"backbone": "tfm-small", "method": "causalmixft", "dataset": d, "fold": f, "size": 64, "wall_time_s": 6.0}
+            for d in FEATURES
+            for f in (0, 1)
+        ]
+    )
+    loops = cost.run_loop_seconds(runs)
+    assert loops == {"tfm-small/causalmixft": 6.0}
+    rows = cost.project(jobs, spec(), local_steps=30, loop_seconds=loops).set_index(["rule", "variant"])
+    tuned = rows.loc[("finetune", "tfm-small/causalmixft")]
+    assert tuned["scale"] == pytest.approx(0.4 + 0.6 * 2)  # 4 s of start-up, 6 s of loop x 60/30 steps
+    assert tuned["wall_h"] == pytest.approx(60 * 10 * 1.6 / 3600) and "60% of a job" in tuned["basis"]

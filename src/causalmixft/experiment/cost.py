@@ -257,16 +257,32 @@ def run_devices(runs_long: pd.DataFrame | None) -> dict[str, str]:
     return devices
 
 
+def run_loop_seconds(runs_long: pd.DataFrame | None) -> dict[str, float]:
+    """Per finetune variant: the median seconds of its runs' fine-tuning loop (``wall_time_s``)."""
+    if runs_long is None or runs_long.empty or "wall_time_s" not in runs_long:
+        return {}
+    runs = runs_long.drop_duplicates(["backbone", "method", "dataset", "fold", "size"])
+    seconds = runs.groupby(["backbone", "method"])["wall_time_s"].median()
+    return {f"{backbone}/{method}": float(s) for (backbone, method), s in seconds.items() if np.isfinite(s)}
+
+
 def project(
     jobs: pd.DataFrame,
     spec: Mapping | None,
     local_steps: int | None = None,
     devices: Mapping[str, str] | None = None,
+    loop_seconds: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The target grid's cost per rule and variant from the measured ``jobs``, plus total rows."""
+    """The target grid's cost per rule and variant from the measured ``jobs``, plus total rows.
+
+    Fine-tuning jobs scale with the ratio of target to measured steps in their fine-tuning loop
+    only (``loop_seconds``, from the runs' ``metrics.json``; without it the whole job scales): start-up
+    and data loading do not grow with the steps.
+    """
     if not spec:
         return pd.DataFrame(columns=PROJECTION_COLUMNS)
     devices = devices or {}
+    loop_seconds = loop_seconds or {}
     grid = target_jobs(spec)
     fine_tuning = {f"{spec['backbone']}/{m['name']}": m["pool"] != "none" for m in spec["methods"]}
     gpu_target = spec.get("device", "auto") != "cpu"
@@ -281,12 +297,17 @@ def project(
             others = [v for v, tunes in fine_tuning.items() if tunes]
             basis_jobs = measured[(measured["rule"] == rule) & measured["variant"].isin(others)]
             pooled = not basis_jobs.empty
-        rows.append(_project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, devices, gpu_target))
+        loop = loop_seconds.get(variant)
+        if loop is None and pooled:
+            pooled_loops = [s for v, s in loop_seconds.items() if fine_tuning.get(v)]
+            loop = float(np.median(pooled_loops)) if pooled_loops else None
+        cell = (rule, variant, target, basis_jobs, pooled, spec, local_steps, devices, gpu_target, loop)
+        rows.append(_project_cell(*cell))
     table = pd.DataFrame(rows, columns=PROJECTION_COLUMNS)
     return pd.concat([table, _totals(table)], ignore_index=True)
 
 
-def _project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, devices, gpu_target) -> dict:
+def _project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, devices, gpu_target, loop) -> dict:
     resource = "gpu" if rule in GPU_RULES and gpu_target else "cpu"
     device = devices.get(variant, "cpu") if rule == "finetune" else "cpu"
     row = {
@@ -323,9 +344,10 @@ def _project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, 
     known = target_features.fillna(ref_features)
     target_sizes = pd.to_numeric(target["size"], errors="coerce").astype(float).fillna(ref_size)
     per_job = level * (known / ref_features) ** b * (target_sizes / ref_size) ** c
-    scale = 1.0
+    scale, share = 1.0, 1.0
     if rule == "finetune" and local_steps and not variant.endswith("/zeroshot") and spec.get("steps"):
-        scale = spec["steps"] / local_steps
+        share = min(loop / median, 1.0) if loop is not None and median > 0 else 1.0
+        scale = (1 - share) + share * spec["steps"] / local_steps
     wall_h = float(per_job.sum()) * scale / 3600
     # outside the measured feature counts (sizes): extrapolated by the power law, or not scaled at all
     outside = target_features.max() > features.max() or target_features.min() < features.min()
@@ -344,7 +366,7 @@ def _project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, 
     if c:
         parts.append(f"x (size/{ref_size:.3g})^{c:.2f}")
     if scale != 1.0:
-        parts.append(f"x {scale:.3g} (steps {spec['steps']} vs {local_steps})")
+        parts.append(f"x {scale:.3g} (steps {spec['steps']} vs {local_steps} in the loop, {share:.0%} of a job)")
     if wider and not b:
         parts.append(f"not scaled by features: measured at {_span(features)} only, target {_span(target_features)}")
     if larger and not c:
@@ -415,5 +437,5 @@ def cost_tables(
     jobs = benchmark_jobs(benchmarks, n_features)
     return {
         "cost_scaling": scaling_table(jobs),
-        "cost_projection": project(jobs, spec, local_steps, run_devices(runs_long)),
+        "cost_projection": project(jobs, spec, local_steps, run_devices(runs_long), run_loop_seconds(runs_long)),
     }
