@@ -355,7 +355,7 @@ def _project_cell(rule, variant, target, basis_jobs, pooled, spec, local_steps, 
     sized = bool(sizes.notna().any() and target["size"].notna().any())
     larger = sized and bool(target_sizes.max() > sizes.max() or target_sizes.min() < sizes.min())
     extrapolated = wider or larger
-    what = "median" if not (b or c) else "power law fitted to"
+    what = "median of" if not (b or c) else "power law fitted to"
     parts = [f"{what} {len(basis_jobs)} job{'s' if len(basis_jobs) != 1 else ''}"]
     if pooled:
         parts[0] += " of the measured fine-tuning methods"
@@ -413,7 +413,7 @@ def _totals(table: pd.DataFrame) -> pd.DataFrame:
                 "variant": f"{resource} rules",
                 "resource": resource,
                 "target_jobs": int(cell["target_jobs"].sum()),
-                "measured_jobs": int(cell["measured_jobs"].sum()),
+                "measured_jobs": math.nan,  # rows may share measured jobs (pooled fine-tuning methods)
                 "measured_device": "",
                 "wall_h": cell["wall_h"].sum(min_count=1),
                 "cpu_h": cell["cpu_h"].sum(min_count=1),
