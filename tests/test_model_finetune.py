@@ -165,3 +165,13 @@ def test_episode_split_is_stratified_and_complete():
 def test_warmup_is_linear_then_constant():
     assert [lr_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert lr_factor(0, 0) == 1.0
+
+
+def test_query_rows_are_predicted_independently_of_each_other(task):
+    # Fine-tuning evaluates validation and test rows in one pass; that is exact only if a
+    # query row's prediction ignores the other query rows.
+    backbone = BuiltinBackbone(tiny_model(), n_class_shifts=2)
+    (cx, cy), (vx, _), (tx, _) = task["context"], task["val"], task["test"]
+    together = backbone.predict_proba(cx, cy, np.concatenate([vx, tx]), 2)
+    alone = backbone.predict_proba(cx, cy, vx, 2)
+    np.testing.assert_allclose(together[: len(vx)], alone, rtol=1e-5, atol=1e-6)

@@ -9,15 +9,17 @@ baseline generators (CTGAN, TabEBM, SMOTE-NC, random- and empty-DAG controls) ar
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, runtime_checkable
 
 import pandas as pd
 
 from causalmixft.baselines import names as _baseline_names
-from causalmixft.causal.discover import DiscoveryResult, DiscoverySettings, discover_dag
 from causalmixft.causal.scm import FittedSCM, fit_scm
 from causalmixft.data.schema import TableSchema
 from causalmixft.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from causalmixft.causal.discover import DiscoveryResult, DiscoverySettings
 
 
 @runtime_checkable
@@ -40,9 +42,7 @@ class CausalMixFTGenerator:
     name = "causalmixft"
 
     def __init__(self, discovery: DiscoverySettings | Mapping | None = None, quality: str = "fast", dataset: str = ""):
-        self.discovery = (
-            discovery if isinstance(discovery, DiscoverySettings) else DiscoverySettings.from_config(discovery)
-        )
+        self.discovery = discovery  # settings, their config mapping, or None for the defaults
         self.quality = quality
         self.dataset = dataset
         self.discovery_result: DiscoveryResult | None = None
@@ -56,8 +56,15 @@ class CausalMixFTGenerator:
         return generator
 
     def fit(self, train: pd.DataFrame, schema: TableSchema, seed: int) -> "CausalMixFTGenerator":
+        # Imported here: discovery pulls in causal-learn (about a second), which the sampling
+        # jobs, holding an already fitted SCM, never need.
+        from causalmixft.causal.discover import DiscoverySettings, discover_dag
+
         dataset = self.dataset or schema.dataset
-        self.discovery_result = discover_dag(train, schema, self.discovery, derive_seed(seed, "discover"), dataset)
+        settings = (
+            self.discovery if isinstance(self.discovery, DiscoverySettings) else DiscoverySettings.from_config(self.discovery)
+        )
+        self.discovery_result = discover_dag(train, schema, settings, derive_seed(seed, "discover"), dataset)
         self.scm = fit_scm(train, schema, self.discovery_result.dag, self.quality, derive_seed(seed, "fit"), dataset)
         return self
 

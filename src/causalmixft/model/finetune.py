@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from causalmixft.metrics import HIGHER_IS_BETTER, classification_metrics
+from causalmixft.model.adamw import AdamW
 from causalmixft.model.backbone import resolve_device
 from causalmixft.model.interface import Backbone, BuiltinBackbone, as_backbone
 from causalmixft.model.transformer import TabularTransformer
@@ -111,11 +112,23 @@ def _improves(value: float, best: float, higher_is_better: bool) -> bool:
     return value > best if higher_is_better else value < best
 
 
-def _evaluate(backbone: Backbone, context_x, context_y, rows_x, rows_y, n_classes, categorical) -> dict:
-    if rows_x is None or len(rows_x) == 0:
-        return {}
-    proba = backbone.predict_proba(context_x, context_y, rows_x, n_classes, categorical)
-    return classification_metrics(rows_y, proba)
+def _evaluate(backbone: Backbone, context_x, context_y, splits: dict, n_classes, categorical) -> dict:
+    """Metrics of every split in ``splits`` ({name: (x, y) or (None, None)}) from one forward pass.
+
+    Query rows are predicted from the context alone (the Backbone contract), so stacking the
+    splits' rows gives each row the prediction it would get alone, with the context encoded once.
+    """
+    present = {name: (x, y) for name, (x, y) in splits.items() if x is not None and len(x)}
+    results = {name: {} for name in splits}
+    if not present:
+        return results
+    proba = backbone.predict_proba(context_x, context_y, np.concatenate([x for x, _ in present.values()]),
+                                   n_classes, categorical)
+    start = 0
+    for name, (x, y) in present.items():
+        results[name] = classification_metrics(y, proba[start : start + len(x)])
+        start += len(x)
+    return results
 
 
 def _check_labels(name: str, y: np.ndarray | None, n_classes: int) -> None:
@@ -123,7 +136,7 @@ def _check_labels(name: str, y: np.ndarray | None, n_classes: int) -> None:
         raise ValueError(f"{name} labels must be class indices in [0, {n_classes}); got {y.min()}..{y.max()}")
 
 
-def finetune_step(backbone: Backbone, optimizer: torch.optim.Optimizer, x_context: torch.Tensor,
+def finetune_step(backbone: Backbone, optimizer: AdamW, x_context: torch.Tensor,
                   y_context: torch.Tensor, x_query: torch.Tensor, y_query: torch.Tensor, n_classes: int,
                   categorical: torch.Tensor, max_grad_norm: float) -> float:
     """One optimiser step on one episode (tensors on the backbone's device); returns the query loss."""
@@ -187,17 +200,14 @@ def finetune(
     pool_x_t = torch.as_tensor(pool_x, device=device)
     pool_y_t = torch.as_tensor(pool_y, device=device)
     categorical_t = torch.as_tensor(categorical, device=device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     higher = HIGHER_IS_BETTER[cfg.select_metric]
 
     def evaluate(step: int, train_loss: float | None) -> dict:
         module.eval()
-        point = {
-            "step": step,
-            "val": _evaluate(backbone, context_x, context_y, val_x, val_y, n_classes, categorical),
-            "test": _evaluate(backbone, context_x, context_y, test_x, test_y, n_classes, categorical),
-            "train_loss": train_loss,
-        }
+        metrics = _evaluate(backbone, context_x, context_y, {"val": (val_x, val_y), "test": (test_x, test_y)},
+                            n_classes, categorical)
+        point = {"step": step, "val": metrics["val"], "test": metrics["test"], "train_loss": train_loss}
         module.train()
         return point
 

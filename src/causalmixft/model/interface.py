@@ -38,7 +38,11 @@ class Backbone(Protocol):
 
     def predict_proba(self, x_context: np.ndarray, y_context: np.ndarray, x_query: np.ndarray, n_classes: int,
                       categorical: np.ndarray | None = None, random_state: int = 0) -> np.ndarray:
-        """Class probabilities (n_query, n_classes), no gradients."""
+        """Class probabilities (n_query, n_classes), no gradients.
+
+        Each query row is predicted from the context alone, never from the other query rows:
+        fine-tuning evaluates validation and test rows in one call and relies on it.
+        """
         ...
 
     def save(self, directory: str | Path) -> None:
