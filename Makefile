@@ -20,7 +20,7 @@ run: $(STAMP)
 # Every method, the augmentation baselines and causal controls included (config/baselines.yaml).
 baselines: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/baselines.yaml --keep-going \
-		|| { $(SNAKEMAKE) --cores $(CORES) --configfile config/baselines.yaml aggregate; exit 1; }
+		|| { $(SNAKEMAKE) aggregate --cores $(CORES) --configfile config/baselines.yaml; exit 1; }
 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --dry-run

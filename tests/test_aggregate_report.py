@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_aggregate_fixtures import grid_files, write_point, write_run
 
@@ -201,3 +202,48 @@ def test_outputs_must_name_every_file(tmp_path):
 
 def test_docs_state_the_definitions_as_implemented():
     assert METRIC_DEFINITIONS in (REPO / "docs" / "metrics.md").read_text()
+
+
+def test_improvement_curves_start_at_their_anchor(full_study):
+    """The improvement plot's lines: real+synthetic methods start at finetune's n=0 improvement,
+    purely synthetic ones at 0 (the reference itself); later points are the method's own rows."""
+    from causalmixft.experiment.plots import improvement_curves
+    from causalmixft.experiment.study import Study
+
+    tables, _ = full_study
+    improvement = tables["improvement"]
+    study = Study.from_params(study_grid(["A", "B", "C"]), methods_with_real=["finetune", "causalmixft"],
+                              size_dependent=["causalmixft", "scm_only"])
+    lines = improvement_curves(improvement, study, "all", "test", "roc_auc")
+    assert list(lines) == ["causalmixft", "scm_only"]
+
+    def cell(method, size):
+        row = improvement[(improvement["group"] == "all") & (improvement["split"] == "test")
+                          & (improvement["metric"] == "roc_auc") & (improvement["method"] == method)
+                          & (improvement["size"] == size)]
+        return row["median"].item()
+
+    causal = lines["causalmixft"]
+    assert causal["size"].tolist() == [0, *SIZES]
+    assert causal["median"].tolist() == pytest.approx([cell("finetune", 0), *(cell("causalmixft", s) for s in SIZES)])
+    synthetic = lines["scm_only"]
+    assert synthetic.iloc[0][["median", "q25", "q75"]].tolist() == [0.0, 0.0, 0.0]
+    assert synthetic["median"].iloc[1:].tolist() == pytest.approx([cell("scm_only", s) for s in SIZES])
+
+
+def test_improvement_plot_with_many_methods_draws_iqr_bars(tmp_path):
+    """Beyond MAX_BANDS methods the IQR is drawn as dodged bars instead of bands."""
+    from causalmixft.experiment import plots
+    from causalmixft.experiment.study import Study
+
+    generators = [f"gen{i}" for i in range(plots.MAX_BANDS + 1)]
+    grid = [(m, "A", 0, 0) for m in ("zeroshot", "finetune")] + [(g, "A", 0, s) for g in generators for s in SIZES]
+    study = Study.from_params(grid, methods_with_real=["finetune", *generators], size_dependent=generators)
+    rows = [{"group": "all", "split": split, "metric": metric, "method": method, "size": size, "n_datasets": 1,
+             "median": 0.1 * size / 64, "q25": 0.0, "q75": 0.2 * size / 64}
+            for split, metric in plots.SCALING_PANELS for method, _, _, size in grid if method != "zeroshot"]
+    path = tmp_path / "scaling_improvement.png"
+    plots.plot_scaling_improvement(pd.DataFrame(rows), study, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = plots.improvement_curves(pd.DataFrame(rows), study, "all", "test", "roc_auc")
+    assert [len(line) for line in lines.values()] == [3] * len(generators)

@@ -79,6 +79,12 @@ rule aggregate:
             category="Results",
             subcategory="Plots",
         ),
+        plot_scaling_improvement=report(
+            "results/plots/scaling_improvement.png",
+            caption="../report/scaling_improvement.rst",
+            category="Results",
+            subcategory="Plots",
+        ),
         plot_scaling_per_dataset_val_accuracy=report(
             "results/plots/scaling_per_dataset_val_accuracy.png",
             caption="../report/scaling_per_dataset.rst",

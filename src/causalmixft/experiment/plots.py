@@ -65,8 +65,31 @@ def _figure_legend(figure: Figure, axes) -> None:
         )
 
 
+# Up to this many curves share a panel with IQR bands; more bands overlap into one grey area,
+# so the IQR becomes a vertical bar per point, the methods dodged sideways at each size.
+MAX_BANDS = 4
+
+
+def _draw_curves(ax, lines: dict[str, pd.DataFrame], sizes: list[int], colors: dict) -> None:
+    """Median line with its interquartile range for each method (columns size, median, q25, q75)."""
+    bands = len(lines) <= MAX_BANDS
+    for i, (method, line) in enumerate(lines.items()):
+        x = np.array([sizes.index(int(s)) for s in line["size"]], dtype=float)
+        if not bands:
+            x += 0.4 * (i / (len(lines) - 1) - 0.5)
+        ax.plot(x, line["median"], marker="o", markersize=6 if bands else 4, color=colors[method], label=method)
+        if bands:
+            ax.fill_between(x, line["q25"], line["q75"], color=colors[method], alpha=0.18, linewidth=0)
+        else:
+            ax.vlines(x, line["q25"], line["q75"], color=colors[method], alpha=0.7, linewidth=1.5)
+
+
+def _iqr_label(n_lines: int) -> str:
+    return "band: IQR" if n_lines <= MAX_BANDS else "bars: IQR"
+
+
 def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
-    """Median across datasets with the interquartile band, one line per size-dependent method."""
+    """Median across datasets with the interquartile range, one line per size-dependent method."""
     rows = summary[summary["group"] == group]
     curves = rows[rows["method"].isin(study.curve_methods)]
     sizes = sorted(int(s) for s in curves["size"].unique())
@@ -75,9 +98,11 @@ def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: s
     axes = figure.subplots(1, len(SCALING_PANELS), squeeze=False)[0]
     for ax, (split, metric) in zip(axes, SCALING_PANELS):
         panel = rows[(rows["split"] == split) & (rows["metric"] == metric)]
-        if panel[panel["method"].isin(study.curve_methods)].empty:
+        lines = {m: panel[panel["method"] == m].sort_values("size") for m in study.curve_methods}
+        lines = {m: line for m, line in lines.items() if len(line)}
+        ax.set_title(metric_name(split, metric))
+        if not lines:
             _no_data(ax)
-            ax.set_title(metric_name(split, metric))
             continue
         reference = panel[panel["method"] == study.reference]
         if len(reference):
@@ -88,21 +113,66 @@ def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: s
                 linewidth=1,
                 label=f"{study.reference} (median)",
             )
-        for method in study.curve_methods:
-            line = panel[panel["method"] == method].sort_values("size")
-            if line.empty:
-                continue
-            x = [sizes.index(int(s)) for s in line["size"]]
-            ax.plot(x, line["median"], marker="o", color=colors[method], label=method)
-            ax.fill_between(x, line["q25"], line["q75"], color=colors[method], alpha=0.18, linewidth=0)
+        _draw_curves(ax, lines, sizes, colors)
         _size_axis(ax, sizes)
-        ax.set_title(metric_name(split, metric))
         ax.set_xlabel(SIZE_AXIS_LABEL, fontsize=8)
-        ax.set_ylabel("median across datasets (band: IQR)")
+        ax.set_ylabel(f"median across datasets ({_iqr_label(len(lines))})")
         ax.grid(alpha=0.3)
     _figure_legend(figure, axes)
     n = int(curves["n_datasets"].max()) if len(curves) else 0
     figure.suptitle(f"Scores vs synthetic size ({group}: up to {plural(n, 'dataset')})")
+    save(figure, path)
+
+
+def improvement_curves(improvement: pd.DataFrame, study: Study, group: str, split: str, metric: str) -> dict:
+    """Per curve method: its improvement over the reference along the sizes, n=0 from its anchor.
+
+    The anchor's n=0 row is the reference itself (0 by definition) for purely synthetic methods.
+    """
+    rows = improvement[(improvement["group"] == group) & (improvement["split"] == split)
+                       & (improvement["metric"] == metric)]
+    lines = {}
+    for method in study.curve_methods:
+        own = rows[(rows["method"] == method) & (rows["size"] > 0)]
+        if own.empty:
+            continue
+        anchor = study.anchor(method)
+        if anchor == study.reference:
+            start = pd.DataFrame([{"size": 0, "median": 0.0, "q25": 0.0, "q75": 0.0}])
+        else:
+            start = rows[(rows["method"] == anchor) & (rows["size"] == 0)][["size", "median", "q25", "q75"]]
+        lines[method] = pd.concat([start, own[["size", "median", "q25", "q75"]]], ignore_index=True)
+    return lines
+
+
+def plot_scaling_improvement(improvement: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
+    """Normalized improvement over the reference (%) vs synthetic size: the scaling curves with the
+    datasets' different score levels taken out, so methods can be told apart."""
+    colors = method_colors(study)
+    figure = Figure(figsize=(13, 4.4), layout="constrained")
+    axes = figure.subplots(1, len(SCALING_PANELS), squeeze=False)[0]
+    sizes = sorted({0, *(int(s) for s in improvement["size"])})
+    n_datasets, iqr = 0, _iqr_label(0)
+    for ax, (split, metric) in zip(axes, SCALING_PANELS):
+        lines = improvement_curves(improvement, study, group, split, metric)
+        ax.set_title(metric_name(split, metric))
+        if not lines:
+            _no_data(ax)
+            continue
+        ax.axhline(0.0, color="grey", linestyle="--", linewidth=1, label=f"{study.reference} (0 by definition)")
+        _draw_curves(ax, lines, sizes, colors)
+        _size_axis(ax, sizes)
+        ax.set_xlabel(SIZE_AXIS_LABEL, fontsize=8)
+        ax.set_ylabel(f"improvement over {study.reference} (%)")
+        iqr = _iqr_label(len(lines))
+        ax.grid(alpha=0.3)
+        group_rows = improvement[(improvement["group"] == group) & (improvement["split"] == split)]
+        n_datasets = max(n_datasets, int(group_rows["n_datasets"].max()) if len(group_rows) else 0)
+    _figure_legend(figure, axes)
+    figure.suptitle(
+        f"Normalized improvement over {study.reference} vs synthetic size: median across datasets, {iqr} "
+        f"({group}: up to {plural(n_datasets, 'dataset')})"
+    )
     save(figure, path)
 
 

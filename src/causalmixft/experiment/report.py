@@ -39,6 +39,7 @@ TABLES = (
 )
 PLOTS = (
     "plot_scaling",
+    "plot_scaling_improvement",
     *(f"plot_scaling_per_dataset_{split}_{metric}" for split, metric in plots.SCALING_PANELS),
     "plot_critical_difference",
     "plot_val_vs_test",
@@ -114,6 +115,7 @@ def aggregate_results(
     for name in TABLES:
         write_csv(outputs[name], tables[name])
     plots.plot_scaling(tables["scaling"], study, outputs["plot_scaling"])
+    plots.plot_scaling_improvement(tables["improvement"], study, outputs["plot_scaling_improvement"])
     for split, metric in plots.SCALING_PANELS:
         target = outputs[f"plot_scaling_per_dataset_{split}_{metric}"]
         plots.plot_scaling_per_dataset(tables["scaling_per_dataset"], study, split, metric, target)

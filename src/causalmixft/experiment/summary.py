@@ -350,6 +350,8 @@ def render_summary(
         "",
         image("plot_scaling", "scaling curves"),
         "",
+        image("plot_scaling_improvement", "scaling of the improvement over the reference"),
+        "",
         *[
             image(f"plot_scaling_per_dataset_{split}_{metric}", f"per-dataset {split} {metric}") + "\n"
             for split, metric in SCALING_PANELS
