@@ -7,6 +7,7 @@ workflow runs happen in pytest's tmp_path.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TABARENA = REPO / "resources" / "tabarena"
 MANIFEST = TABARENA / "MANIFEST.json"
+
+
+def repo_copy(tmp_path: Path) -> Path:
+    """The workflow and its package copied, so a test can edit a module and edits elsewhere (another
+    test, a developer) cannot trigger reruns mid-test."""
+    repo = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("workflow", "src", "envs"):
+        shutil.copytree(REPO / name, repo / name, ignore=ignore)
+    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
+    return repo
 
 
 def load_yaml(path: Path) -> dict:

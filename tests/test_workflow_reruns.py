@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,22 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import MANIFEST, REPO, TABARENA, job_counts, run_snakemake, tiny_config, write_config
+from conftest import MANIFEST, REPO, TABARENA, job_counts, repo_copy, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 
 CAUSAL_CHAIN = {"fit_scm": 1, "sample_synthetic": 2, "finetune": 2, "aggregate": 1, "all": 1}
 TIMING_FIELDS = ("wall_time_s", "steps_per_second")
-
-
-def repo_copy(tmp_path: Path) -> Path:
-    """The workflow and its package, copied so that a module can be edited in the test."""
-    repo = tmp_path / "repo"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in ("workflow", "src", "envs"):
-        shutil.copytree(REPO / name, repo / name, ignore=ignore)
-    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
-    return repo
 
 
 def small_config(**finetune) -> dict:

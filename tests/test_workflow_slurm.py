@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import MANIFEST, REPO, TABARENA, job_counts, tiny_config, write_config
+from conftest import MANIFEST, REPO, TABARENA, job_counts, repo_copy, tiny_config, write_config
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="the [slurm] extra is not installed")
 
@@ -106,16 +105,6 @@ def slurm_config(
         methods=list(methods), steps=2, eval_every=1, warmup_steps=0, device=device
     )
     return config
-
-
-def repo_copy(tmp_path: Path) -> Path:
-    """The workflow and its package copied, so that edits elsewhere cannot trigger reruns mid-test."""
-    repo = tmp_path / "repo"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in ("workflow", "src", "envs"):
-        shutil.copytree(REPO / name, repo / name, ignore=ignore)
-    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
-    return repo
 
 
 def snakemake_slurm(

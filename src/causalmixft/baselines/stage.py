@@ -24,9 +24,16 @@ import time
 from typing import Mapping
 
 from causalmixft import baselines
-from causalmixft.causal.stages import load_checked_pickle, load_schema, load_table, stage_seed
+from causalmixft.causal.stages import (
+    draw_samples,
+    load_checked_pickle,
+    load_schema,
+    load_table,
+    stage_seed,
+    write_samples,
+)
 from causalmixft.errors import StageError
-from causalmixft.io import read_json, write_json, write_parquet, write_pickle
+from causalmixft.io import read_json, write_json, write_pickle
 
 Path = str | os.PathLike
 log = logging.getLogger(__name__)
@@ -128,48 +135,22 @@ def run_sample_generator(
     seed: int,
 ) -> dict:
     """Write ``n{size}.parquet`` (the first ``size`` rows of the generator's draw) and its fidelity report."""
-    from causalmixft.causal.fidelity import fidelity_report
-    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
-
     schema = load_schema(meta)
     train_rows = load_table(train, schema, "sample", dataset)
     val_rows = load_table(val, schema, "sample", dataset)
     generator = load_fitted_generator(fitted, name, dataset)
     start, cpu_start = time.perf_counter(), time.process_time()
-    draw = sample_synthetic(
-        generator,
-        train_rows,
-        schema,
-        [int(size)],
-        stage_seed(seed, dataset, fold, "sample", name),
-        SamplingOptions.from_config(synthetic),
-        dataset,
-    )
+    draw = draw_samples(generator, train_rows, schema, [int(size)], synthetic, dataset, fold, seed)
     sample_time, sample_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    rows = draw.prefix(int(size))
-    write_parquet(parquet, rows)
-    report = fidelity_report(
-        train_rows,
-        rows,
-        val_rows,
-        schema,
-        stage_seed(seed, dataset, fold, "fidelity", name),
-        int(synthetic.get("fidelity_rows", 1024)),
-    )
-    report.update(
-        generator=name,
-        dataset=dataset,
-        fold=fold,
-        size=int(size),
-        sampling=draw.info,
-        fit_time_s=read_json(fit_report).get("fit_time_s"),
-        sample_time_s=round(sample_time, 3),
-        sample_cpu_s=round(sample_cpu, 3),
-        sample_peak_rss_mib=peak_rss_mib(),
-    )
-    write_json(fidelity, report)
-    log.info(
-        "%s %s fold %s n=%d: drew %d rows in %.2f s, two-sample AUC %s",
-        name, dataset, fold, size, draw.info.get("drawn", 0), sample_time, report["two_sample_auc"],
-    )  # fmt: skip
+    costs = {
+        "fit_time_s": read_json(fit_report).get("fit_time_s"),
+        "sample_time_s": round(sample_time, 3),
+        "sample_cpu_s": round(sample_cpu, 3),
+        "sample_peak_rss_mib": peak_rss_mib(),
+    }
+    outputs = {int(size): (parquet, fidelity)}
+    report = write_samples(draw, name, train_rows, val_rows, schema, meta, outputs, synthetic, dataset, fold, seed,
+                           costs)[int(size)]
+    log.info("%s %s fold %s n=%d: drew %d rows in %.2f s", name, dataset, fold, size, draw.info.get("drawn", 0),
+             sample_time)
     return report

@@ -117,34 +117,56 @@ def run_sample(
     seed: int,
 ) -> None:
     """Write ``n{size}.parquet`` and ``n{size}.fidelity.json`` for every size in ``outputs``."""
-    from causalmixft.causal.fidelity import fidelity_report
-    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
-    from causalmixft.data.tabmwp import label_rule_fidelity
-
     schema = load_schema(meta)
     train_rows = load_table(train, schema, "sample", dataset)
     val_rows = load_table(val, schema, "sample", dataset)
     generator = load_generator(fitted, dataset)
-    draw = sample_synthetic(
+    draw = draw_samples(generator, train_rows, schema, sorted(outputs), synthetic, dataset, fold, seed)
+    write_samples(draw, generator.name, train_rows, val_rows, schema, meta, outputs, synthetic, dataset, fold, seed)
+
+
+def draw_samples(generator, train_rows: pd.DataFrame, schema: TableSchema, sizes, synthetic: Mapping,
+                 dataset: str, fold: int, seed: int):
+    """The nested draw of any generator (:func:`causalmixft.causal.sample.sample_synthetic`), seeded per
+    (dataset, fold, generator), so every sampling job of one fold draws the same rows."""
+    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
+
+    return sample_synthetic(
         generator,
         train_rows,
         schema,
-        sorted(outputs),
+        list(sizes),
         stage_seed(seed, dataset, fold, "sample", generator.name),
         SamplingOptions.from_config(synthetic),
         dataset,
     )
-    fidelity_seed = stage_seed(seed, dataset, fold, "fidelity", generator.name)
+
+
+def write_samples(draw, generator: str, train_rows: pd.DataFrame, val_rows: pd.DataFrame, schema: TableSchema,
+                  meta: Path, outputs: Mapping[int, tuple[Path, Path]], synthetic: Mapping, dataset: str,
+                  fold: int, seed: int, extra: Mapping | None = None) -> dict[int, dict]:
+    """Write every size of ``draw`` and its fidelity report (plus ``extra`` fields); the reports by size.
+
+    On a TabMWP probe the report also says how often the synthetic rows obey the label rule.
+    """
+    from causalmixft.causal.fidelity import fidelity_report
+    from causalmixft.data.tabmwp import label_rule_fidelity
+
+    fidelity_seed = stage_seed(seed, dataset, fold, "fidelity", generator)
+    meta_json = read_json(meta)
+    reports = {}
     for size, rows in draw.samples().items():
         parquet_path, fidelity_path = outputs[size]
         write_parquet(parquet_path, rows)
         report = fidelity_report(
             train_rows, rows, val_rows, schema, fidelity_seed, int(synthetic.get("fidelity_rows", 1024))
         )
-        report.update(generator=generator.name, dataset=dataset, fold=fold, size=size, sampling=draw.info)
-        report.update(label_rule_fidelity(read_json(meta), rows))
+        report.update(generator=generator, dataset=dataset, fold=fold, size=size, sampling=draw.info, **(extra or {}))
+        report.update(label_rule_fidelity(meta_json, rows))
         write_json(fidelity_path, report)
-        log.info("%s fold %s n=%d: two-sample AUC %s", dataset, fold, size, report["two_sample_auc"])
+        log.info("%s %s fold %s n=%d: two-sample AUC %s", generator, dataset, fold, size, report["two_sample_auc"])
+        reports[size] = report
+    return reports
 
 
 @contextlib.contextmanager

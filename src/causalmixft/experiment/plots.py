@@ -88,40 +88,47 @@ def _iqr_label(n_lines: int) -> str:
     return "band: IQR" if n_lines <= MAX_BANDS else "bars: IQR"
 
 
-def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
-    """Median across datasets with the interquartile range, one line per size-dependent method."""
-    rows = summary[summary["group"] == group]
-    curves = rows[rows["method"].isin(study.curve_methods)]
-    sizes = sorted(int(s) for s in curves["size"].unique())
+def _scaling_figure(panels: dict, sizes: list[int], study: Study, ylabel: str, title: str, path: str | Path) -> None:
+    """One panel per SCALING_PANELS entry; ``panels[(split, metric)]`` = (curves by method, level of
+    the dashed reference line or None, its legend label)."""
     colors = method_colors(study)
     figure = Figure(figsize=(13, 4.4), layout="constrained")
     axes = figure.subplots(1, len(SCALING_PANELS), squeeze=False)[0]
     for ax, (split, metric) in zip(axes, SCALING_PANELS):
-        panel = rows[(rows["split"] == split) & (rows["metric"] == metric)]
-        lines = {m: panel[panel["method"] == m].sort_values("size") for m in study.curve_methods}
-        lines = {m: line for m, line in lines.items() if len(line)}
+        lines, level, level_label = panels[(split, metric)]
         ax.set_title(metric_name(split, metric))
         if not lines:
             _no_data(ax)
             continue
-        reference = panel[panel["method"] == study.reference]
-        if len(reference):
-            ax.axhline(
-                reference["median"].iloc[0],
-                color="grey",
-                linestyle="--",
-                linewidth=1,
-                label=f"{study.reference} (median)",
-            )
+        if level is not None:
+            ax.axhline(level, color="grey", linestyle="--", linewidth=1, label=level_label)
         _draw_curves(ax, lines, sizes, colors)
         _size_axis(ax, sizes)
         ax.set_xlabel(SIZE_AXIS_LABEL, fontsize=8)
-        ax.set_ylabel(f"median across datasets ({_iqr_label(len(lines))})")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     _figure_legend(figure, axes)
-    n = int(curves["n_datasets"].max()) if len(curves) else 0
-    figure.suptitle(f"Scores vs synthetic size ({group}: up to {plural(n, 'dataset')})")
+    n_lines = max((len(lines) for lines, _, _ in panels.values()), default=0)
+    figure.suptitle(f"{title}: median across datasets, {_iqr_label(n_lines)}")
     save(figure, path)
+
+
+def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
+    """Scores vs synthetic size, one line per size-dependent method; dashed: the reference's median."""
+    rows = summary[summary["group"] == group]
+    curves = rows[rows["method"].isin(study.curve_methods)]
+    panels = {}
+    for split, metric in SCALING_PANELS:
+        panel = rows[(rows["split"] == split) & (rows["metric"] == metric)]
+        lines = {m: panel[panel["method"] == m].sort_values("size") for m in study.curve_methods}
+        reference = panel[panel["method"] == study.reference]
+        level = reference["median"].iloc[0] if len(reference) else None
+        panels[(split, metric)] = ({m: line for m, line in lines.items() if len(line)}, level,
+                                   f"{study.reference} (median)")
+    n = int(curves["n_datasets"].max()) if len(curves) else 0
+    sizes = sorted(int(s) for s in curves["size"].unique())
+    _scaling_figure(panels, sizes, study, "score",
+                    f"Scores vs synthetic size ({group}: up to {plural(n, 'dataset')})", path)
 
 
 def improvement_curves(improvement: pd.DataFrame, study: Study, group: str, split: str, metric: str) -> dict:
@@ -148,32 +155,17 @@ def improvement_curves(improvement: pd.DataFrame, study: Study, group: str, spli
 def plot_scaling_improvement(improvement: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
     """Normalized improvement over the reference (%) vs synthetic size: the scaling curves with the
     datasets' different score levels taken out, so methods can be told apart."""
-    colors = method_colors(study)
-    figure = Figure(figsize=(13, 4.4), layout="constrained")
-    axes = figure.subplots(1, len(SCALING_PANELS), squeeze=False)[0]
+    panels = {
+        (split, metric): (improvement_curves(improvement, study, group, split, metric), 0.0,
+                          f"{study.reference} (0 by definition)")
+        for split, metric in SCALING_PANELS
+    }
+    rows = improvement[improvement["group"] == group]
+    n = int(rows["n_datasets"].max()) if len(rows) else 0
     sizes = sorted({0, *(int(s) for s in improvement["size"])})
-    n_datasets, iqr = 0, _iqr_label(0)
-    for ax, (split, metric) in zip(axes, SCALING_PANELS):
-        lines = improvement_curves(improvement, study, group, split, metric)
-        ax.set_title(metric_name(split, metric))
-        if not lines:
-            _no_data(ax)
-            continue
-        ax.axhline(0.0, color="grey", linestyle="--", linewidth=1, label=f"{study.reference} (0 by definition)")
-        _draw_curves(ax, lines, sizes, colors)
-        _size_axis(ax, sizes)
-        ax.set_xlabel(SIZE_AXIS_LABEL, fontsize=8)
-        ax.set_ylabel(f"improvement over {study.reference} (%)")
-        iqr = _iqr_label(len(lines))
-        ax.grid(alpha=0.3)
-        group_rows = improvement[(improvement["group"] == group) & (improvement["split"] == split)]
-        n_datasets = max(n_datasets, int(group_rows["n_datasets"].max()) if len(group_rows) else 0)
-    _figure_legend(figure, axes)
-    figure.suptitle(
-        f"Normalized improvement over {study.reference} vs synthetic size: median across datasets, {iqr} "
-        f"({group}: up to {plural(n_datasets, 'dataset')})"
-    )
-    save(figure, path)
+    _scaling_figure(panels, sizes, study, f"improvement over {study.reference} (%)",
+                    f"Normalized improvement over {study.reference} vs synthetic size ({group}: up to "
+                    f"{plural(n, 'dataset')})", path)
 
 
 def plot_scaling_per_dataset(
