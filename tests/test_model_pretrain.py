@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+import torch
 from conftest import job_counts, run_snakemake, tiny_config, write_config
+from model_helpers import tiny_model
 from safetensors.torch import load_file
 
-from causalmixft.model.backbone import load_model
+from causalmixft.model.backbone import load_model, save_model
 from causalmixft.model.pretrain import lr_factor, pretrain_from_options
 
 TINY = {
@@ -54,3 +59,52 @@ def test_workflow_pretrains_the_backbone_when_the_config_asks(tmp_path):
     assert summary["steps"] == 2
     assert (tmp_path / "results/benchmarks/pretrain_backbone/tiny.tsv").exists()
     assert load_model(tmp_path / "results/models/tiny").cfg.n_layers == 1
+
+
+CLI_TINY = ["--batch-size", "2", "--warmup", "1", "--eval-every", "2", "--checkpoint-every", "1", "--device", "cpu",
+            "--threads", "1", "--real-datasets", "--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--d-ff", "32",
+            "--n-thinking-rows", "1", "--prior-min-rows", "24", "--prior-max-rows", "40", "--prior-max-features", "4"]
+
+
+def run_cli(out, *args: str) -> dict:
+    """``python -m causalmixft.model.pretrain --out OUT ...`` in a fresh interpreter; its summary."""
+    done = subprocess.run([sys.executable, "-m", "causalmixft.model.pretrain", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_the_command_line_trains_and_resumes(tmp_path):
+    first = run_cli(tmp_path, "--steps", "2", *CLI_TINY)
+    assert first["steps"] == 2 and first["datasets_seen"] == 4 and first["init_weights"] is None
+    assert (tmp_path / "checkpoint" / "state.safetensors").exists()
+    resumed = run_cli(tmp_path, "--steps", "4", *CLI_TINY)
+    assert resumed["steps"] == 4 and resumed["datasets_seen"] == 8
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [2, 4]
+    assert load_model(tmp_path / "final").cfg.n_layers == 1
+
+
+def test_the_command_line_continues_from_given_weights(tmp_path):
+    start = tiny_model(seed=3)
+    save_model(start, tmp_path / "start")
+    given = load_model(tmp_path / "start").state_dict()
+    # No steps: the final weights are the given ones, in their own architecture (not the flags').
+    untouched = run_cli(tmp_path / "zero", "--steps", "0", "--init-weights", str(tmp_path / "start"),
+                        *CLI_TINY)
+    assert untouched["init_weights"] == str(tmp_path / "start")
+    final = load_model(tmp_path / "zero" / "final")
+    assert final.cfg == start.cfg and final.cfg.n_layers == 2
+    for name, value in final.state_dict().items():
+        torch.testing.assert_close(value, given[name], rtol=0, atol=0)
+    # Two steps move the weights away from the given ones, and the run resumes like any other.
+    moved = run_cli(tmp_path / "two", "--steps", "2", "--init-weights", str(tmp_path / "start"),
+                    *CLI_TINY)
+    assert moved["steps"] == 2
+    trained = load_model(tmp_path / "two" / "final").state_dict()
+    assert any(not torch.equal(trained[name], given[name]) for name in given)
+    fresh = tiny_model(seed=3, n_layers=1)  # the flags' architecture, never used when weights are given
+    assert set(trained) != set(fresh.state_dict())
+    resumed = run_cli(tmp_path / "two", "--steps", "4", "--init-weights", str(tmp_path / "start"),
+                      *CLI_TINY)
+    assert resumed["steps"] == 4 and resumed["datasets_seen"] == 8

@@ -9,8 +9,12 @@ Usage::
 
     python -m causalmixft.model.pretrain --out runs-pretrain/tfm-small --steps 4000
 
-Re-running the same command resumes from ``--out/state.*``; the final (averaged) weights go to
-``--out/final`` and can be copied to ``src/causalmixft/model/weights/<name>``.
+Re-running the same command resumes from ``--out/checkpoint/``; the final (averaged) weights go to
+``--out/final`` and can be copied to ``src/causalmixft/model/weights/<name>``. To continue from
+finished weights (a fresh optimiser state and schedule, the architecture of those weights)::
+
+    python -m causalmixft.model.pretrain --out runs-pretrain/more --init-weights src/causalmixft/model/weights/tfm-small \
+        --steps 2000 --seed 1
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from causalmixft.metrics import roc_auc
-from causalmixft.model.backbone import autocast, resolve_device, save_model
+from causalmixft.model.backbone import autocast, load_model, resolve_device, save_model
 from causalmixft.model.checkpoint import load_training_state, save_training_state
 from causalmixft.model.prior import PriorConfig, sample_batch
 from causalmixft.model.transformer import ModelConfig, TabularTransformer
@@ -97,16 +101,23 @@ def evaluate_real(model: TabularTransformer, datasets: list[str], n_folds: int =
 def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, prior_cfg: PriorConfig,
              lr: float, muon_lr: float, weight_decay: float, warmup: int, decay_fraction: float,
              eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None,
-             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS)) -> dict:
+             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS), init_weights: str | Path | None = None) -> dict:
+    """Train (or resume) into ``out``. ``init_weights``: a weights directory to start from when
+    ``out`` holds no checkpoint yet; its architecture replaces ``model_cfg``."""
     device = resolve_device(device)
     torch.manual_seed(seed)
-    model = TabularTransformer(model_cfg).to(device)
+    if init_weights is not None:
+        model = load_model(init_weights, device)
+        model_cfg = model.cfg
+    else:
+        model = TabularTransformer(model_cfg).to(device)
     optimizers = build_optimizers(model, lr, muon_lr, weight_decay)
     base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
     generator = torch.Generator().manual_seed(seed)
     eval_batches = [sample_batch(batch_size, torch.Generator().manual_seed(10_000 + i), prior_cfg) for i in range(8)]
 
     state = load_training_state(out / "checkpoint", model, optimizers, generator) or {}
+    init = None if init_weights is None else str(init_weights)  # recorded; a resumed run keeps its first value
     step = state.get("step", 0)
     elapsed = state.get("elapsed_s", 0.0)
     datasets_seen = state.get("datasets_seen", 0)
@@ -126,7 +137,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
 
     def save_checkpoint():
         extra = {"step": step, "elapsed_s": time.time() - start_time, "datasets_seen": datasets_seen,
-                 "n_averaged": n_averaged, "steps_total": steps}
+                 "n_averaged": n_averaged, "steps_total": steps, "init_weights": state.get("init_weights", init)}
         if n_averaged:
             from safetensors.torch import save_file
 
@@ -178,6 +189,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
     final.load_state_dict(average if n_averaged else model.state_dict())
     final.to(device)
     summary = {"steps": step, "steps_total": steps, "datasets_seen": datasets_seen,
+               "init_weights": state.get("init_weights", init),
                "wall_time_s": round(time.time() - start_time, 1), "final_train_loss": last_loss,
                "weights_averaged_over_last_steps": n_averaged, "device": str(device),
                "hardware": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
@@ -191,7 +203,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
 
 DEFAULT_OPTIONS = {"steps": 4000, "batch_size": 8, "lr": 3e-3, "muon_lr": 0.02, "weight_decay": 0.01, "warmup": 100,
                    "decay_fraction": 0.2, "eval_every": 100, "checkpoint_every": 100, "seed": 0, "device": "auto",
-                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS)}
+                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS), "init_weights": None}
 
 
 def pretrain_from_options(out: Path, options: dict) -> dict:
@@ -205,7 +217,7 @@ def pretrain_from_options(out: Path, options: dict) -> dict:
     return pretrain(Path(out), merged["steps"], merged["batch_size"], model_cfg, prior_cfg, merged["lr"],
                     merged["muon_lr"], merged["weight_decay"], merged["warmup"], merged["decay_fraction"],
                     merged["eval_every"], merged["checkpoint_every"], merged["seed"], merged["device"],
-                    merged["time_limit_min"], merged["real_datasets"])
+                    merged["time_limit_min"], merged["real_datasets"], merged["init_weights"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,6 +236,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--time-limit-min", type=float, default=None, help="stop (resumably) after this long")
+    parser.add_argument("--real-datasets", nargs="*", default=list(REAL_EVAL_DATASETS),
+                        help="resources/tabarena tables for zero-shot monitoring (none: no real-data evaluation)")
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="start from these weights (their architecture) when --out has no checkpoint yet")
     for field, default in asdict(ModelConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=default)
     for field in ("min_rows", "max_rows", "max_features"):
@@ -232,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     options = {key: getattr(args, key) for key in DEFAULT_OPTIONS}
+    options["init_weights"] = None if args.init_weights is None else str(args.init_weights)
     options["model"] = {f: getattr(args, f) for f in ModelConfig.__dataclass_fields__}
     options["prior"] = {f: getattr(args, f"prior_{f}") for f in ("min_rows", "max_rows", "max_features")}
     summary = pretrain_from_options(args.out, options)
