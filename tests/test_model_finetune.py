@@ -6,11 +6,22 @@ import torch
 
 from causalmixft.metrics import classification_metrics
 from causalmixft.model.backbone import predict_proba
-from causalmixft.model.finetune import FinetuneConfig, finetune, lr_factor, sample_episode, split_episode
+from causalmixft.model.finetune import (
+    EpisodeSampler,
+    FinetuneConfig,
+    finetune,
+    lr_factor,
+    permute_classes,
+    sample_episode,
+    split_episode,
+)
 from causalmixft.model.interface import BuiltinBackbone
 from model_helpers import tiny_model, toy_table
 
-FAST = FinetuneConfig(steps=30, lr=3e-3, warmup_steps=5, eval_every=10, patience=0, batch_rows=96, device="cpu")
+# A randomly initialised tiny model learns a fixed class mapping quickly; with permuted class ids
+# it would first have to learn in-context learning, so the learning tests keep ids fixed.
+FAST = FinetuneConfig(steps=30, lr=3e-3, warmup_steps=5, eval_every=10, patience=0, batch_rows=96, device="cpu",
+                      permute_classes=False, lr_schedule="constant")
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +89,13 @@ def test_ties_keep_the_earlier_step_and_patience_counts_evaluations(task):
                             "patience": 3})
     result = run(tiny_model(), task, cfg)
     assert result.selected_step == 0
-    assert result.stopped_early and result.steps_run == 15
+    assert result.stopped_early and result.stop_reason == "patience" and result.steps_run == 15
     assert [p["step"] for p in result.curve] == [0, 5, 10, 15]
+    # min_steps holds the stop back; the step cap ends a run that never stops early.
+    held = run(tiny_model(), task, FinetuneConfig(**{**cfg.__dict__, "min_steps": 30}))
+    assert held.steps_run == 30 and held.stop_reason == "patience" and len(held.curve) == 7
+    capped = run(tiny_model(), task, FinetuneConfig(**{**cfg.__dict__, "steps": 10}))
+    assert capped.steps_run == 10 and capped.stop_reason == "step_cap"
 
 
 def test_select_metric_log_loss_is_minimised(task):
@@ -162,9 +178,83 @@ def test_episode_split_is_stratified_and_complete():
     assert len(context) + len(query) == 64 and len(np.unique(np.concatenate([context, query]))) == 64
 
 
-def test_warmup_is_linear_then_constant():
+def test_warmup_is_linear_then_constant_or_cosine():
     assert [lr_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert lr_factor(0, 0) == 1.0
+    cosine = [lr_factor(s, 4, 24, "cosine") for s in range(25)]
+    assert cosine[:4] == [0.25, 0.5, 0.75, 1.0] and cosine[14] == pytest.approx(0.5) and cosine[24] == 0.0
+    assert all(a >= b for a, b in zip(cosine[3:], cosine[4:]))
+
+
+def _episodes(n_synthetic, steps=20, seed=3, **options):
+    rng = np.random.default_rng(0)
+    y_real, y_synthetic = rng.integers(0, 3, 204), rng.integers(0, 3, n_synthetic)
+    cfg = FinetuneConfig(batch_rows=128, query_fraction=0.5, **options)
+    sampler = EpisodeSampler(y_real, y_synthetic, cfg, seed)
+    return [sampler() for _ in range(steps)], sampler
+
+
+def test_fixed_share_keeps_episode_size_and_real_rows_at_every_synthetic_size():
+    real_parts = None
+    for n in (32, 64, 256, 1024):
+        episodes, sampler = _episodes(n)
+        for context, query in episodes:
+            rows = np.concatenate([context, query])
+            assert len(rows) == 128 and (rows < 204).sum() == 64  # size and real share fixed
+            assert len(np.intersect1d(context, query)) == 0 or n < 64  # repeats only when n < 64
+        # Common random numbers: the real part of every episode is the same at every size.
+        real = [(np.sort(c[c < 204]), np.sort(q[q < 204])) for c, q in episodes]
+        if real_parts is None:
+            real_parts = real
+        for (a, b), (c, d) in zip(real, real_parts):
+            assert np.array_equal(a, c) and np.array_equal(b, d)
+        assert sampler.synthetic_seen.sum() == min(n, sampler.synthetic_seen.sum())
+    # Plain fine-tuning (no synthetic pool) sees exactly those real parts.
+    plain, _ = _episodes(0)
+    for (context, query), (a, b) in zip(plain, real_parts):
+        assert np.array_equal(np.sort(context), a) and np.array_equal(np.sort(query), b)
+
+
+def test_pool_mixing_lets_the_real_share_fall_with_size():
+    shares = []
+    for n in (64, 1024):
+        episodes, _ = _episodes(n, mixing="pool")
+        rows = np.concatenate([np.concatenate(e) for e in episodes])
+        shares.append((rows < 204).mean())
+    assert shares[0] > 0.7 and shares[1] < 0.25
+
+
+def test_synthetic_rows_can_be_kept_to_context_or_query():
+    for place, side in (("context", 1), ("query", 0)):
+        episodes, _ = _episodes(256, synthetic_in=place)
+        for episode in episodes:
+            assert (episode[side] < 204).all()  # the other side holds real rows only
+    with pytest.raises(ValueError, match="synthetic_in"):
+        FinetuneConfig(synthetic_in="nowhere")
+    with pytest.raises(ValueError, match="real_share"):
+        FinetuneConfig(real_share=1.0)
+
+
+def test_class_permutation_relabels_context_and_query_alike():
+    rng = np.random.default_rng(0)
+    y_context, y_query = torch.tensor([0, 1, 2, 2]), torch.tensor([2, 0])
+    seen = set()
+    for _ in range(30):
+        c, q = permute_classes(y_context, y_query, 3, rng)
+        mapping = dict(zip(y_context.tolist(), c.tolist()))
+        assert [mapping[v] for v in y_query.tolist()] == q.tolist()
+        seen.add(tuple(c.tolist()))
+    assert len(seen) == 6  # every permutation of three classes occurs
+
+
+def test_realised_real_share_is_recorded(task):
+    x, y = task["pool"]
+    cfg = FinetuneConfig(**{**FAST.__dict__, "steps": 4, "eval_every": 2, "batch_rows": 64})
+    result = finetune(tiny_model(), x, y, *task["context"], *task["val"], None, None, 2, None, cfg, 0,
+                      synthetic_x=x[:50] + 0.01, synthetic_y=y[:50])
+    assert result.real_share == 0.5 and 0 < result.synthetic_rows_seen <= 50
+    plain = run(tiny_model(), task, cfg)
+    assert plain.real_share == 1.0 and plain.synthetic_rows_seen == 0
 
 
 def test_query_rows_are_predicted_independently_of_each_other(task):

@@ -111,11 +111,12 @@ def source_files(wildcards):
 
 
 def protocol_params():
-    """The protocol settings that shape every split (not `folds`, which only picks them)."""
+    """The protocol settings that shape every split (not `folds`, which only picks them, nor
+    `seeds`, the fine-tuning replicates)."""
     return {
         key: value
         for key, value in sorted(config["protocol"].items())
-        if key != "folds"
+        if key not in ("folds", "seeds")
     }
 
 
@@ -185,6 +186,14 @@ def finetune_inputs(wildcards):
 
 def finetune_params():
     return {key: value for key, value in sorted(FINETUNE.items()) if key != "methods"}
+
+
+def replicate_params():
+    """Fine-tuning replicates per run and the seed they derive from (protocol.seeds, .seed)."""
+    return {
+        "seeds": int(config["protocol"].get("seeds", 1)),
+        "seed": int(config["protocol"].get("seed", 0)),
+    }
 
 
 # --- synthetic generators (causal.smk samples causalmixft, baselines.smk the others) -----

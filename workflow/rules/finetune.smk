@@ -22,5 +22,6 @@ rule finetune:
     params:
         finetune=finetune_params(),
         weights=BACKBONE_WEIGHTS,
+        replicates=replicate_params(),
     script:
         "../scripts/finetune.py"

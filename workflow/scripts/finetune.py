@@ -34,6 +34,10 @@ with job_device(params.finetune["device"]) as device:
         weights=params.weights,
         params={**params.finetune, "device": device},
         backbone=wildcards.backbone,
+        replicates=params.replicates["seeds"],
+        protocol_seed=params.replicates["seed"],
     )
 save_run(model, metrics, Path(snakemake.output.metrics).parent)  # noqa: F821
-print(f"selected step {metrics['selected_step']}: {metrics['selected']}")
+for replicate in metrics["replicates"]:
+    print(f"replicate {replicate['replicate']}: selected step {replicate['selected_step']} "
+          f"({replicate['stop_reason']}): {replicate['selected']}")

@@ -1,4 +1,10 @@
-"""One fine-tuning run: assemble the training pool of a method, fine-tune, record every metric.
+"""One fine-tuning run: assemble the training pools of a method, fine-tune, record every metric.
+
+A run is one (method, dataset, fold, size) cell and holds ``replicates`` fine-tuning
+replicates. Replicate r's seed is a function of (dataset, fold, r, protocol seed) only, not of
+the method or the size, so every method and size of a fold is compared under common random
+numbers (see model/finetune.py: the real part of each episode is then identical). A method that
+does not fine-tune is deterministic: its one evaluation stands for every replicate.
 
 The inference context at validation and test time is always the real train rows, whatever
 the method trained on, so methods differ only in the weights they end up with.
@@ -9,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from causalmixft.data.schema import TableSchema
@@ -20,19 +27,22 @@ from causalmixft.model.finetune import FinetuneConfig, finetune
 from causalmixft.seeding import derive_seed
 
 
-def training_pool(method: Method, train: pd.DataFrame, synthetic: pd.DataFrame | None, size: int) -> pd.DataFrame:
-    """The rows a method fine-tunes on; the first ``size`` synthetic rows (nested samples)."""
-    parts = []
-    if method.uses_real:
-        parts.append(train)
-    if method.size_dependent:
-        if synthetic is None or len(synthetic) < size:
-            have = 0 if synthetic is None else len(synthetic)
-            raise ValueError(f"method {method.name} at n={size} needs {size} synthetic rows, got {have}")
-        parts.append(synthetic.iloc[:size])
-    if not parts:
-        return train.iloc[:0]
-    return pd.concat(parts, ignore_index=True)
+def training_pools(method: Method, train: pd.DataFrame, synthetic: pd.DataFrame | None,
+                   size: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(real rows, synthetic rows or None) a method fine-tunes on; the first ``size`` synthetic
+    rows of the generator's draw (nested samples)."""
+    real = train if method.uses_real else train.iloc[:0]
+    if not method.size_dependent:
+        return real, None
+    if synthetic is None or len(synthetic) < size:
+        have = 0 if synthetic is None else len(synthetic)
+        raise ValueError(f"method {method.name} at n={size} needs {size} synthetic rows, got {have}")
+    return real, synthetic.iloc[:size]
+
+
+def replicate_seed(dataset: str, fold: int, replicate: int, protocol_seed: int) -> int:
+    """The seed of one fine-tuning replicate: the same for every method and size of a fold."""
+    return derive_seed(dataset, int(fold), int(replicate), int(protocol_seed))
 
 
 def finetune_config(params: dict) -> FinetuneConfig:
@@ -53,36 +63,65 @@ def run_method(
     weights: str | Path,
     params: dict,
     backbone: str,
+    replicates: int = 1,
+    protocol_seed: int = 0,
 ):
-    """Fine-tune (or not) and return the best model and the metrics record of DESIGN.md."""
+    """Fine-tune (or not) every replicate; return replicate 0's best model and the metrics record.
+
+    The record's ``selected`` holds the replicate means of the validation-selected scores (runs
+    -> replicates), ``replicate_sd`` their standard deviation across replicates, and
+    ``replicates`` every replicate's seed, curve, selected step, stop reason and realised real
+    share.
+    """
     cfg = finetune_config(params)
     if not method.finetunes:
         cfg = FinetuneConfig(**{**asdict(cfg), "steps": 0})
-    seed = derive_seed(dataset, fold, method.name, size)
     try:
-        pool = training_pool(method, train, synthetic, size)
+        real, synthetic_rows = training_pools(method, train, synthetic, size)
     except ValueError as error:
         raise StageError("finetune", dataset, str(error)) from None
     n_classes = len(schema.classes)
     if n_classes < 2:
         raise StageError("finetune", dataset, "fewer than two classes in the schema")
     model = load_model(weights, resolve_device(cfg.device))
-    result = finetune(
-        model,
-        pool_x=schema.encode_features(pool),
-        pool_y=schema.encode_labels(pool),
-        context_x=schema.encode_features(train),
-        context_y=schema.encode_labels(train),
-        val_x=schema.encode_features(val),
-        val_y=schema.encode_labels(val),
-        test_x=schema.encode_features(test),
-        test_y=schema.encode_labels(test),
-        n_classes=n_classes,
-        categorical=schema.categorical_mask(),
-        cfg=cfg,
-        seed=seed,
-    )
-    selected = next(point for point in result.curve if point["step"] == result.selected_step)
+    encoded = {
+        "pool_x": schema.encode_features(real),
+        "pool_y": schema.encode_labels(real),
+        "context_x": schema.encode_features(train),
+        "context_y": schema.encode_labels(train),
+        "val_x": schema.encode_features(val),
+        "val_y": schema.encode_labels(val),
+        "test_x": schema.encode_features(test),
+        "test_y": schema.encode_labels(test),
+    }
+    if synthetic_rows is not None:
+        encoded |= {"synthetic_x": schema.encode_features(synthetic_rows),
+                    "synthetic_y": schema.encode_labels(synthetic_rows)}
+    results, best_model = [], None
+    for replicate in range(int(replicates)):
+        seed = replicate_seed(dataset, fold, replicate, protocol_seed)
+        if results and not method.finetunes:
+            results.append({**results[0], "replicate": replicate, "seed": seed})
+            continue
+        try:
+            result = finetune(model, **encoded, n_classes=n_classes, categorical=schema.categorical_mask(),
+                              cfg=cfg, seed=seed)
+        except ValueError as error:
+            raise StageError("finetune", dataset, f"{method.name} n={size} replicate {replicate}: {error}") from None
+        best_model = result.model if best_model is None else best_model
+        results.append({
+            "replicate": replicate,
+            "seed": seed,
+            "steps_run": result.steps_run,
+            "selected_step": result.selected_step,
+            "stop_reason": result.stop_reason,
+            "real_share": result.real_share,
+            "synthetic_rows_seen": result.synthetic_rows_seen,
+            "steps_per_second": result.steps_per_second,
+            "wall_time_s": result.wall_time_s,
+            "selected": {"step": result.selected_step, **{split: result.selected[split] for split in ("val", "test")}},
+            "curve": result.curve,
+        })
     metrics = {
         "backbone": backbone,
         "method": method.name,
@@ -91,25 +130,48 @@ def run_method(
         "dataset": dataset,
         "fold": int(fold),
         "size": int(size),
-        "n_real_rows": len(train) if method.uses_real else 0,
-        "n_synthetic_rows": int(size) if method.size_dependent else 0,
+        "n_real_rows": len(real),
+        "n_synthetic_rows": 0 if synthetic_rows is None else len(synthetic_rows),
         "n_context_rows": len(train),
         "n_val_rows": len(val),
         "n_test_rows": len(test),
-        "seed": seed,
-        "device": result.device,
-        "wall_time_s": result.wall_time_s,
-        "steps_run": result.steps_run,
-        "steps_per_second": result.steps_per_second,
-        "selected_step": result.selected_step,
-        "curve": result.curve,
-        "selected": {"step": result.selected_step, "val": selected["val"], "test": selected["test"]},
+        "n_replicates": len(results),
+        "device": str(resolve_device(cfg.device)),
+        "wall_time_s": round(sum(r["wall_time_s"] for r in (results if method.finetunes else results[:1])), 3),
+        "steps_run": int(sum(r["steps_run"] for r in results)),
+        "real_share": _mean([r["real_share"] for r in results]),
+        "selected": {split: _replicate_stat(results, split, np.mean) for split in ("val", "test")},
+        "replicate_sd": {split: _replicate_stat(results, split, _sd) for split in ("val", "test")},
+        "replicates": results,
         "finetune_config": asdict(cfg),
     }
-    return result.model, metrics
+    return best_model, metrics
+
+
+def _replicate_stat(results: list[dict], split: str, statistic) -> dict:
+    """``statistic`` over replicates of every metric at the selected step; null where none is finite."""
+    metrics = sorted({m for r in results for m in r["selected"][split]})
+    out = {}
+    for metric in metrics:
+        values = np.array([np.nan if r["selected"][split].get(metric) is None else r["selected"][split][metric]
+                           for r in results], float)
+        finite = values[np.isfinite(values)]
+        out[metric] = float(statistic(finite)) if len(finite) else None
+    return out
+
+
+def _sd(values: np.ndarray) -> float:
+    """Sample standard deviation (ddof 1); 0 for a single replicate."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _mean(values: list) -> float | None:
+    finite = [v for v in values if v is not None]
+    return round(float(np.mean(finite)), 4) if finite else None
 
 
 def save_run(model, metrics: dict, run_dir: str | Path) -> None:
     """``model.safetensors`` + ``config.json`` (the best weights), then ``metrics.json`` last."""
+    # The weights are replicate 0's: the others differ only by their fine-tuning seed.
     save_model(model, run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "size")}})
     write_json(Path(run_dir) / "metrics.json", metrics)
