@@ -93,10 +93,16 @@ def test_orientation_threshold_votes_and_ties_follow_the_documented_rules():
     assert skeleton(orient_dag(freq, threshold=0.0).dag) == {
         frozenset(p) for p in [("a", "b"), ("b", "c"), ("c", TARGET), ("a", TARGET)]
     }
-    # with no votes at all, the tie is oriented along the column order, the label last
+    # with no votes at all, a - target - b (a, b non-adjacent) must not become a collider at the label
     tie = orient_dag(_frequencies(names, {("a", TARGET): 2, ("b", TARGET): 2}, {}), threshold=0.5)
-    assert set(tie.dag.edges) == {("a", TARGET), ("b", TARGET)}
-    assert {d["orientation"] for *_, d in tie.dag.edges(data=True)} == {"tie"}
+    assert skeleton(tie.dag) == {frozenset(("a", TARGET)), frozenset(("b", TARGET))}
+    assert tie.dag.in_degree(TARGET) == 1  # a chain through the label (a -> target -> b)
+    assert {d["orientation"] for *_, d in tie.dag.edges(data=True)} == {"extension"}
+    assert tie.new_colliders == []
+    # ... but with a and b adjacent (no collider possible), the label is the sink of its undecided edges
+    shielded = {("a", TARGET): 2, ("b", TARGET): 2, ("a", "b"): 2}
+    triangle = orient_dag(_frequencies(names, shielded, {}), threshold=0.5)
+    assert set(triangle.dag.edges) == {("a", TARGET), ("b", TARGET), ("a", "b")}
 
 
 def test_a_voted_cycle_loses_its_weakest_orientation_but_keeps_the_adjacency():
@@ -107,7 +113,57 @@ def test_a_voted_cycle_loses_its_weakest_orientation_but_keeps_the_adjacency():
     assert nx.is_directed_acyclic_graph(result.dag)
     assert result.cycles_broken == [["c", "a"]]
     assert skeleton(result.dag) == {frozenset(p) for p in [("a", "b"), ("b", "c"), ("a", "c")]}
-    assert result.dag.edges["a", "c"]["orientation"] == "cycle"
+    # the broken edge a - c is then compelled by Meek's R2 (a -> b -> c) rather than left to a convention
+    assert result.dag.edges["a", "c"]["orientation"] == "meek"
+    assert result.dag.edges["a", "c"]["cycle_broken"] and not result.dag.edges["a", "b"]["cycle_broken"]
+
+
+def v_structures(graph: nx.DiGraph) -> set[tuple]:
+    return {
+        (min(a, b), x, max(a, b))
+        for x in graph.nodes
+        for a in graph.predecessors(x)
+        for b in graph.predecessors(x)
+        if a < b and not graph.has_edge(a, b) and not graph.has_edge(b, a)
+    }
+
+
+def test_meek_rule_r1_propagates_a_voted_arrow_without_a_new_collider():
+    names = ["a", "b", "c", TARGET]
+    freq = _frequencies(names, {("a", "b"): 2, ("b", "c"): 2}, {("a", "b"): 2})
+    dag = orient_dag(freq, threshold=0.5).dag
+    assert dag.has_edge("b", "c") and dag.edges["b", "c"]["orientation"] == "meek"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_orientation_of_a_cpdag_gives_a_markov_equivalent_dag(seed):
+    """Votes only on v-structure edges, ties elsewhere (a CPDAG's information): the DAG must have the
+    true skeleton and exactly the true v-structures, with nothing forced."""
+    rng = np.random.default_rng(seed)
+    names = [f"x{i}" for i in range(7)] + [TARGET]
+    order = list(rng.permutation(names))
+    truth = nx.DiGraph([(order[i], order[j]) for i in range(8) for j in range(i + 1, 8) if rng.random() < 0.35])
+    truth.add_nodes_from(names)
+    in_collider = {frozenset((a, x)) for a, x, b in v_structures(truth)} | {
+        frozenset((b, x)) for a, x, b in v_structures(truth)
+    }
+    votes = {(u, v): 2 for u, v in truth.edges if frozenset((u, v)) in in_collider}
+    freq = _frequencies(names, {(u, v): 2 for u, v in truth.edges}, votes)
+    result = orient_dag(freq, threshold=0.5)
+    assert skeleton(result.dag) == skeleton(truth)
+    assert v_structures(result.dag) == v_structures(truth)
+    assert nx.is_directed_acyclic_graph(result.dag) and result.new_colliders == []
+
+
+def test_a_graph_without_consistent_extension_forces_and_records_the_fewest_colliders():
+    names = ["a", "b", "c", "d", TARGET]
+    square = {("a", "b"): 2, ("b", "c"): 2, ("c", "d"): 2, ("d", "a"): 2}  # chordless, all undirected
+    result = orient_dag(_frequencies(names, square, {}), threshold=0.5)
+    assert nx.is_directed_acyclic_graph(result.dag) and skeleton(result.dag) == {frozenset(e) for e in square}
+    assert len(result.new_colliders) == 1 and v_structures(result.dag) == {
+        (min(a, b), x, max(a, b)) for a, x, b in result.new_colliders
+    }
+    assert "forced" in {d["orientation"] for *_, d in result.dag.edges(data=True)}
 
 
 def test_constant_duplicate_and_collinear_columns_leave_the_tests_and_rejoin_the_dag():
@@ -272,3 +328,17 @@ def test_fci_nodes_hash_by_a_salt_free_checksum_only_while_discovery_runs():
         assert hash(node) == zlib.crc32(b"Glucose")
         assert hash(GraphNode("Glucose")) == hash(node) and GraphNode("Glucose") == node
     assert hash(node) == hash("Glucose")  # causal-learn's own hash is back
+
+
+def test_a_wide_dag_is_drawn_as_the_labels_markov_blanket(tmp_path):
+    from causalmixft.causal.plot import MAX_PLOTTED_NODES, plot_dag, plotted_subgraph
+
+    wide = nx.DiGraph([(f"x{i}", f"x{i + 1}") for i in range(200)])
+    wide.add_edges_from([("x5", TARGET), (TARGET, "x9"), ("x50", "x9")])
+    wide.nodes[TARGET]["role"] = "label"
+    shown = plotted_subgraph(wide)
+    assert set(shown.nodes) == {TARGET, "x5", "x9", "x8", "x50"}
+    small = wide.subgraph([f"x{i}" for i in range(MAX_PLOTTED_NODES)])
+    assert plotted_subgraph(small) is small
+    plot_dag(wide, tmp_path / "dag.png", title="wide")
+    assert (tmp_path / "dag.png").stat().st_size > 0

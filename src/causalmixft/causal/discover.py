@@ -96,6 +96,7 @@ class DiscoveryResult:
     seed: int
     runs: list[dict] = field(default_factory=list)
     cycles_broken: list[list[str]] = field(default_factory=list)
+    new_colliders: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -115,6 +116,7 @@ class DiscoveryResult:
             "excluded_from_tests": self.ci_data.excluded,
             "runs": self.runs,
             "cycles_broken": self.cycles_broken,
+            "new_colliders": self.new_colliders,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
         }
@@ -172,7 +174,7 @@ def discover_dag(
             log.info("%s on %s (resample %s): %d edges", algorithm, dataset, resample, n_edges)
 
     freq = EdgeFrequencies.from_counts(ci.names, len(runs), adjacent, directed, symmetric)
-    orientation = orient_dag(freq, settings.edge_threshold)
+    orientation = orient_dag(freq, settings.edge_threshold, label=schema.target)
     dag = orientation.dag
     _attach_excluded(dag, ci)
     _annotate_nodes(dag, ci, schema)
@@ -186,6 +188,7 @@ def discover_dag(
         seed=seed,
         runs=runs,
         cycles_broken=orientation.cycles_broken,
+        new_colliders=orientation.new_colliders,
         seconds=time.perf_counter() - start,
     )
 

@@ -1,22 +1,37 @@
 """From edge frequencies over several PC/FCI runs to one DAG, deterministically.
 
-Procedure (also in ``docs/causal.md``):
+Procedure (also in ``docs/causal.md``, section 3):
 1. Keep the pair {u, v} when at least one run has an edge between them and the share of runs that
    do is at least the threshold (threshold 0: any run; 1: every run).
-2. Orient a kept pair u -> v when more runs voted u -> v than v -> u. A run votes u -> v when its
-   edge has an arrowhead at v and none at u (``u --> v`` or ``u o-> v``); undirected, circle-circle
-   and bidirected edges vote for no direction. Pairs with equal votes are left undecided.
+2. Orient a kept pair u -> v when more runs voted u -> v than v -> u (``voted``). A run votes
+   u -> v when its edge has an arrowhead at v and none at u (``u --> v`` or FCI's ``u o-> v``);
+   undirected, circle-circle and bidirected edges vote for no direction. Pairs with equal votes
+   stay undirected: the result is a partially directed graph (PDAG).
 3. While the voted edges contain a cycle, the weakest edge of the first cycle found (smallest vote
-   margin, then smallest vote share, then latest in node order) loses its orientation: it stays in
-   the graph as an undecided pair, so breaking a cycle never removes an adjacency.
-4. Undecided pairs are oriented along one topological order of the voted edges; ties in that order
-   go to the earlier node in the table's column order (features as in the schema, the label last).
-   Every edge then points forward in one total order, so the result is acyclic by construction.
+   margin, then smallest vote share, then latest in node order) loses its orientation and becomes
+   undirected; breaking a cycle never removes an adjacency (``cycles_broken``).
+4. Meek's rules R1-R4 orient the undirected edges that the voted ones compel (``meek``): no new
+   unshielded collider and no directed cycle.
+5. The rest is a consistent extension (Dor and Tarsi, 1992): repeatedly take a node x with no
+   outgoing edge whose undirected neighbours are each adjacent to all of x's other neighbours,
+   point its undirected edges into x (``extension``) and remove x. This adds no unshielded
+   collider and no cycle. Among such nodes the label is taken first, then the features from the
+   last column to the first: an undirected label edge points into the label exactly when that
+   creates no collider, so the SCM models the label by a classifier on those neighbours (the
+   conditional that matters for classification), and otherwise the label is a cause; between
+   features, the earlier column becomes the cause. Markov-equivalent DAGs fit the same
+   distribution, so this choice is a convention, not a claim about the data.
+6. If no node qualifies, the voted graph has no consistent extension (noisy votes, e.g. an
+   undirected chordless cycle). The node without outgoing edges whose turn as a sink creates the
+   fewest unshielded colliders (then the least total adjacency share on their edges, then the
+   order of step 5) is taken anyway (``forced``); the colliders it creates are recorded in
+   ``new_colliders``. Voted directions are never reversed here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import combinations
 
 import networkx as nx
 import numpy as np
@@ -63,14 +78,53 @@ class EdgeFrequencies:
 class Orientation:
     dag: nx.DiGraph
     cycles_broken: list[list[str]]  # the edge (source, target) whose orientation each break removed
+    new_colliders: list[list[str]] = field(default_factory=list)  # [a, x, b]: a -> x <- b made by step 6
 
 
-def orient_dag(freq: EdgeFrequencies, threshold: float) -> Orientation:
+class PDAG:
+    """Directed and undirected edges over named nodes, with the queries Meek's rules need."""
+
+    def __init__(self, nodes):
+        self.nodes = list(nodes)
+        self.children = {n: set() for n in self.nodes}
+        self.parents = {n: set() for n in self.nodes}
+        self.undirected = {n: set() for n in self.nodes}
+
+    def adjacent(self, a, b) -> bool:
+        return b in self.children[a] or b in self.parents[a] or b in self.undirected[a]
+
+    def neighbours(self, a) -> set:
+        return self.children[a] | self.parents[a] | self.undirected[a]
+
+    def add_directed(self, a, b) -> None:
+        self.children[a].add(b)
+        self.parents[b].add(a)
+
+    def orient(self, a, b) -> None:
+        """Turn the undirected edge a - b into a -> b."""
+        self.undirected[a].discard(b)
+        self.undirected[b].discard(a)
+        self.add_directed(a, b)
+
+    def has_directed_path(self, source, target) -> bool:
+        seen, stack = {source}, [source]
+        while stack:
+            node = stack.pop()
+            if node == target:
+                return True
+            for child in self.children[node] - seen:
+                seen.add(child)
+                stack.append(child)
+        return False
+
+
+def orient_dag(freq: EdgeFrequencies, threshold: float, label: str | None = None) -> Orientation:
     names = freq.names
     position = {name: k for k, name in enumerate(names)}
+    label = names[-1] if label is None else label
     voted = nx.DiGraph()
     voted.add_nodes_from(names)
-    undecided: list[tuple[int, int, str]] = []
+    undecided: list[tuple[str, str]] = []
     for i, j in zip(*np.triu_indices(len(names), k=1)):
         # A small tolerance so that, e.g., 1 of 2 runs (0.5) passes a 0.5 threshold despite round-off.
         if freq.adjacent[i, j] == 0 or freq.adjacent[i, j] < threshold - 1e-9:
@@ -81,31 +135,136 @@ def orient_dag(freq: EdgeFrequencies, threshold: float) -> Orientation:
         elif backward > forward:
             voted.add_edge(names[j], names[i], margin=backward - forward, share=backward)
         else:
-            undecided.append((i, j, "tie"))
+            undecided.append((names[i], names[j]))
 
-    cycles_broken = []
+    cycles_broken = _break_cycles(voted, position)
+    undecided += [(u, v) for u, v in cycles_broken]
+
+    pdag = PDAG(names)
+    how: dict[tuple[str, str], str] = {}
+    for u, v in voted.edges:
+        pdag.add_directed(u, v)
+        how[u, v] = "voted"
+    for u, v in undecided:
+        pdag.undirected[u].add(v)
+        pdag.undirected[v].add(u)
+    for u, v in apply_meek_rules(pdag):
+        how[u, v] = "meek"
+    order = sorted(names, key=lambda n: (n != label, -position[n]))
+    strength = lambda a, b: float(freq.adjacent[position[a], position[b]])  # noqa: E731
+    extension, new_colliders = consistent_extension(pdag, order, strength)
+    how.update(extension)
+
+    broken = {frozenset(e) for e in cycles_broken}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(names)
+    for u, v in sorted(how, key=lambda e: (position[e[0]], position[e[1]])):
+        record = _edge_record(freq, position[u], position[v], how[u, v])
+        record["cycle_broken"] = frozenset((u, v)) in broken
+        dag.add_edge(u, v, **record)
+    return Orientation(dag, [list(e) for e in cycles_broken], new_colliders)
+
+
+def _break_cycles(voted: nx.DiGraph, position: dict) -> list[tuple[str, str]]:
+    broken = []
     while True:
         try:
             cycle = nx.find_cycle(voted)
         except nx.NetworkXNoCycle:
-            break
+            return broken
         u, v = min(
             ((u, v) for u, v, *_ in cycle),
             key=lambda e: (voted.edges[e]["margin"], voted.edges[e]["share"], -position[e[0]], -position[e[1]]),
         )
         voted.remove_edge(u, v)
-        undecided.append((position[u], position[v], "cycle"))
-        cycles_broken.append([u, v])
+        broken.append((u, v))
 
-    rank = {node: k for k, node in enumerate(nx.lexicographical_topological_sort(voted, key=position.__getitem__))}
-    dag = nx.DiGraph()
-    dag.add_nodes_from(names)
-    for u, v in sorted(voted.edges, key=lambda e: (position[e[0]], position[e[1]])):
-        dag.add_edge(u, v, **_edge_record(freq, position[u], position[v], "voted"))
-    for i, j, reason in undecided:
-        u, v = (i, j) if rank[names[i]] < rank[names[j]] else (j, i)
-        dag.add_edge(names[u], names[v], **_edge_record(freq, u, v, reason))
-    return Orientation(dag, cycles_broken)
+
+def apply_meek_rules(pdag: PDAG) -> list[tuple[str, str]]:
+    """Orient undirected edges by Meek's R1-R4 until none applies; returns the edges oriented, in order.
+
+    An orientation that would close a directed cycle (possible only when the votes contradict each
+    other) is skipped, so the directed part stays acyclic.
+    """
+    oriented = []
+    changed = True
+    while changed:
+        changed = False
+        for a in pdag.nodes:
+            for b in sorted(pdag.undirected[a], key=pdag.nodes.index):
+                if b not in pdag.undirected[a] or not _meek_compels(pdag, a, b):
+                    continue
+                if pdag.has_directed_path(b, a):
+                    continue
+                pdag.orient(a, b)
+                oriented.append((a, b))
+                changed = True
+    return oriented
+
+
+def _meek_compels(pdag: PDAG, a, b) -> bool:
+    """Whether R1-R4 orient the undirected edge a - b as a -> b."""
+    # R1: c -> a - b with c, b non-adjacent (else c -> a <- b would be a new collider).
+    if any(not pdag.adjacent(c, b) for c in pdag.parents[a]):
+        return True
+    # R2: a -> c -> b (else a cycle).
+    if pdag.children[a] & pdag.parents[b]:
+        return True
+    # R3: a - c -> b and a - d -> b with c, d non-adjacent.
+    middle = sorted(pdag.undirected[a] & pdag.parents[b], key=pdag.nodes.index)
+    if any(not pdag.adjacent(c, d) for c, d in combinations(middle, 2)):
+        return True
+    # R4: a - c -> d -> b with c, b non-adjacent and a adjacent to d.
+    for d in pdag.parents[b]:
+        if pdag.adjacent(a, d) and any(not pdag.adjacent(c, b) for c in pdag.parents[d] & pdag.undirected[a]):
+            return True
+    return False
+
+
+def consistent_extension(pdag: PDAG, order: list, strength) -> tuple[dict, list[list[str]]]:
+    """Orient every undirected edge (Dor-Tarsi); returns {edge: "extension" | "forced"} and new colliders."""
+    children = {n: set(pdag.children[n]) for n in pdag.nodes}
+    parents = {n: set(pdag.parents[n]) for n in pdag.nodes}
+    undirected = {n: set(pdag.undirected[n]) for n in pdag.nodes}
+    remaining = [n for n in order]
+    how, new_colliders = {}, []
+
+    def neighbours(x):
+        return children[x] | parents[x] | undirected[x]
+
+    while remaining:
+        sinks = [x for x in remaining if not children[x]]
+        eligible = next((x for x in sinks if all(neighbours(x) - {y} <= neighbours(y) for y in undirected[x])), None)
+        if eligible is not None:
+            x, kind, colliders = eligible, "extension", []
+        else:
+            x = min(sinks, key=lambda s: _sink_cost(s, neighbours, undirected, strength) + (remaining.index(s),))
+            kind, colliders = "forced", _new_colliders(x, neighbours, undirected)
+        for y in sorted(undirected[x], key=order.index):
+            how[y, x] = kind
+        new_colliders += colliders
+        for y in neighbours(x):
+            children[y].discard(x)
+            parents[y].discard(x)
+            undirected[y].discard(x)
+        children[x], parents[x], undirected[x] = set(), set(), set()
+        remaining.remove(x)
+    return how, new_colliders
+
+
+def _new_colliders(x, neighbours, undirected) -> list[list[str]]:
+    """Unshielded colliders a -> x <- b created by pointing x's undirected edges into x."""
+    around = sorted(neighbours(x), key=str)
+    return [
+        [a, x, b]
+        for a, b in combinations(around, 2)
+        if (a in undirected[x] or b in undirected[x]) and b not in neighbours(a)
+    ]
+
+
+def _sink_cost(x, neighbours, undirected, strength) -> tuple:
+    colliders = _new_colliders(x, neighbours, undirected)
+    return (len(colliders), sum(strength(a, x) + strength(b, x) for a, _, b in colliders))
 
 
 def _edge_record(freq: EdgeFrequencies, u: int, v: int, orientation: str) -> dict:
