@@ -1,6 +1,6 @@
 # The aggregate stage (docs/metrics.md): every run's metrics.json and the synthetic samples'
 # fidelity reports -> results/tables/*.csv, results/plots/*.png, results/report/summary.md.
-# Needs common.smk (DATASETS, FOLDS, BACKBONE, configured_methods, package_modules,
+# Needs common.smk (DATASETS, FOLDS, BACKBONE, configured_methods, script_code,
 # stage_targets) included first; which files to read is decided in causalmixft.experiment.collect.
 
 
@@ -49,23 +49,7 @@ rule aggregate:
             AGGREGATE_FAILED,
         ),
         failures=sorted({marker["path"] for marker in AGGREGATE_FAILURES}),
-        modules=package_modules(
-            "experiment/aggregate.py",
-            "experiment/collect.py",
-            "experiment/cost.py",
-            "experiment/curves.py",
-            "experiment/definitions.py",
-            "experiment/findings.py",
-            "experiment/formatting.py",
-            "experiment/plots.py",
-            "experiment/report.py",
-            "experiment/scaling.py",
-            "experiment/stats.py",
-            "experiment/study.py",
-            "experiment/summary.py",
-            "io.py",
-            "metrics.py",
-        ),
+        modules=script_code("aggregate.py"),
     output:
         summary=report(
             "results/report/summary.md",

@@ -1,6 +1,6 @@
 # The causal stage of the CausalMixFT generator (docs/causal.md):
 # train rows -> discover_dag -> fit_scm -> sample_synthetic (one job per size, nested draws) + fidelity.
-# Needs common.smk (DATASETS, FOLDS, package_modules, stage_targets) included first.
+# Needs common.smk (DATASETS, FOLDS, script_code, stage_targets) included first.
 
 CAUSAL = "results/causal/{dataset}/fold{fold}"
 CAUSAL_SYNTH = "results/synth/causalmixft/{dataset}/fold{fold}"
@@ -39,18 +39,7 @@ rule discover_dag:
     input:
         train="results/splits/{dataset}/fold{fold}/train.parquet",
         meta="results/data/{dataset}.meta.json",
-        modules=package_modules(
-            "causal/discover.py",
-            "causal/ci_data.py",
-            "causal/ci_tests.py",
-            "causal/orient.py",
-            "causal/checks.py",
-            "causal/plot.py",
-            "causal/stages.py",
-            "data/schema.py",
-            "io.py",
-            "seeding.py",
-        ),
+        modules=script_code("discover_dag.py"),
     output:
         dag=f"{CAUSAL}/dag.pkl",
         checksum=f"{CAUSAL}/dag.pkl.sha256",
@@ -79,14 +68,7 @@ rule fit_scm:
         meta="results/data/{dataset}.meta.json",
         dag=f"{CAUSAL}/dag.pkl",
         checksum=f"{CAUSAL}/dag.pkl.sha256",
-        modules=package_modules(
-            "causal/scm.py",
-            "causal/checks.py",
-            "causal/stages.py",
-            "data/schema.py",
-            "io.py",
-            "seeding.py",
-        ),
+        modules=script_code("fit_scm.py"),
     output:
         scm=f"{CAUSAL}/scm.pkl",
         checksum=f"{CAUSAL}/scm.pkl.sha256",
@@ -119,18 +101,7 @@ if CAUSAL_SIZES:
             train="results/splits/{dataset}/fold{fold}/train.parquet",
             val="results/splits/{dataset}/fold{fold}/val.parquet",
             meta="results/data/{dataset}.meta.json",
-            modules=package_modules(
-                "causal/sample.py",
-                "causal/cast.py",
-                "causal/fidelity.py",
-                "causal/generators.py",
-                "causal/checks.py",
-                "causal/stages.py",
-                "data/tabmwp.py",
-                "data/schema.py",
-                "io.py",
-                "seeding.py",
-            ),
+            modules=script_code("sample_synthetic.py"),
         output:
             synth=f"{CAUSAL_SYNTH}/n{{size}}.parquet",
             fidelity=f"{CAUSAL_SYNTH}/n{{size}}.fidelity.json",

@@ -32,6 +32,7 @@ from causalmixft.data import tabmwp
 from causalmixft.data.sources import Source
 from causalmixft.experiment.methods import method_sizes, resolve_method
 from causalmixft.errors import StageError
+from causalmixft.workflow_code import script_modules
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -66,11 +67,15 @@ wildcard_constraints:
     backbone=r"[A-Za-z0-9_.-]+",
 
 
-def package_modules(*modules):
-    """Paths of package modules (relative to src/causalmixft/) for a rule's input, resolved
-    next to the workflow, so editing a stage's code reruns that stage and what follows.
+def script_code(script, *modules):
+    """The package modules that workflow/scripts/<script> runs, read from its imports and theirs
+    (causalmixft.workflow_code): a rule's code inputs, so editing any module its job runs reruns
+    the rule and what follows, and editing another module does not. `modules`: dotted names the
+    script reaches by a computed name (a generator's module, a pickle's classes).
     """
-    return [str(SRC / "causalmixft" / module) for module in modules]
+    return script_modules(
+        Path(workflow.basedir, "workflow", "scripts", script), SRC, modules
+    )
 
 
 # --- targets ---------------------------------------------------------------------------
@@ -167,14 +172,7 @@ def finetune_inputs(wildcards):
             f"{BACKBONE_WEIGHTS}/model.safetensors",
             f"{BACKBONE_WEIGHTS}/config.json",
         ],
-        "modules": package_modules(
-            "experiment/runs.py",
-            "experiment/methods.py",
-            "model/finetune.py",
-            "model/backbone.py",
-            "model/transformer.py",
-            "metrics.py",
-        ),
+        "modules": script_code("finetune.py"),
     }
     if method.size_dependent:
         synth = (
@@ -272,16 +270,8 @@ def generator_fit_inputs(wildcards):
     inputs = {
         "train": f"{split}/train.parquet",
         "meta": f"results/data/{wildcards.dataset}.meta.json",
-        "modules": package_modules(
-            *baselines.modules(generator),
-            "baselines/__init__.py",
-            "baselines/stage.py",
-            "causal/generators.py",
-            "causal/stages.py",
-            "data/schema.py",
-            "failures.py",
-            "io.py",
-            "seeding.py",
+        "modules": script_code(
+            "fit_generator.py", f"causalmixft.baselines.{generator}"
         ),
     }
     if "dag" in needs:
@@ -300,7 +290,7 @@ def generator_sample_inputs(wildcards):
     """The fitted generator and its report, train and validation rows, and the sampling modules."""
     fitted = f"results/generators/{wildcards.generator}/{wildcards.dataset}/fold{wildcards.fold}"
     split = f"results/splits/{wildcards.dataset}/fold{wildcards.fold}"
-    inputs = generator_fit_inputs(wildcards)  # unpickling runs the generator's own code
+    inputs = generator_fit_inputs(wildcards)  # meta and what the generator NEEDS
     inputs.pop("train"), inputs.pop("dag", None), inputs.pop("dag_checksum", None)
     return {
         **inputs,
@@ -309,12 +299,8 @@ def generator_sample_inputs(wildcards):
         "report": f"{fitted}/report.json",
         "train": f"{split}/train.parquet",
         "val": f"{split}/val.parquet",
-        "modules": inputs["modules"]
-        + package_modules(
-            "causal/sample.py",
-            "causal/cast.py",
-            "causal/fidelity.py",
-            "causal/checks.py",
+        "modules": script_code(
+            "sample_generator.py", f"causalmixft.baselines.{wildcards.generator}"
         ),
     }
 

@@ -12,9 +12,7 @@ stage_targets(
 rule prepare_dataset:
     input:
         source=source_files,
-        modules=package_modules(
-            "data/sources.py", "data/prepare.py", "data/schema.py", "data/tabmwp.py"
-        ),
+        modules=script_code("prepare_dataset.py"),
     output:
         table="results/data/{dataset}.parquet",
         meta="results/data/{dataset}.meta.json",
@@ -35,7 +33,7 @@ rule split:
     input:
         table="results/data/{dataset}.parquet",
         meta="results/data/{dataset}.meta.json",
-        modules=package_modules("data/splits.py", "data/schema.py", "seeding.py"),
+        modules=script_code("split.py"),
     output:
         train="results/splits/{dataset}/fold{fold}/train.parquet",
         val="results/splits/{dataset}/fold{fold}/val.parquet",

@@ -6,13 +6,7 @@
 
 rule pretrain_backbone:
     input:
-        modules=package_modules(
-            "model/pretrain.py",
-            "model/prior.py",
-            "model/transformer.py",
-            "model/checkpoint.py",
-            "model/backbone.py",
-        ),
+        modules=script_code("pretrain_backbone.py"),
     output:
         weights="results/models/{backbone}/model.safetensors",
         config="results/models/{backbone}/config.json",
