@@ -11,6 +11,7 @@ params, code). Each change is checked with a dry run's job counts, then undone (
 | content of causal/scm.py | the same (not discover_dag, not split) |
 | finetune settings (lr) | finetune (every run), aggregate |
 | a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
+| a damaged scm.pkl (sha256 mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
 """
 
 from __future__ import annotations
@@ -173,3 +174,32 @@ def test_a_run_killed_mid_way_is_redone_and_gives_the_same_metrics(tmp_path):
     for field in TIMING_FIELDS:
         interrupted.pop(field), reference.pop(field)
     assert interrupted == reference
+
+
+def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_rebuilds_it(tmp_path):
+    repo = repo_copy(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    config = small_config()
+    config["datasets"] = {"iris": {"source": "sklearn:iris"}}
+    write_config(work, config)
+    target = "results/synth/causalmixft/iris/fold0/n16.parquet"
+    scm = work / "results" / "causal" / "iris" / "fold0" / "scm.pkl"
+
+    def snakemake(*args, check=True):
+        return run_snakemake(work, *args, target, snakefile=repo / "Snakefile", check=check)
+
+    snakemake()
+    first = pd.read_parquet(work / target)
+    scm.write_bytes(scm.read_bytes() + b"\0")  # damaged after it was written
+
+    damaged = snakemake(check=False)
+    assert damaged.returncode != 0
+    log = (work / "results/logs/sample_synthetic/causalmixft/iris/fold0/n16.log").read_text()
+    assert "[sample] iris: refusing to unpickle" in log
+    assert "a plain rerun of the workflow (the same command) rebuilds them" in log
+    assert not scm.exists() and not scm.with_name("scm.pkl.sha256").exists()
+
+    rebuilt = snakemake()
+    assert job_counts(rebuilt.stderr) == {"fit_scm": 1, "sample_synthetic": 1}
+    pd.testing.assert_frame_equal(pd.read_parquet(work / target), first)

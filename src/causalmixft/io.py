@@ -90,18 +90,33 @@ def write_pickle(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(f"{digest}  {path.name}\n")
 
 
+class DamagedFile(ValueError):
+    """A checksummed file that no longer matches its sidecar; both have been removed."""
+
+
 def read_pickle(path: str | os.PathLike) -> Any:
-    """Unpickle only a file whose sha256 matches its sidecar (pickles can execute code)."""
+    """Unpickle only a file whose sha256 matches its sidecar (pickles can execute code).
+
+    A file that does not match was changed after it was written: it and its sidecar are removed
+    before :class:`DamagedFile` is raised, so that the workflow sees an output missing and a plain
+    rerun rebuilds it (otherwise the damaged file would look up to date forever).
+    """
     path = Path(path)
     sidecar = _sidecar(path)
     if not sidecar.exists():
-        raise ValueError(f"refusing to unpickle {path}: checksum file {sidecar.name} is missing")
+        raise ValueError(
+            f"refusing to unpickle {path}: checksum file {sidecar.name} is missing; "
+            f"a plain rerun of the workflow rebuilds both"
+        )
     expected = sidecar.read_text().split()[0]
     actual = sha256_file(path)
     if actual != expected:
-        raise ValueError(
+        path.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+        raise DamagedFile(
             f"refusing to unpickle {path}: sha256 {actual[:12]}... does not match "
-            f"{sidecar.name} ({expected[:12]}...); the file was changed after it was written"
+            f"{sidecar.name} ({expected[:12]}...); the file was changed after it was written. "
+            f"Removed it and {sidecar.name}: a plain rerun of the workflow (the same command) rebuilds them"
         )
     with open(path, "rb") as handle:
         return pickle.load(handle)
