@@ -104,13 +104,14 @@ def test_improvement_flips_the_sign_for_losses_and_is_undefined_without_a_refere
 
 def test_per_size_ranks_friedman_and_nemenyi_by_hand(tmp_path):
     # test ROC-AUC (zeroshot, finetune, causalmixft n=64) and ranks (1 = best):
-    #   D1 .70 .80 .90 -> 3 2 1;   D2 .70 .90 .80 -> 3 1 2
-    #   D3 .75 .80 .85 -> 3 2 1;   D4 .80 .80 .90 -> 2.5 2.5 1 (tie)
-    # average ranks: zeroshot 11.5/4 = 2.875, finetune 7.5/4 = 1.875, causalmixft 5/4 = 1.25
-    # Friedman: 12N/(k(k+1)) sum (R_j - 2)^2 = 4 (0.765625 + 0.015625 + 0.5625) = 5.375,
-    #   tie correction 1 - (2^3 - 2) / (N k (k^2 - 1)) = 1 - 6/96 = 0.9375 -> chi2 = 5.7333,
-    #   df = 2: p = exp(-chi2 / 2). Nemenyi (Demsar's q_0.05 = 2.343 for k = 3): 2.343 sqrt(12/24).
-    scores = {"D1": (0.70, 0.80, 0.90), "D2": (0.70, 0.90, 0.80), "D3": (0.75, 0.80, 0.85), "D4": (0.80, 0.80, 0.90)}
+    #   D1 .70 .80 .90 -> 3 2 1;   D2 .70 .90 .80 -> 3 1 2;   D3 .75 .80 .85 -> 3 2 1
+    #   D4 .80 .80 .90 -> 2.5 2.5 1 (tie);   D5 .70 .75 .80 -> 3 2 1
+    # average ranks: zeroshot 14.5/5 = 2.9, finetune 9.5/5 = 1.9, causalmixft 6/5 = 1.2
+    # Friedman: 12N/(k(k+1)) sum (R_j - 2)^2 = 5 (0.81 + 0.01 + 0.64) = 7.3,
+    #   tie correction 1 - (2^3 - 2) / (N k (k^2 - 1)) = 1 - 6/120 = 0.95 -> chi2 = 7.3 / 0.95,
+    #   df = 2: p = exp(-chi2 / 2). Nemenyi (Demsar's q_0.05 = 2.343 for k = 3): 2.343 sqrt(12/30).
+    scores = {"D1": (0.70, 0.80, 0.90), "D2": (0.70, 0.90, 0.80), "D3": (0.75, 0.80, 0.85), "D4": (0.80, 0.80, 0.90),
+              "D5": (0.70, 0.75, 0.80)}
     expected = []
     for dataset, (zero, fine, mix) in scores.items():
         for method, size, value in (("zeroshot", 0, zero), ("finetune", 0, fine), ("causalmixft", 64, mix)):
@@ -119,18 +120,31 @@ def test_per_size_ranks_friedman_and_nemenyi_by_hand(tmp_path):
     tables, _ = tables_for(tmp_path, expected, metrics=("roc_auc",))
     ranks = tables["ranks"][tables["ranks"]["selection"] == "per_size"]
     assert ranks["competitor"].tolist() == ["causalmixft n=64", "finetune", "zeroshot"]
-    assert ranks["avg_rank"].tolist() == pytest.approx([1.25, 1.875, 2.875])
+    assert ranks["avg_rank"].tolist() == pytest.approx([1.2, 1.9, 2.9])
     test = cell(tables["rank_tests"], selection="per_size")
-    chi2 = 5.375 / 0.9375
+    chi2 = 7.3 / 0.95
     assert test["friedman_chi2"] == pytest.approx(chi2)
     assert test["friedman_p"] == pytest.approx(math.exp(-chi2 / 2))
-    assert test["nemenyi_cd"] == pytest.approx(2.343 * math.sqrt(0.5), rel=1e-3)
-    assert (test["n_competitors"], test["n_datasets"], test["note"]) == (3, 4, "")
+    assert test["nemenyi_cd"] == pytest.approx(2.343 * math.sqrt(0.4), rel=1e-3)
+    assert (test["n_competitors"], test["n_datasets"], test["note"]) == (3, 5, "")
+    # Four datasets are too few: the test is not run, and says why.
+    fewer = [key for key in expected if key[1] != "D5"]
+    tables, _ = tables_for(tmp_path, fewer, metrics=("roc_auc",))
+    test = cell(tables["rank_tests"], selection="per_size")
+    assert math.isnan(test["friedman_p"]) and math.isnan(test["nemenyi_cd"])
+    assert test["note"].startswith("too few datasets (4 with every competitor")
+    # Paired tests: causalmixft n=64 vs finetune is better on 4 of 5 datasets, worse on 1 (D2); five
+    # non-zero differences cannot reach p < 0.05 in an exact two-sided Wilcoxon test (2/32 = 0.0625).
+    paired = cell(tables_for(tmp_path, expected, metrics=("roc_auc",))[0]["paired_tests"],
+                  selection="per_size", competitor="causalmixft n=64")
+    assert (paired["n_better"], paired["n_worse"], paired["n_datasets"]) == (4, 1, 5)
+    assert math.isnan(paired["wilcoxon_p"]) and paired["note"].startswith("too few datasets")
 
 
 def test_val_chosen_ranks_pick_the_size_by_validation_never_by_test(tmp_path):
     # causalmixft n=256 is better on test everywhere, but validation prefers n=64 on D1
-    # (0.85 > 0.80) and ties on D2 (0.9 = 0.9: the smaller size wins), so n=64 competes.
+    # (0.85 > 0.80, and > finetune's 0.80 at n=0) and ties on D2 (0.9 = 0.9: the smaller size
+    # wins), so n=64 competes.
     #   D1 test: zeroshot .70, finetune .80, causalmixft@64 .75 -> ranks 3, 1, 2
     #   D2 test: zeroshot .70, finetune .80, causalmixft@64 .60 -> ranks 2, 1, 3
     runs = {
@@ -149,10 +163,52 @@ def test_val_chosen_ranks_pick_the_size_by_validation_never_by_test(tmp_path):
     assert chosen.loc["finetune", "avg_rank"] == pytest.approx(1.0)
     assert chosen.loc["causalmixft", "avg_rank"] == pytest.approx(2.5)
     assert chosen.loc["zeroshot", "avg_rank"] == pytest.approx(2.5)
-    assert chosen.loc["causalmixft", "chosen_sizes"] == "64 (2)"
+    assert chosen.loc["causalmixft", "chosen_sizes"] == "D1: 64 (1); D2: 64 (1)"
     assert chosen.loc["causalmixft", "mean_score"] == pytest.approx(0.675)
-    # Two datasets and three competitors: Friedman applies.
-    assert cell(tables["rank_tests"], selection="val_chosen")["note"] == ""
+    # The best-size table uses the same choice.
+    best = tables["best_size"].set_index("dataset")
+    assert best["chosen_sizes"].tolist() == ["64 (1)", "64 (1)"]
+    assert best["test_at_chosen"].tolist() == pytest.approx([0.75, 0.6])
+    # Two datasets: too few for the Friedman test.
+    assert cell(tables["rank_tests"], selection="val_chosen")["note"].startswith("too few datasets")
+
+
+def test_the_size_is_chosen_per_fold_and_replicate_from_that_folds_validation_rows(tmp_path):
+    # D1, two folds. Validation ROC-AUC of causalmixft at n=64 / n=256 (finetune's n=0: 0.5 everywhere):
+    #   fold 0: .90 / .70 -> per fold: 64 (test .80);   fold 1: .60 / .85 -> per fold: 256 (test .90)
+    # Averaging validation over folds first (.75 / .775) would pick 256 for both folds, whose test
+    # rows are the other fold's validation rows: test (.60 + .90) / 2 = .75. Per fold: (.80 + .90) / 2.
+    # Fold 1 has two replicates that disagree: replicate 1 prefers 64 (val .95, test .70), so fold 1
+    # reports (.90 + .70) / 2 = .80 and the dataset (.80 + .80) / 2 = .80.
+    # D2: n=64 has the best validation score and no test score (NaN): it stays the choice.
+    def one(val, test):
+        return [{"roc_auc": val}], [{"roc_auc": test}], None
+
+    fold1 = {64: [one(0.60, 0.70), one(0.95, 0.70)], 256: [one(0.85, 0.90), one(0.80, 0.50)]}
+    fold0 = {64: [one(0.90, 0.80)] * 2, 256: [one(0.70, 0.60)] * 2}
+    expected = []
+    for fold, curve in ((0, fold0), (1, fold1)):
+        for method, size in (("zeroshot", 0), ("finetune", 0)):
+            write_run(tmp_path, method, "D1", fold, size, [], [], replicates=[one(0.5, 0.5)] * 2)
+            expected.append((method, "D1", fold, size))
+        for size, replicates in curve.items():
+            write_run(tmp_path, "causalmixft", "D1", fold, size, [], [], replicates=replicates)
+            expected.append(("causalmixft", "D1", fold, size))
+    for method, size, val, test in (("zeroshot", 0, 0.5, 0.5), ("finetune", 0, 0.5, 0.5),
+                                    ("causalmixft", 64, 0.9, None), ("causalmixft", 256, 0.8, 0.9)):
+        write_run(tmp_path, method, "D2", 0, size, [{"roc_auc": val}], [{"roc_auc": test}])
+        expected.append((method, "D2", 0, size))
+    tables, _ = tables_for(tmp_path, expected, metrics=("roc_auc",))
+    units = tables["size_choices"].set_index(["dataset", "fold", "replicate"])["chosen_size"]
+    assert units.loc[("D1", 0, 0)] == 64 and units.loc[("D1", 1, 0)] == 256 and units.loc[("D1", 1, 1)] == 64
+    best = tables["best_size"].set_index("dataset")
+    assert best.loc["D1", "test_at_chosen"] == pytest.approx(0.80)
+    assert best.loc["D1", "chosen_sizes"] == "64 (3), 256 (1)"
+    assert best.loc["D2", "chosen_sizes"] == "64 (1)" and math.isnan(best.loc["D2", "test_at_chosen"])
+    chosen = tables["ranks"][(tables["ranks"]["selection"] == "val_chosen")]
+    # D2's NaN test score leaves its block incomplete: D2 is dropped from the ranks, D1 ranks.
+    assert "causalmixft" in chosen["competitor"].tolist()
+    assert cell(tables["rank_tests"], selection="val_chosen")["dropped_datasets"] == "D2"
 
 
 def test_rank_blocks_drop_empty_competitors_then_incomplete_datasets(tmp_path):
@@ -172,11 +228,28 @@ def test_rank_blocks_drop_empty_competitors_then_incomplete_datasets(tmp_path):
 
 
 def test_friedman_and_page_report_why_they_do_not_apply():
-    assert stats.friedman(np.array([[1.0, 2.0, 3.0]])).note.startswith("needs at least 2 datasets")
+    assert stats.friedman(np.array([[1.0, 2.0, 3.0]])).note.startswith("too few datasets (1 with")
     assert stats.friedman(np.array([[1.0, 2.0], [2.0, 1.0]])).note.startswith("needs at least 3 competitors")
-    assert stats.friedman(np.ones((3, 3))).note == "all competitors tie on every dataset"
+    assert stats.friedman(np.ones((5, 3))).note == "all competitors tie on every dataset"
     assert stats.page_trend(np.array([[1.0, 2.0, 3.0]])).note.startswith("needs at least 2 complete datasets")
     assert math.isnan(stats.nemenyi_critical_difference(1, 5))
+
+
+def test_wilcoxon_holm_and_bootstrap_by_hand():
+    # Six positive differences: the most extreme outcome, exact two-sided p = 2 / 2^6.
+    assert stats.wilcoxon_signed_rank(np.arange(1.0, 7.0)).pvalue == pytest.approx(2 / 64)
+    five = stats.wilcoxon_signed_rank(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 0.0]))  # the zero is dropped
+    assert math.isnan(five.pvalue) and five.note.startswith("too few datasets (5 non-zero")
+    # Holm: sorted .01 .03 .04 -> 3 x .01 = .03, 2 x .03 = .06, max(.06, 1 x .04) = .06; NaN stays out.
+    assert stats.holm(np.array([0.01, 0.04, 0.03, np.nan]))[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(stats.holm(np.array([0.01, np.nan]))[1])
+    assert stats.holm(np.array([0.5, 0.6])) == pytest.approx([1.0, 1.0])
+    mean, low, high = stats.bootstrap_mean_ci(np.array([0.2, 0.2, 0.2]))
+    assert (mean, low, high) == pytest.approx((0.2, 0.2, 0.2))
+    mean, low, high = stats.bootstrap_mean_ci(np.array([0.0, 1.0, np.nan]))
+    assert mean == 0.5 and 0.0 <= low < 0.5 < high <= 1.0
+    assert stats.bootstrap_mean_ci(np.array([0.0, 1.0]), seed=3) == stats.bootstrap_mean_ci(np.array([0.0, 1.0]), seed=3)
+    assert math.isnan(stats.bootstrap_mean_ci(np.array([0.3]))[1])
 
 
 def test_cd_cliques_are_maximal_runs_within_the_critical_difference():
@@ -237,11 +310,12 @@ def test_gap_and_regret_by_hand(tmp_path):
     short = cell(runs, method="finetune", dataset="B", fold=0, metric="roc_auc")
     assert math.isnan(short["gap"]) and short["gap_note"].startswith("2 evaluation point(s)")
     assert short["regret"] == pytest.approx(0.1)
+    # Dataset first: A's gap is its one defined fold (0.6), B has none; regrets A (0.1 + 0.2) / 2, B 0.1.
     summary = cell(tables["gap_regret"], group="all", metric="roc_auc", method="finetune", size="all")
     assert (summary["n_runs"], summary["n_gap_defined"], summary["n_gap_undefined"]) == (3, 1, 2)
-    assert summary["gap_median"] == pytest.approx(0.6)
-    assert summary["regret_median"] == pytest.approx(0.1)  # median of 0.1, 0.2, 0.1
-    assert summary["regret_max"] == pytest.approx(0.2)
+    assert summary["n_datasets"] == 1 and summary["gap_median"] == pytest.approx(0.6)
+    assert summary["regret_median"] == pytest.approx(0.125)  # median over datasets of 0.15 and 0.1
+    assert summary["regret_max"] == pytest.approx(0.15)
     zero = cell(tables["gap_regret"], metric="roc_auc", method="zeroshot")
     assert zero["n_gap_defined"] == 0 and zero["regret_median"] == 0.0
 
@@ -294,16 +368,17 @@ def test_scaling_trend_and_best_size_by_hand(tmp_path):
     flat = cell(tables["trend"], method="scm_only", split="test")
     assert flat["n_rho_negative"] == 3 and flat["sign_test_p"] == pytest.approx(0.25)
 
+    # Page's two-sided p doubles the smaller one-sided p; Holm runs over every trend p of the table.
+    assert trend["page_p"] == pytest.approx(2 * min(trend["page_p_increasing"], trend["page_p_decreasing"]))
+    assert trend["page_p_holm"] >= trend["page_p"] and trend["direction"] == "increasing"
+
     best = tables["best_size"].set_index(["method", "dataset"])
-    assert best.loc[("causalmixft", "D1"), ["val_chosen_size", "test_best_size", "agree"]].tolist() == [
-        1024,
-        1024,
-        True,
-    ]
+    d1 = best.loc[("causalmixft", "D1")]
+    assert (d1["chosen_sizes"], d1["test_best_sizes"], d1["agree_share"]) == ("1024 (1)", "1024 (1)", 1.0)
     d2 = best.loc[("causalmixft", "D2")]
-    assert (d2["val_chosen_size"], d2["test_best_size"], d2["agree"]) == (1024, 256, False)
+    assert (d2["chosen_sizes"], d2["test_best_sizes"], d2["agree_share"]) == ("1024 (1)", "256 (1)", 0.0)
     assert d2["regret"] == pytest.approx(0.73 - 0.72)
-    assert best.loc[("causalmixft", "D3"), "val_chosen_size"] == 0  # the tie goes to the smaller size
+    assert best.loc[("causalmixft", "D3"), "chosen_sizes"] == "0 (1)"  # the tie goes to the smaller size
 
 
 def test_dataset_groups_restrict_every_headline_table(tmp_path):
@@ -462,6 +537,7 @@ def test_findings_word_undefined_trends_and_a_curve_without_its_anchor(tmp_path)
     improvement = findings.improvement_findings(tables["improvement"], study, "all", "roc_auc")
     # 100 (0.7064 / 0.7 - 1) = 0.914..., 100 (0.7256 / 0.7 - 1) = 3.657...
     assert improvement[0].startswith(
-        "causalmixft: median normalized test ROC-AUC improvement over zeroshot n=64: +0.91"
+        "causalmixft: mean test ROC-AUC improvement over zeroshot n=64: +0.91 % [95 % CI +0.91 to +0.91] "
+        "normalized, +0.0064 [95 % CI +0.0064 to +0.0064] absolute ROC-AUC, 2 datasets"
     )
     assert "n=256: +3.66" in improvement[0] and "finetune" not in improvement[0]

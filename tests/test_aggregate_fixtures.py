@@ -15,19 +15,38 @@ BACKBONE = "tfm-small"
 CONTRACT_KEYS = {
     "backbone",
     "method",
+    "pool",
+    "generator",
     "dataset",
     "fold",
     "size",
     "n_real_rows",
     "n_synthetic_rows",
-    "seed",
+    "n_context_rows",
+    "n_val_rows",
+    "n_test_rows",
+    "n_replicates",
     "device",
     "wall_time_s",
     "steps_run",
-    "selected_step",
-    "curve",
+    "real_share",
     "selected",
+    "replicate_sd",
+    "replicates",
     "finetune_config",
+}
+REPLICATE_KEYS = {
+    "replicate",
+    "seed",
+    "steps_run",
+    "selected_step",
+    "stop_reason",
+    "real_share",
+    "synthetic_rows_seen",
+    "steps_per_second",
+    "wall_time_s",
+    "selected",
+    "curve",
 }
 METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "log_loss")
 FILLER = {"roc_auc": 0.75, "accuracy": 0.7, "balanced_accuracy": 0.65, "log_loss": 0.5}
@@ -48,11 +67,46 @@ def write_run(
     test: list[dict],
     selected: int | None = None,
     eval_every: int = 10,
+    replicates: list[tuple] | None = None,
 ) -> Path:
     """Write one run whose curve has one point per entry of ``val``/``test`` (metric dicts).
 
     ``selected`` is the index of the validation-selected point (default: the last point).
+    ``replicates``: one ``(val, test, selected)`` per fine-tuning replicate instead (default: one
+    replicate with the curve above).
     """
+    replicates = replicates or [(val, test, selected)]
+    entries = [_replicate(r, *spec, eval_every, fold) for r, spec in enumerate(replicates)]
+    record = {
+        "backbone": BACKBONE,
+        "method": method,
+        "pool": "synthetic" if method == "scm_only" else "real",
+        "generator": None,
+        "dataset": dataset,
+        "fold": fold,
+        "size": size,
+        "n_real_rows": 0 if method == "scm_only" else 204,
+        "n_synthetic_rows": size,
+        "n_context_rows": 204,
+        "n_val_rows": 52,
+        "n_test_rows": 300,
+        "n_replicates": len(entries),
+        "device": "cpu",
+        "wall_time_s": 1.5 + fold,
+        "steps_run": sum(e["steps_run"] for e in entries),
+        "real_share": 0.5,
+        "selected": {split: _mean_of(entries, split) for split in ("val", "test")},
+        "replicate_sd": {split: {m: 0.0 for m in METRICS} for split in ("val", "test")},
+        "replicates": entries,
+        "finetune_config": {"steps": entries[0]["steps_run"], "lr": 1e-4, "eval_every": eval_every},
+    }
+    path = metrics_path(runs_root, method, dataset, fold, size)
+    write_json(path, record)
+    return path
+
+
+def _replicate(replicate: int, val: list[dict], test: list[dict], selected: int | None, eval_every: int,
+               fold: int) -> dict:
     assert len(val) == len(test) and val
     index = len(val) - 1 if selected is None else selected
     steps = [i * eval_every for i in range(len(val))]
@@ -60,26 +114,28 @@ def write_run(
         {"step": step, "train_loss": None if step == 0 else 0.5, "val": scores(**v), "test": scores(**t)}
         for step, v, t in zip(steps, val, test)
     ]
-    record = {
-        "backbone": BACKBONE,
-        "method": method,
-        "dataset": dataset,
-        "fold": fold,
-        "size": size,
-        "n_real_rows": 0 if method == "scm_only" else 204,
-        "n_synthetic_rows": size,
-        "seed": 1000 + fold,
-        "device": "cpu",
-        "wall_time_s": 1.5 + fold,
+    return {
+        "replicate": replicate,
+        "seed": 1000 + 10 * fold + replicate,
         "steps_run": steps[-1],
         "selected_step": steps[index],
-        "curve": curve,
+        "stop_reason": "step_cap" if steps[-1] else "no_steps",
+        "real_share": 0.5,
+        "synthetic_rows_seen": 0,
+        "steps_per_second": 10.0,
+        "wall_time_s": 1.0,
         "selected": {"step": steps[index], "val": curve[index]["val"], "test": curve[index]["test"]},
-        "finetune_config": {"steps": steps[-1], "lr": 1e-4, "eval_every": eval_every},
+        "curve": curve,
     }
-    path = metrics_path(runs_root, method, dataset, fold, size)
-    write_json(path, record)
-    return path
+
+
+def _mean_of(entries: list[dict], split: str) -> dict:
+    """Replicate means as runs.py writes them: over the non-null values, null when there are none."""
+    means = {}
+    for metric in METRICS:
+        values = [e["selected"][split][metric] for e in entries if e["selected"][split][metric] is not None]
+        means[metric] = sum(values) / len(values) if values else None
+    return means
 
 
 def grid_files(runs_root: Path, expected) -> list[Path]:
@@ -99,6 +155,10 @@ def test_fixture_writes_exactly_the_contract_schema(tmp_path):
     record = read_json(path)
     assert set(record) == CONTRACT_KEYS
     assert path == tmp_path / "causalmixft" / "diabetes" / "fold0" / "n256" / "metrics.json"
-    assert [p["step"] for p in record["curve"]] == [0, 10]
-    assert record["selected"] == {"step": 0, "val": record["curve"][0]["val"], "test": record["curve"][0]["test"]}
+    (replicate,) = record["replicates"]
+    assert set(replicate) == REPLICATE_KEYS
+    assert [p["step"] for p in replicate["curve"]] == [0, 10]
+    assert replicate["selected"] == {"step": 0, "val": replicate["curve"][0]["val"],
+                                     "test": replicate["curve"][0]["test"]}
+    assert record["selected"] == {"val": replicate["selected"]["val"], "test": replicate["selected"]["test"]}
     assert set(record["selected"]["test"]) == set(METRICS)

@@ -117,7 +117,9 @@ def test_every_output_is_written_and_the_summary_links_them(full_study):
         .query("group == 'all' and metric == 'roc_auc' and split == 'test' and method == 'finetune'")
         .iloc[0]
     )
-    assert f"finetune (n=0): median normalized test ROC-AUC improvement over zeroshot {row['median']:+.2f}" in summary
+    assert f"finetune (n=0): mean test ROC-AUC improvement over zeroshot {row['mean']:+.2f} % [95 % CI " in summary
+    assert f"{row['abs_mean']:+.4f} [95 % CI {row['abs_ci_low']:+.4f} to {row['abs_ci_high']:+.4f}] absolute ROC-AUC" in summary
+    assert "Holm correction over all" in summary and "## Paired tests against finetune" in summary
     # causalmixft rises with n on all 3 datasets: Page's exact p = (1/3!)^3 = 1/216 for a perfect order.
     trend = (
         tables["trend"]
@@ -125,15 +127,20 @@ def test_every_output_is_written_and_the_summary_links_them(full_study):
         .iloc[0]
     )
     assert trend["page_p_increasing"] == pytest.approx(1 / 216)
+    # Two-sided: 2/216; Holm over every finite trend p of the report (Page's and the sign tests').
+    family = tables["trend"][["page_p", "sign_test_p"]].notna().to_numpy().sum()
+    assert f"Holm correction over all {family} trend p-values" in summary
+    assert trend["page_p"] == pytest.approx(2 / 216)
+    assert trend["page_p_holm"] == pytest.approx(min(1.0, family * 2 / 216))  # the family's smallest p
+    # 2/216 alone would be significant; after correcting for the whole family it is not.
+    assert trend["page_p_holm"] > 0.05
     assert (
         "causalmixft, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is finetune): Spearman rho(size, score) > 0 in 3 "
         "and < 0 in 0 of 3 datasets (sign test p = 0.250); Page's L = 42 over 3 datasets, increasing p = 0.005, "
-        "decreasing p = 1.000: a significant increasing trend (two-sided alpha = 0.05)."
+        f"decreasing p = 1.000: no significant monotone trend after Holm correction (p = {trend['page_p_holm']:.3f}, "
+        "alpha = 0.05)."
     ) in summary
     assert "scm_only, test ROC-AUC vs synthetic size (n = 0, 64, 256; n=0 is zeroshot)" in summary
-    assert "decreasing p = 0.153: no significant monotone trend (two-sided alpha = 0.05)." in summary
-    # The pair group's increasing p = 0.028 is below 0.05 but not below alpha / 2.
-    assert "increasing p = 0.028, decreasing p = 1.000: no significant monotone trend" in summary
 
 
 def test_missing_runs_are_listed_not_dropped_silently(full_study):
@@ -154,18 +161,20 @@ def test_missing_runs_are_listed_not_dropped_silently(full_study):
 def test_one_dataset_does_not_crash_and_says_why_tests_do_not_apply(one_dataset):
     tables, outputs = one_dataset
     summary = Path(outputs["summary"]).read_text()
-    assert set(tables["rank_tests"]["note"]) == {"needs at least 2 datasets with every competitor, got 1"}
-    assert "Friedman test not applicable: needs at least 2 datasets" in summary
+    assert set(tables["rank_tests"]["note"]) == {"too few datasets (1 with every competitor; at least 5 needed)"}
+    assert "Friedman test not applicable: too few datasets" in summary
     assert "Page's L test not applicable (needs at least 2 complete datasets and 3 sizes, got 1 and 3)" in summary
-    assert "These medians rest on fewer than 5 datasets" in summary
+    assert "These means rest on fewer than 5 datasets: too few datasets" in summary
+    assert "Paired tests against finetune (test ROC-AUC): not run, too few datasets" in summary
 
 
-def test_two_datasets_get_friedman_and_page_tests(full_study):
-    # The group "pair" of the full study has two datasets.
+def test_two_datasets_get_page_tests_but_no_friedman_test(full_study):
+    # The group "pair" of the full study has two datasets: too few for Friedman, enough for Page's L.
     tables, outputs = full_study
     tests = tables["rank_tests"].query("group == 'pair'")
-    assert len(tests) == 4 and (tests["note"] == "").all() and tests["friedman_p"].between(0, 1).all()
+    assert len(tests) == 4 and tests["note"].str.startswith("too few datasets").all()
     trend = tables["trend"].query("group == 'pair'")
+    assert trend["page_p_holm"].between(0, 1).all() and (trend["page_p_holm"] >= trend["page_p"]).all()
     assert (trend["page_n_datasets"] == 2).all() and trend["page_p_increasing"].between(0, 1).all()
     assert "over 2 datasets, increasing p = " in Path(outputs["summary"]).read_text()
 

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from model_helpers import tiny_model
+from test_aggregate_fixtures import CONTRACT_KEYS, REPLICATE_KEYS
 
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 from causalmixft.experiment.methods import BUILTIN_METHODS, Method, method_sizes, resolve_method
-from causalmixft.experiment.runs import run_method, save_run, training_pool
+from causalmixft.experiment.runs import replicate_seed, run_method, save_run, training_pools
 from causalmixft.model.backbone import save_model
 
 META = {
@@ -49,18 +50,20 @@ PARAMS = {"steps": 6, "eval_every": 2, "batch_rows": 32, "lr": 1e-3, "warmup_ste
 
 def test_pools_follow_the_method():
     train = SPLITS["train"]
-    assert len(training_pool(BUILTIN_METHODS["zeroshot"], train, None, 0)) == 0
-    assert len(training_pool(BUILTIN_METHODS["finetune"], train, None, 0)) == 60
-    mixed = training_pool(BUILTIN_METHODS["causalmixft"], train, SYNTHETIC, 16)
-    assert len(mixed) == 76
-    pd.testing.assert_frame_equal(mixed.iloc[60:].reset_index(drop=True), SYNTHETIC.iloc[:16])
-    only = training_pool(BUILTIN_METHODS["scm_only"], train, SYNTHETIC, 16)
-    pd.testing.assert_frame_equal(only, SYNTHETIC.iloc[:16])
+    real, synthetic = training_pools(BUILTIN_METHODS["zeroshot"], train, None, 0)
+    assert len(real) == 0 and synthetic is None
+    real, synthetic = training_pools(BUILTIN_METHODS["finetune"], train, None, 0)
+    assert len(real) == 60 and synthetic is None
+    real, synthetic = training_pools(BUILTIN_METHODS["causalmixft"], train, SYNTHETIC, 16)
+    assert len(real) == 60
+    pd.testing.assert_frame_equal(synthetic, SYNTHETIC.iloc[:16])  # nested: the first n rows
+    real, synthetic = training_pools(BUILTIN_METHODS["scm_only"], train, SYNTHETIC, 16)
+    assert len(real) == 0 and len(synthetic) == 16
 
 
 def test_a_pool_larger_than_the_draw_is_refused():
     with pytest.raises(ValueError, match="needs 64 synthetic rows, got 40"):
-        training_pool(BUILTIN_METHODS["causalmixft"], SPLITS["train"], SYNTHETIC, 64)
+        training_pools(BUILTIN_METHODS["causalmixft"], SPLITS["train"], SYNTHETIC, 64)
 
 
 def test_sizes_and_methods():
@@ -74,15 +77,18 @@ def test_sizes_and_methods():
         Method("bad", "real", "ctgan")
 
 
-def run(method: str, size: int, weights, synthetic=SYNTHETIC):
+def run(method: str, size: int, weights, synthetic=SYNTHETIC, replicates=2, params=PARAMS):
     return run_method(BUILTIN_METHODS[method], size, "toy", 0, SPLITS["train"], SPLITS["val"], SPLITS["test"],
-                      synthetic, SCHEMA, weights, PARAMS, "tiny")
+                      synthetic, SCHEMA, weights, params, "tiny", replicates=replicates, protocol_seed=0)
 
 
-def test_zeroshot_is_one_evaluation_of_the_pretrained_model(weights):
+def test_zeroshot_is_one_evaluation_of_the_pretrained_model_standing_for_every_replicate(weights):
     _, metrics = run("zeroshot", 0, weights, None)
-    assert metrics["steps_run"] == 0 and metrics["selected_step"] == 0
-    assert [point["step"] for point in metrics["curve"]] == [0]
+    assert metrics["steps_run"] == 0 and metrics["n_replicates"] == 2
+    first, second = metrics["replicates"]
+    assert [point["step"] for point in first["curve"]] == [0] and first["stop_reason"] == "no_steps"
+    assert first["curve"] == second["curve"] and first["seed"] != second["seed"]
+    assert metrics["replicate_sd"]["test"]["roc_auc"] == 0.0
     assert metrics["n_real_rows"] == 0 and metrics["n_context_rows"] == 60
 
 
@@ -90,25 +96,41 @@ def test_metrics_record_and_determinism(weights, tmp_path):
     model, first = run("causalmixft", 16, weights)
     _, second = run("causalmixft", 16, weights)
     drop = ("wall_time_s", "steps_per_second")
-    assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
-    assert first["n_real_rows"] == 60 and first["n_synthetic_rows"] == 16
-    steps = [point["step"] for point in first["curve"]]
-    assert steps[0] == 0 and first["selected_step"] in steps
-    selected = first["curve"][steps.index(first["selected_step"])]
-    assert first["selected"]["val"] == selected["val"] and first["selected"]["test"] == selected["test"]
-    # Validation selects: no evaluated step has a strictly better validation ROC-AUC than the selected one.
-    assert max(p["val"]["roc_auc"] for p in first["curve"]) == first["selected"]["val"]["roc_auc"]
-    for split in ("val", "test"):
-        assert set(selected[split]) == {"roc_auc", "accuracy", "balanced_accuracy", "log_loss"}
 
+    def stable(record):
+        replicates = [{k: v for k, v in r.items() if k not in drop} for r in record["replicates"]]
+        return {**{k: v for k, v in record.items() if k not in drop}, "replicates": replicates}
+
+    assert stable(first) == stable(second)
+    assert set(first) == CONTRACT_KEYS and all(set(r) == REPLICATE_KEYS for r in first["replicates"])
+    assert first["n_real_rows"] == 60 and first["n_synthetic_rows"] == 16 and first["n_replicates"] == 2
+    for replicate in first["replicates"]:
+        steps = [point["step"] for point in replicate["curve"]]
+        assert steps[0] == 0 and replicate["selected_step"] in steps
+        selected = replicate["curve"][steps.index(replicate["selected_step"])]
+        assert replicate["selected"]["val"] == selected["val"] and replicate["selected"]["test"] == selected["test"]
+        # Validation selects: no evaluated step has a strictly better validation ROC-AUC.
+        assert max(p["val"]["roc_auc"] for p in replicate["curve"]) == selected["val"]["roc_auc"]
+        assert replicate["real_share"] == 0.5  # fixed_share with the default real_share
+    # The run's scores are the replicate means; the spread is their standard deviation.
+    for split in ("val", "test"):
+        values = [r["selected"][split]["roc_auc"] for r in first["replicates"]]
+        assert first["selected"][split]["roc_auc"] == pytest.approx(np.mean(values))
+        assert first["replicate_sd"][split]["roc_auc"] == pytest.approx(np.std(values, ddof=1))
     save_run(model, first, tmp_path / "run")
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed"] == first["seed"]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicates"][1]["seed"] == \
+        first["replicates"][1]["seed"]
     assert (tmp_path / "run" / "model.safetensors").stat().st_size > 0
 
 
-def test_seeds_differ_between_methods_and_sizes(weights):
-    seeds = {run(m, s, weights)[1]["seed"] for m, s in [("causalmixft", 16), ("causalmixft", 32), ("scm_only", 16)]}
-    assert len(seeds) == 3
+def test_replicate_seeds_are_shared_by_methods_and_sizes_and_differ_by_replicate(weights):
+    runs = [run(m, s, weights)[1] for m, s in [("finetune", 0), ("causalmixft", 16), ("causalmixft", 32),
+                                                ("scm_only", 16)]]
+    seeds = {tuple(r["seed"] for r in metrics["replicates"]) for metrics in runs}
+    assert len(seeds) == 1  # common random numbers across methods and sizes
+    (pair,) = seeds
+    assert pair[0] != pair[1] and pair == (replicate_seed("toy", 0, 0, 0), replicate_seed("toy", 0, 1, 0))
+    assert replicate_seed("toy", 0, 0, 1) != pair[0]  # protocol.seed moves every replicate
 
 
 def test_missing_synthetic_rows_name_the_dataset_and_stage(weights):

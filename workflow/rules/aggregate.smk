@@ -117,6 +117,18 @@ rule aggregate:
             category="Results",
             subcategory="Tables",
         ),
+        paired_tests=report(
+            "results/tables/paired_tests.csv",
+            caption="../report/paired_tests.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
+        replicate_spread=report(
+            "results/tables/replicate_spread.csv",
+            caption="../report/replicate_spread.rst",
+            category="Results",
+            subcategory="Tables",
+        ),
         scaling=report(
             "results/tables/scaling.csv",
             caption="../report/scaling_table.rst",
@@ -175,6 +187,7 @@ rule aggregate:
         runs_long="results/tables/runs_long.csv",
         improvement_per_dataset="results/tables/improvement_per_dataset.csv",
         gap_regret_runs="results/tables/gap_regret_runs.csv",
+        size_choices="results/tables/size_choices.csv",
         scaling_per_dataset="results/tables/scaling_per_dataset.csv",
     log:
         "results/logs/aggregate.log",

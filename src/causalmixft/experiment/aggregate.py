@@ -15,19 +15,26 @@ from causalmixft.experiment import stats
 from causalmixft.experiment.collect import Runs, runs_long
 from causalmixft.experiment.curves import gap_regret_runs, gap_regret_summary
 from causalmixft.experiment.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
+from causalmixft.experiment.selection import choices_per_dataset, size_choices
 from causalmixft.experiment.study import (
     SPREAD_COLUMNS,
     Study,
-    choose_by,
     dataset_means,
     fold_scores,
     ordered,
+    replicate_scores,
     spread,
     wide_splits,
 )
 from causalmixft.metrics import HIGHER_IS_BETTER
 
-IMPROVEMENT_COLUMNS = ["group", "metric", "split", "method", "size", *SPREAD_COLUMNS]
+# Normalized improvement (%, SPREAD_COLUMNS and mean with its bootstrap interval over datasets)
+# and the absolute improvement (score units, e.g. ROC-AUC) as median and mean with its interval.
+INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "abs_median", "abs_mean", "abs_ci_low", "abs_ci_high"]
+IMPROVEMENT_COLUMNS = ["group", "metric", "split", "method", "size", *SPREAD_COLUMNS, *INTERVAL_COLUMNS]
+PAIRED_COLUMNS = ("group metric selection competitor baseline n_datasets n_better n_worse median_difference "
+                  "wilcoxon_w wilcoxon_p p_holm significant note").split()
+REPLICATE_COLUMNS = ["metric", "split", "method", "size", *SPREAD_COLUMNS]
 RANK_COLUMNS = "group metric selection competitor avg_rank mean_score n_datasets chosen_sizes".split()
 COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib cpu_s_median wall_s_max max_rss_mib_median".split()
 
@@ -36,9 +43,10 @@ COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib cpu
 
 
 def improvement_per_fold(scores: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """100 (s / s_ref - 1) for higher-is-better metrics, 100 (1 - s / s_ref) for losses, per fold.
+    """Per fold: normalized improvement 100 (s / s_ref - 1) (100 (1 - s / s_ref) for losses) and
+    absolute improvement s - s_ref (s_ref - s for losses), so positive always means better.
 
-    NaN where the reference run is missing or its score is zero (the ratio is undefined).
+    NaN where the reference run is missing; the normalized value also where s_ref is zero.
     """
     reference = scores[scores["method"] == study.reference].drop(columns=["method", "size"])
     keys = ["dataset", "fold", "split", "metric"]
@@ -46,11 +54,13 @@ def improvement_per_fold(scores: pd.DataFrame, study: Study) -> pd.DataFrame:
         raise StageError("aggregate", "-", f"the reference {study.reference} has more than one run per (dataset, fold)")
     others = scores[scores["method"] != study.reference]
     merged = others.merge(reference.rename(columns={"value": "reference"}), on=keys, how="left")
+    value, ref = merged["value"].to_numpy(float), merged["reference"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = merged["value"].to_numpy(float) / merged["reference"].to_numpy(float)
+        ratio = value / ref
     higher = merged["metric"].map(HIGHER_IS_BETTER).to_numpy(bool)
     improvement = np.where(higher, 100.0 * (ratio - 1.0), 100.0 * (1.0 - ratio))
     merged["improvement"] = np.where(np.isfinite(improvement), improvement, np.nan)
+    merged["absolute"] = np.where(higher, value - ref, ref - value)
     return merged
 
 
@@ -58,11 +68,13 @@ def improvement_tables(scores: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
     """(per-dataset fold means, spread across datasets per group x metric x split x configuration).
 
     Every configuration of the grid gets a row, one without any value too (n_datasets = 0), so
-    a method that failed everywhere shows up instead of vanishing from the table.
+    a method that failed everywhere shows up instead of vanishing from the table. Means come with
+    a percentile bootstrap 95 % interval over datasets.
     """
     per_fold = improvement_per_fold(scores, study)
-    columns = ["method", "size", "dataset", "split", "metric", "improvement"]
-    per_dataset = dataset_means(per_fold[columns], "improvement")
+    keys = ["method", "size", "dataset", "split", "metric"]
+    per_dataset = dataset_means(per_fold[[*keys, "improvement"]], "improvement")
+    per_dataset["absolute"] = per_fold.groupby(keys, sort=True)["absolute"].mean().to_numpy()
     cells = dict(list(per_dataset.groupby(["method", "size", "metric", "split"], sort=True)))
     no_values = per_dataset.iloc[:0]
     rows = []
@@ -73,31 +85,62 @@ def improvement_tables(scores: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
                     if method == study.reference:
                         continue
                     cell = cells.get((method, size, metric, split), no_values)
-                    values = cell.loc[cell["dataset"].isin(datasets), "improvement"]
+                    members = cell[cell["dataset"].isin(datasets)]
                     block = {"group": group, "metric": metric, "split": split, "method": method, "size": size}
-                    rows.append({**block, **spread(values)})
+                    rows.append({**block, **spread(members["improvement"]), **intervals(members)})
     return ordered(per_dataset, study), ordered(pd.DataFrame(rows, columns=IMPROVEMENT_COLUMNS), study)
+
+
+def intervals(per_dataset: pd.DataFrame) -> dict:
+    """Means over datasets with bootstrap 95 % intervals, normalized (%) and absolute."""
+    mean, low, high = stats.bootstrap_mean_ci(per_dataset["improvement"].to_numpy(float))
+    absolute = per_dataset["absolute"].to_numpy(float)
+    abs_mean, abs_low, abs_high = stats.bootstrap_mean_ci(absolute)
+    finite = absolute[np.isfinite(absolute)]
+    return {"mean": mean, "ci_low": low, "ci_high": high, "abs_median": np.median(finite) if len(finite) else np.nan,
+            "abs_mean": abs_mean, "abs_ci_low": abs_low, "abs_ci_high": abs_high}
+
+
+def replicate_spread(replicates: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Seed spread: per configuration, the standard deviation of the selected scores across
+    fine-tuning replicates of one fold, averaged over folds, then spread across datasets."""
+    keys = ["method", "size", "dataset", "fold", "split", "metric"]
+    grouped = replicates.groupby(keys, sort=True)["value"]
+    sd = grouped.std(ddof=1)[grouped.count() > 1].rename("sd").reset_index()
+    if sd.empty:
+        return pd.DataFrame(columns=REPLICATE_COLUMNS)
+    per_dataset = sd.groupby(["method", "size", "dataset", "split", "metric"], sort=True)["sd"].mean().reset_index()
+    rows = [
+        {"metric": metric, "split": split, "method": method, "size": size, **spread(cell["sd"])}
+        for (method, size, split, metric), cell in per_dataset.groupby(["method", "size", "split", "metric"])
+    ]
+    return ordered(pd.DataFrame(rows, columns=REPLICATE_COLUMNS), study)
 
 
 # --- ranks, Friedman, Nemenyi -------------------------------------------------------------
 
 
-def competitor_matrices(means: pd.DataFrame, metric: str, study: Study) -> dict[str, tuple[pd.DataFrame, dict]]:
+def competitor_matrices(means: pd.DataFrame, chosen: pd.DataFrame, metric: str,
+                        study: Study) -> dict[str, tuple[pd.DataFrame, dict]]:
     """Datasets x competitors fold-mean test scores for both selections, plus the chosen sizes.
 
-    ``per_size``: every (method, size) of the grid competes. ``val_chosen``: each method at the
-    size with its best validation score per dataset, so test never picks a competitor.
+    ``per_size``: every (method, size) of the grid competes. ``val_chosen``: each size-dependent
+    method at its validation-chosen size (selection.py: chosen per fold and replicate on that
+    fold's validation rows), the other methods as they are, so test never picks a competitor.
     """
     rows = wide_splits(means[means["metric"] == metric])
     per_size = {}
     for method, size in study.configurations():
         cell = rows[(rows["method"] == method) & (rows["size"] == size)]
         per_size[study.label(method, size)] = cell.set_index("dataset")["test"]
-    chosen = choose_by(rows, "val", metric, ["method", "dataset"])
+    picks = chosen[chosen["metric"] == metric]
     val_chosen, chosen_sizes = {}, {}
     for method in study.methods:
-        picks = chosen[chosen["method"] == method].set_index("dataset")
-        val_chosen[method], chosen_sizes[method] = picks["test"], picks["size"]
+        if method in study.size_dependent:
+            own = picks[picks["method"] == method].set_index("dataset")
+            val_chosen[method], chosen_sizes[method] = own["test_at_chosen"], own["chosen_sizes"]
+        else:
+            val_chosen[method] = rows[rows["method"] == method].set_index("dataset")["test"]
     index = list(study.datasets)
     return {
         "per_size": (pd.DataFrame(per_size, index=index), {}),
@@ -105,7 +148,7 @@ def competitor_matrices(means: pd.DataFrame, metric: str, study: Study) -> dict[
     }
 
 
-def rank_tables(means: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rank_tables(means: pd.DataFrame, chosen: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(average ranks per group x metric x selection x competitor, Friedman / Nemenyi per block).
 
     Ranks need a complete block design: competitors without any score in the group are dropped
@@ -113,7 +156,7 @@ def rank_tables(means: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.Dat
     """
     rank_rows, test_rows = [], []
     for metric in study.metrics:
-        for selection, (matrix, chosen_sizes) in competitor_matrices(means, metric, study).items():
+        for selection, (matrix, chosen_sizes) in competitor_matrices(means, chosen, metric, study).items():
             for group, datasets in study.groups.items():
                 block = {"group": group, "metric": metric, "selection": selection}
                 members = matrix.loc[[d for d in matrix.index if d in datasets]]
@@ -128,9 +171,9 @@ def rank_tables(means: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.Dat
                 for j, competitor in enumerate(complete.columns):
                     row = {**block, "competitor": competitor, "avg_rank": ranks[:, j].mean()}
                     row |= {"mean_score": complete[competitor].mean(), "n_datasets": len(complete)}
-                    if selection == "val_chosen":
-                        counts = chosen_sizes[competitor].reindex(complete.index).value_counts().sort_index()
-                        row["chosen_sizes"] = ", ".join(f"{int(size)} ({n})" for size, n in counts.items())
+                    if competitor in chosen_sizes:
+                        sizes = chosen_sizes[competitor].reindex(complete.index)
+                        row["chosen_sizes"] = "; ".join(f"{d}: {v}" for d, v in sizes.items())
                     rank_rows.append(row)
     ranks = ordered(pd.DataFrame(rank_rows, columns=RANK_COLUMNS), study, ["group", "metric", "selection", "avg_rank"])
     tests = ordered(pd.DataFrame(test_rows), study, ["group", "metric", "selection"])
@@ -156,6 +199,38 @@ def _rank_tests(complete: pd.DataFrame, empty: list, incomplete: list, alpha: fl
         "dropped_datasets": "; ".join(incomplete),
         "note": result.note,
     }
+
+
+def paired_tests(means: pd.DataFrame, chosen: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Each competitor against the baseline (plain fine-tuning) on fold-mean test scores: an exact
+    Wilcoxon signed-rank test over datasets, Holm-corrected within each group x metric x selection."""
+    rows = []
+    for metric in study.metrics:
+        higher = HIGHER_IS_BETTER[metric]
+        for selection, (matrix, _) in competitor_matrices(means, chosen, metric, study).items():
+            baseline = study.baseline if study.baseline in matrix else None
+            for group, datasets in study.groups.items():
+                members = matrix.loc[[d for d in matrix.index if d in datasets]]
+                block = []
+                for competitor in members.columns:
+                    if baseline is None or competitor == baseline:
+                        continue
+                    pair = members[[competitor, baseline]].dropna()
+                    difference = (pair[competitor] - pair[baseline]).to_numpy(float) * (1.0 if higher else -1.0)
+                    result = stats.wilcoxon_signed_rank(difference, study.alpha)
+                    block.append({
+                        "group": group, "metric": metric, "selection": selection, "competitor": competitor,
+                        "baseline": baseline, "n_datasets": len(pair), "n_better": int((difference > 0).sum()),
+                        "n_worse": int((difference < 0).sum()),
+                        "median_difference": float(np.median(difference)) if len(difference) else np.nan,
+                        "wilcoxon_w": result.statistic, "wilcoxon_p": result.pvalue, "note": result.note,
+                    })
+                adjusted = stats.holm(np.array([row["wilcoxon_p"] for row in block], float))
+                for row, p in zip(block, adjusted):
+                    row["p_holm"] = p
+                    row["significant"] = bool(np.isfinite(p) and p < study.alpha)
+                rows += block
+    return ordered(pd.DataFrame(rows, columns=PAIRED_COLUMNS), study, ["group", "metric", "selection"])
 
 
 # --- fidelity and cost ----------------------------------------------------------------------
@@ -207,10 +282,13 @@ def build_tables(
 ) -> dict[str, pd.DataFrame]:
     """Every table of the stage, keyed by its file stem under ``results/tables``."""
     long = runs_long(runs.records)
+    replicates = replicate_scores(long, study)
     scores = fold_scores(long, study)
     means = dataset_means(scores)
+    choices = size_choices(replicates, study)
+    chosen = choices_per_dataset(choices)
     improvement_per_dataset, improvement = improvement_tables(scores, study)
-    ranks, rank_tests = rank_tables(means, study)
+    ranks, rank_tests = rank_tables(means, chosen, study)
     gap_runs = gap_regret_runs(runs.records, study)
     scaling_datasets = scaling_per_dataset(means, study)
     missing = [frame for frame in (runs.missing, fidelity_missing) if frame is not None and not frame.empty]
@@ -221,12 +299,15 @@ def build_tables(
         "improvement_per_dataset": improvement_per_dataset,
         "ranks": ranks,
         "rank_tests": rank_tests,
+        "paired_tests": paired_tests(means, chosen, study),
+        "replicate_spread": replicate_spread(replicates, study),
+        "size_choices": choices,
         "gap_regret": gap_regret_summary(gap_runs, study),
         "gap_regret_runs": gap_runs,
         "scaling": scaling_summary(scaling_datasets, study),
         "scaling_per_dataset": scaling_datasets,
         "trend": trend_tests(scaling_datasets, study),
-        "best_size": best_size_table(scaling_datasets, study),
+        "best_size": best_size_table(chosen, study),
         "fidelity": fidelity_summary(fidelity if fidelity is not None else pd.DataFrame()),
         "cost": cost_table(benchmarks if benchmarks is not None else pd.DataFrame()),
     }

@@ -29,12 +29,11 @@ RUN_FIELDS = (
     "size",
     "n_real_rows",
     "n_synthetic_rows",
-    "seed",
     "device",
     "wall_time_s",
-    "steps_run",
-    "selected_step",
 )
+# Per fine-tuning replicate (metrics.json ``replicates``): one row of runs_long per replicate.
+REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
 MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "size", "path", "reason"]
 FIDELITY_PATTERN = re.compile(
     r"(?P<generator>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)\.fidelity\.json$"
@@ -229,21 +228,36 @@ def _check_record(record: dict, key: RunKey, path: Path) -> None:
     found = (record.get("method"), record.get("dataset"), record.get("fold"), record.get("size"))
     if found != key:
         raise StageError("aggregate", dataset, f"{path} describes run {found}, expected {key}")
-    problems = [name for name in ("curve", "selected") if name not in record]
-    problems += [f"selected.{split}" for split in SPLITS if split not in record.get("selected", {})]
+    replicates = record.get("replicates")
+    if not replicates:
+        raise StageError("aggregate", dataset, f"{path} lacks replicates (a run of the protocol before v2?)")
+    problems = []
+    for replicate in replicates:
+        name = f"replicates[{replicate.get('replicate', '?')}]"
+        problems += [f"{name}.{field}" for field in ("curve", "selected") if field not in replicate]
+        problems += [f"{name}.selected.{split}" for split in SPLITS if split not in replicate.get("selected", {})]
     if problems:
         raise StageError("aggregate", dataset, f"{path} lacks {', '.join(problems)}")
 
 
-def runs_long(records: list[dict]) -> pd.DataFrame:
-    """One row per run x split x metric at the validation-selected step, with the run's bookkeeping."""
-    rows = []
+def replicates_of(records: list[dict]):
+    """(record, replicate) for every fine-tuning replicate of every run."""
     for record in records:
+        for replicate in record["replicates"]:
+            yield record, replicate
+
+
+def runs_long(records: list[dict]) -> pd.DataFrame:
+    """One row per run x replicate x split x metric at the validation-selected step, with the run's
+    and the replicate's bookkeeping."""
+    rows = []
+    for record, replicate in replicates_of(records):
         base = {field: record.get(field) for field in RUN_FIELDS}
+        base |= {field: replicate.get(field) for field in REPLICATE_FIELDS}
         for split in SPLITS:
-            for metric, value in sorted(record["selected"][split].items()):
+            for metric, value in sorted(replicate["selected"][split].items()):
                 rows.append({**base, "split": split, "metric": metric, "value": _number(value)})
-    columns = [*RUN_FIELDS, "split", "metric", "value"]
+    columns = [*RUN_FIELDS, *REPLICATE_FIELDS, "split", "metric", "value"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -1,7 +1,9 @@
 """Curve diagnostics per run: validation-test correlation gap and early-stopping regret.
 
-Both read the whole evaluation curve of a run, not only its selected step: the gap asks whether
-validation ranks the steps as test does, the regret what trusting validation cost on test.
+Both read the whole evaluation curve of a fine-tuning replicate, not only its selected step: the
+gap asks whether validation ranks the steps as test does, the regret what trusting validation
+cost on test. Summaries go replicates -> folds -> datasets, then median and quartiles across
+datasets, so a dataset with more runs does not weigh more.
 """
 
 from __future__ import annotations
@@ -10,23 +12,26 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.experiment import stats
-from causalmixft.experiment.study import ALL, Study, finite_max, finite_mean, ordered, quantile
+from causalmixft.experiment.collect import replicates_of
+from causalmixft.experiment.study import ALL, Study, finite_max, ordered, quantile
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 RUN_COLUMNS = (
-    "method dataset fold size metric n_points spearman gap gap_note selected_step test_selected best_step test_best regret"
+    "method dataset fold size replicate metric n_points spearman gap gap_note selected_step test_selected best_step "
+    "test_best regret"
 ).split()
 SUMMARY_COLUMNS = (
-    "group metric method size n_runs n_gap_defined n_gap_undefined gap_median gap_q25 gap_q75 "
-    "regret_median regret_mean regret_max n_regret_positive"
+    "group metric method size n_datasets n_runs n_gap_defined n_gap_undefined gap_median gap_q25 gap_q75 "
+    "regret_median regret_q25 regret_q75 regret_max n_regret_positive"
 ).split()
 
 
 def gap_regret_runs(records: list[dict], study: Study) -> pd.DataFrame:
-    """Per run x metric: 1 - Spearman(val curve, test curve) and best test - test at the selected step."""
+    """Per run x replicate x metric: 1 - Spearman(val curve, test curve) and best test - test at
+    the selected step."""
     rows = []
-    for record in records:
-        curve = record["curve"]
+    for record, replicate in replicates_of(records):
+        curve = replicate["curve"]
         steps = [point["step"] for point in curve]
         for metric in study.metrics:
             val = np.array([_score(point, "val", metric) for point in curve])
@@ -40,7 +45,7 @@ def gap_regret_runs(records: list[dict], study: Study) -> pd.DataFrame:
             else:
                 note = "constant validation or test curve"
             higher = HIGHER_IS_BETTER[metric]
-            selected = _number(record["selected"]["test"].get(metric))
+            selected = _number(replicate["selected"]["test"].get(metric))
             finite = np.flatnonzero(np.isfinite(test))
             if len(finite):
                 best_index = finite[np.argmax(test[finite]) if higher else np.argmin(test[finite])]
@@ -48,8 +53,8 @@ def gap_regret_runs(records: list[dict], study: Study) -> pd.DataFrame:
             else:
                 best, best_step = np.nan, None
             row = {key: record[key] for key in ("method", "dataset", "fold", "size")}
-            row |= {"metric": metric, "n_points": n_points, "spearman": rho, "gap": 1.0 - rho, "gap_note": note}
-            row |= {"selected_step": record["selected"].get("step", record.get("selected_step"))}
+            row |= {"replicate": replicate.get("replicate", 0), "metric": metric, "n_points": n_points, "spearman": rho, "gap": 1.0 - rho, "gap_note": note}
+            row |= {"selected_step": replicate["selected"].get("step", replicate.get("selected_step"))}
             row |= {"test_selected": selected, "best_step": best_step, "test_best": best}
             row["regret"] = (best - selected) if higher else (selected - best)
             rows.append(row)
@@ -66,7 +71,9 @@ def _number(value) -> float:
 
 
 def gap_regret_summary(per_run: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """Medians over runs per group x metric x method, pooled over sizes (size "all") and per size."""
+    """Per group x metric x method, pooled over sizes (size "all") and per size: gap and regret
+    averaged over replicates, then folds (and sizes, for "all") per dataset, then median and
+    quartiles across datasets. Run counts say how many curves each cell rests on."""
     rows = []
     for group, datasets in study.groups.items():
         members = per_run[per_run["dataset"].isin(datasets)]
@@ -79,14 +86,21 @@ def gap_regret_summary(per_run: pd.DataFrame, study: Study) -> pd.DataFrame:
                     cell = runs if size == ALL else runs[runs["size"] == size]
                     if cell.empty:
                         continue
-                    gap, regret = cell["gap"].to_numpy(float), cell["regret"].to_numpy(float)
-                    row = {"group": group, "metric": metric, "method": method, "size": size, "n_runs": len(cell)}
-                    row |= {
-                        "n_gap_defined": int(np.isfinite(gap).sum()),
-                        "n_gap_undefined": int((~np.isfinite(gap)).sum()),
-                    }
+                    gap = _dataset_means(cell, "gap")
+                    regret = _dataset_means(cell, "regret")
+                    row = {"group": group, "metric": metric, "method": method, "size": size,
+                           "n_datasets": int(np.isfinite(gap).sum()), "n_runs": len(cell)}
+                    defined = np.isfinite(cell["gap"].to_numpy(float))
+                    row |= {"n_gap_defined": int(defined.sum()), "n_gap_undefined": int((~defined).sum())}
                     row |= {"gap_median": quantile(gap, 50), "gap_q25": quantile(gap, 25), "gap_q75": quantile(gap, 75)}
-                    row |= {"regret_median": quantile(regret, 50), "regret_mean": finite_mean(regret)}
-                    row |= {"regret_max": finite_max(regret), "n_regret_positive": int((regret > 0).sum())}
+                    row |= {"regret_median": quantile(regret, 50), "regret_q25": quantile(regret, 25),
+                            "regret_q75": quantile(regret, 75), "regret_max": finite_max(regret)}
+                    row["n_regret_positive"] = int((cell["regret"].to_numpy(float) > 0).sum())
                     rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _dataset_means(cell: pd.DataFrame, column: str) -> np.ndarray:
+    """Per dataset: mean over replicates within each (fold, size), then over folds and sizes."""
+    per_fold = cell.groupby(["dataset", "size", "fold"], sort=True)[column].mean()
+    return per_fold.groupby(level="dataset").mean().to_numpy(float)

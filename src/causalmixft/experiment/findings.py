@@ -2,7 +2,8 @@
 
 Every sentence reads its numbers from a table and words them conditionally (above or not,
 significant or not, not applicable and why), so the text cannot drift from the numbers. A
-difference of medians is never called significant: only the Friedman and Page's L tests are.
+difference of means or medians is never called significant: only the Friedman, Wilcoxon and
+Page's L tests are, after Holm correction where a report runs a family of them.
 """
 
 from __future__ import annotations
@@ -32,42 +33,68 @@ def coverage_findings(tables: Mapping[str, pd.DataFrame], n_expected: int) -> li
     ]
 
 
-def _median_with_iqr(row, separator: str = ";") -> str:
+def _effect(row, metric: str, separator: str = ";") -> str:
+    """Mean improvement with its unit and bootstrap interval, normalized and absolute."""
+    def interval(mean, low, high, digits, unit):
+        if not np.isfinite(low):
+            return f"{signed(mean, digits)}{unit}"
+        return f"{signed(mean, digits)}{unit} [95 % CI {signed(low, digits)} to {signed(high, digits)}]"
+
     return (
-        f"{signed(row['median'])} (IQR {signed(row['q25'])} to {signed(row['q75'])}{separator} "
-        f"{plural(row['n_datasets'], 'dataset')})"
+        f"{interval(row['mean'], row['ci_low'], row['ci_high'], 2, ' %')} normalized, "
+        f"{interval(row['abs_mean'], row['abs_ci_low'], row['abs_ci_high'], 4, '')} absolute "
+        f"{metric_label(metric)}{separator} {plural(row['n_datasets'], 'dataset')}"
     )
 
 
 def improvement_findings(improvement: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
     selected = (improvement["group"] == group) & (improvement["metric"] == metric) & (improvement["split"] == "test")
     rows = improvement[selected]
-    label = f"normalized test {metric_label(metric)} improvement over {study.reference}"
+    label = f"mean test {metric_label(metric)} improvement over {study.reference}"
     out = []
     baseline = rows[(rows["method"] == study.baseline) & (rows["n_datasets"] > 0)]
-    base_median = baseline.iloc[0]["median"] if len(baseline) else np.nan
+    base_mean = baseline.iloc[0]["mean"] if len(baseline) else np.nan
     if len(baseline):
-        out.append(f"{study.baseline} (n=0): median {label} {_median_with_iqr(baseline.iloc[0])}.")
+        out.append(f"{study.baseline} (n=0): {label} {_effect(baseline.iloc[0], metric)}.")
     for method in study.curve_methods:
         curve = rows[(rows["method"] == method) & (rows["n_datasets"] > 0)].sort_values("size")
         if curve.empty:
             out.append(f"{method}: no size has a defined {label}.")
             continue
-        points = "; ".join(f"n={int(r['size'])}: {_median_with_iqr(r, ',')}" for _, r in curve.iterrows())
-        sentence = f"{method}: median {label} {points}."
-        if np.isfinite(base_median):
-            above = curve.loc[curve["median"] > base_median, "size"].astype(int).tolist()
+        points = "; ".join(f"n={int(r['size'])}: {_effect(r, metric, ',')}" for _, r in curve.iterrows())
+        sentence = f"{method}: {label} {points}."
+        if np.isfinite(base_mean):
+            above = curve.loc[curve["mean"] > base_mean, "size"].astype(int).tolist()
             which = f" (n={', '.join(map(str, above))})" if above else ""
             sentence += (
-                f" Its median is above {study.baseline}'s ({signed(base_median)}) "
-                f"at {len(above)} of {len(curve)} sizes{which}."
+                f" Its mean is above {study.baseline}'s ({signed(base_mean)} %) "
+                f"at {len(above)} of {len(curve)} sizes{which}; see the paired tests for whether any "
+                "difference is significant."
             )
         out.append(sentence)
     if len(rows) and rows["n_datasets"].max() < FEW_DATASETS:
         out.append(
-            f"These medians rest on fewer than {FEW_DATASETS} datasets and can move a lot with one more dataset."
+            f"These means rest on fewer than {FEW_DATASETS} datasets: too few datasets for the intervals to be "
+            "more than a rough guide, and they can move a lot with one more dataset."
         )
     return out
+
+
+def paired_findings(paired: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
+    rows = paired[(paired["group"] == group) & (paired["metric"] == metric) & (paired["selection"] == "val_chosen")]
+    if rows.empty:
+        return []
+    tested = rows[rows["note"] == ""]
+    if tested.empty:
+        return [f"Paired tests against {study.baseline} (test {metric_label(metric)}): not run, "
+                f"{rows.iloc[0]['note']}."]
+    listed = "; ".join(
+        f"{r['competitor']} better on {r['n_better']} and worse on {r['n_worse']} of {r['n_datasets']} datasets, "
+        f"Holm p = {pvalue(r['p_holm'])}{' (significant)' if r['significant'] else ''}"
+        for _, r in tested.iterrows()
+    )
+    return [f"Against {study.baseline} (test {metric_label(metric)}, Wilcoxon signed-rank over datasets, "
+            f"Holm-corrected, alpha = {study.alpha}): {listed}."]
 
 
 def rank_findings(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
@@ -145,12 +172,11 @@ def _trend_views(study: Study) -> list[tuple[str, str]]:
 
 
 def _trend_verdict(row, alpha: float) -> str:
-    # Both directions are tested, each at alpha / 2, so the chance of a false trend stays alpha.
-    if row["page_p_increasing"] < alpha / 2:
-        return f"a significant increasing trend (two-sided alpha = {alpha})"
-    if row["page_p_decreasing"] < alpha / 2:
-        return f"a significant decreasing trend (two-sided alpha = {alpha})"
-    return f"no significant monotone trend (two-sided alpha = {alpha})"
+    # Two-sided Page p (twice the smaller one-sided p), Holm-corrected over the report's trend tests.
+    if row["page_p_holm"] < alpha:
+        return (f"a significant {row['direction']} trend (two-sided, Holm-corrected p = "
+                f"{pvalue(row['page_p_holm'])} < {alpha})")
+    return f"no significant monotone trend after Holm correction (p = {pvalue(row['page_p_holm'])}, alpha = {alpha})"
 
 
 def gap_findings(gap: pd.DataFrame, study: Study, group: str, metric: str) -> list[str]:
@@ -161,18 +187,17 @@ def gap_findings(gap: pd.DataFrame, study: Study, group: str, metric: str) -> li
     gaps, regrets = [], []
     for _, r in rows.iterrows():
         if r["n_gap_defined"]:
-            gaps.append(
-                f"{r['method']} {number(r['gap_median'], 2)} ({r['n_gap_defined']} of {r['n_runs']} runs defined)"
-            )
+            gaps.append(f"{r['method']} {number(r['gap_median'], 2)} ({plural(r['n_datasets'], 'dataset')}, "
+                        f"{r['n_gap_defined']} of {r['n_runs']} curves defined)")
         else:
-            gaps.append(f"{r['method']} undefined (no run has 3 or more non-constant evaluation points)")
-        regrets.append(
-            f"{r['method']} {number(r['regret_median'], 4)} (positive in {r['n_regret_positive']} of {r['n_runs']} runs)"
-        )
+            gaps.append(f"{r['method']} undefined (no curve has 3 or more non-constant evaluation points)")
+        regrets.append(f"{r['method']} {number(r['regret_median'], 4)} (positive in {r['n_regret_positive']} of "
+                       f"{r['n_runs']} curves)")
     return [
-        f"Median validation-test correlation gap ({name}; 0 = validation ranks the steps as test does, "
-        f"2 = in reverse): {'; '.join(gaps)}.",
-        f"Median early-stopping regret (test {name}; 0 = validation picked the test-best step): {'; '.join(regrets)}.",
+        f"Median over datasets of the validation-test correlation gap ({name}; per curve, averaged over "
+        f"replicates and folds; 0 = validation ranks the steps as test does, 2 = in reverse): {'; '.join(gaps)}.",
+        f"Median over datasets of the early-stopping regret (test {name}; 0 = validation picked the test-best "
+        f"step): {'; '.join(regrets)}.",
     ]
 
 
@@ -182,12 +207,11 @@ def best_size_findings(best: pd.DataFrame, study: Study, metric: str) -> list[st
         rows = best[(best["method"] == method) & (best["metric"] == metric)]
         if rows.empty:
             continue
-        sizes = rows["val_chosen_size"].value_counts().sort_index()
-        listed = ", ".join(f"n={int(size)} ({count})" for size, count in sizes.items())
         out.append(
-            f"{method} ({metric_label(metric)}): validation picks the test-best size in {int(rows['agree'].sum())} "
-            f"of {plural(len(rows), 'dataset')}; validation-chosen sizes: {listed}; "
-            f"median test regret of the choice {number(rows['regret'].median(), 4)}."
+            f"{method} ({metric_label(metric)}): choosing the size per fold and replicate on validation rows "
+            f"(n = 0 included) picks the test-best size in {number(100 * rows['agree_share'].mean(), 0)} % of "
+            f"the choices (mean over {plural(len(rows), 'dataset')}); median test regret of the choice across "
+            f"datasets {number(rows['regret'].median(), 4)} {metric_label(metric)}."
         )
     return out
 

@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.experiment import stats
-from causalmixft.experiment.study import SPREAD_COLUMNS, Study, choose_by, ordered, quantile, spread, wide_splits
-from causalmixft.metrics import HIGHER_IS_BETTER
+from causalmixft.experiment.study import SPREAD_COLUMNS, Study, ordered, quantile, spread
 
 PER_DATASET_COLUMNS = "method source dataset size split metric value n_folds".split()
 SUMMARY_COLUMNS = ["group", "method", "source", "size", "split", "metric", *SPREAD_COLUMNS]
 TREND_COLUMNS = (
     "group method split metric sizes n_datasets n_rho_defined n_rho_positive n_rho_negative median_rho "
-    "sign_test_p page_n_datasets page_L page_p_increasing page_p_decreasing note"
+    "sign_test_p sign_test_p_holm page_n_datasets page_L page_p_increasing page_p_decreasing page_p "
+    "page_p_holm direction note"
 ).split()
 BEST_SIZE_COLUMNS = (
-    "method dataset metric n_sizes val_chosen_size test_best_size val_at_chosen test_at_val_chosen test_best regret agree"
+    "method dataset metric n_folds n_units chosen_sizes test_best_sizes val_at_chosen test_at_chosen test_best "
+    "regret agree_share"
 ).split()
 
 
@@ -68,31 +69,21 @@ def trend_tests(per_dataset: pd.DataFrame, study: Study) -> pd.DataFrame:
             row |= {"n_rho_negative": negative, "median_rho": quantile(rhos, 50), "sign_test_p": sign_p}
             row |= {"page_n_datasets": len(complete), "page_L": page.statistic}
             row |= {"page_p_increasing": page.p_increasing, "page_p_decreasing": page.p_decreasing}
+            # Both directions are tested; the two-sided p doubles the smaller one-sided p.
+            row["page_p"] = min(1.0, 2 * min(page.p_increasing, page.p_decreasing)) if not page.note else np.nan
+            row["direction"] = "" if page.note else (
+                "increasing" if page.p_increasing <= page.p_decreasing else "decreasing")
             row["note"] = page.note
             rows.append(row)
-    return ordered(pd.DataFrame(rows, columns=TREND_COLUMNS), study)
+    table = pd.DataFrame(rows, columns=TREND_COLUMNS)
+    # One family per report: every trend p-value (Page's and the sign tests) is Holm-corrected together.
+    family = np.concatenate([table["page_p"].to_numpy(float), table["sign_test_p"].to_numpy(float)])
+    adjusted = stats.holm(family)
+    table["page_p_holm"], table["sign_test_p_holm"] = adjusted[: len(table)], adjusted[len(table):]
+    return ordered(table, study)
 
 
-def best_size_table(per_dataset: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """Per curve x dataset x metric: the size validation picks next to the size test would pick.
-
-    Candidates include n=0 (the anchor), since "no synthetic rows" is a possible best answer.
-    """
-    curves = per_dataset[per_dataset["method"].isin(study.curve_methods)]
-    keys = ["method", "dataset"]
-    rows = []
-    for metric in study.metrics:
-        wide = wide_splits(curves[curves["metric"] == metric])
-        by_val = choose_by(wide, "val", metric, keys).set_index(keys)
-        by_test = choose_by(wide, "test", metric, keys).set_index(keys)
-        counts = wide.dropna(subset=["val", "test"]).groupby(keys).size()
-        higher = HIGHER_IS_BETTER[metric]
-        for key in by_val.index:
-            chosen, best = by_val.loc[key], by_test.loc[key]
-            row = {"method": key[0], "dataset": key[1], "metric": metric, "n_sizes": int(counts.loc[key])}
-            row |= {"val_chosen_size": int(chosen["size"]), "test_best_size": int(best["size"])}
-            row |= {"val_at_chosen": chosen["val"], "test_at_val_chosen": chosen["test"], "test_best": best["test"]}
-            row["regret"] = best["test"] - chosen["test"] if higher else chosen["test"] - best["test"]
-            row["agree"] = row["val_chosen_size"] == row["test_best_size"]
-            rows.append(row)
-    return ordered(pd.DataFrame(rows, columns=BEST_SIZE_COLUMNS), study)
+def best_size_table(chosen: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Per curve x dataset x metric: the sizes validation picked (per fold and replicate, n = 0
+    included; selection.py) next to the sizes test would have picked, and the regret of the choice."""
+    return ordered(chosen[BEST_SIZE_COLUMNS], study)

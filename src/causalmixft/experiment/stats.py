@@ -29,13 +29,21 @@ def within_row_ranks(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return stats.rankdata(-scores if higher_is_better else scores, axis=1)
 
 
+MIN_FRIEDMAN_DATASETS = 5  # below this the chi-square approximation is meaningless (Demšar 2006)
+
+
 def friedman(scores: np.ndarray) -> StatResult:
-    """Friedman test on a complete datasets x competitors matrix (scipy, with tie correction)."""
+    """Friedman test on a complete datasets x competitors matrix (scipy, with tie correction).
+
+    With fewer than 5 datasets the test is not run: the chi-square approximation does not hold
+    and, with 2 datasets, cannot even reach p < 0.1. The note then says "too few datasets".
+    """
     n, k = scores.shape
     if k < 3:
         return StatResult(np.nan, np.nan, f"needs at least 3 competitors, got {k}")
-    if n < 2:
-        return StatResult(np.nan, np.nan, f"needs at least 2 datasets with every competitor, got {n}")
+    if n < MIN_FRIEDMAN_DATASETS:
+        return StatResult(np.nan, np.nan, f"too few datasets ({n} with every competitor; at least "
+                                          f"{MIN_FRIEDMAN_DATASETS} needed)")
     with np.errstate(invalid="ignore", divide="ignore"):
         result = stats.friedmanchisquare(*np.asarray(scores, dtype=float).T)
     if not np.isfinite(result.statistic):
@@ -118,3 +126,64 @@ def page_trend(matrix: np.ndarray) -> PageResult:
     increasing = stats.page_trend_test(matrix)
     decreasing = stats.page_trend_test(matrix, predicted_ranks=np.arange(k, 0, -1))
     return PageResult(float(increasing.statistic), float(increasing.pvalue), float(decreasing.pvalue))
+
+
+def wilcoxon_signed_rank(differences: np.ndarray, alpha: float = 0.05) -> StatResult:
+    """Two-sided exact Wilcoxon signed-rank test of paired differences (one per dataset) against 0.
+
+    Zero differences are dropped (Wilcoxon's convention). When even the most extreme outcome
+    cannot reach ``alpha`` (2 / 2**n >= alpha, i.e. fewer than 6 non-zero differences at 0.05)
+    the test is not run and the note says "too few datasets".
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d) & (d != 0)]
+    n = len(d)
+    if n == 0 or 2.0 / 2**n >= alpha:
+        return StatResult(np.nan, np.nan, f"too few datasets ({n} non-zero paired differences; the exact test "
+                                          f"cannot reach p < {alpha} with fewer than {_min_wilcoxon_n(alpha)})")
+    result = stats.wilcoxon(d, method="exact" if n <= 50 else "approx")
+    return StatResult(float(result.statistic), float(result.pvalue))
+
+
+def _min_wilcoxon_n(alpha: float) -> int:
+    n = 1
+    while 2.0 / 2**n >= alpha:
+        n += 1
+    return n
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control); NaN entries stay NaN and
+    do not count towards the family size."""
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = len(finite)
+    if m == 0:
+        return adjusted
+    order = finite[np.argsort(p[finite], kind="mergesort")]
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def bootstrap_mean_ci(values: np.ndarray, level: float = 0.95, n_resamples: int = 4000,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lower, upper): the mean of the finite values with a percentile bootstrap interval.
+
+    Resamples the values (datasets) with replacement; deterministic for a given seed. NaN bounds
+    for fewer than 2 values, where no interval can be given.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return np.nan, np.nan, np.nan
+    if len(v) < 2:
+        return float(v.mean()), np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(len(v), size=(n_resamples, len(v)))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(v.mean()), float(low), float(high)

@@ -1,7 +1,8 @@
 """The study being aggregated, and the helpers every table shares.
 
-Averaging always goes fold -> dataset first (mean over folds), then across datasets (median,
-quartiles, ranks), so a dataset with more folds does not weigh more than one with fewer.
+Averaging always goes replicates -> folds -> datasets: the mean over a fold's fine-tuning
+replicates, then the mean over folds, then across datasets (median, quartiles, means with
+bootstrap intervals, ranks), so a dataset with more folds does not weigh more than one with fewer.
 
 Only two method names have a fixed role, both parameters of :class:`Study`: the reference
 (``zeroshot``), against which improvements are normalised, and the baseline (``finetune``),
@@ -150,10 +151,19 @@ def ordered(frame: pd.DataFrame, study: Study, keys: Iterable[str] | None = None
     return frame.sort_values(keys, key=position, kind="mergesort").reset_index(drop=True)
 
 
-def fold_scores(long: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """Selected-step scores of the study's metrics: method, dataset, fold, size, split, metric, value."""
-    columns = ["method", "dataset", "fold", "size", "split", "metric", "value"]
+def replicate_scores(long: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Selected-step scores of the study's metrics per fine-tuning replicate:
+    method, dataset, fold, size, replicate, split, metric, value."""
+    columns = ["method", "dataset", "fold", "size", "replicate", "split", "metric", "value"]
     return long.loc[long["metric"].isin(study.metrics), columns].reset_index(drop=True)
+
+
+def fold_scores(long: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Replicate means of the selected-step scores (runs -> replicates, the first level of
+    averaging): method, dataset, fold, size, split, metric, value."""
+    keys = ["method", "dataset", "fold", "size", "split", "metric"]
+    scores = replicate_scores(long, study)
+    return scores.groupby(keys, sort=True)["value"].mean().reset_index()[[*keys, "value"]]
 
 
 def dataset_means(scores: pd.DataFrame, value: str = "value") -> pd.DataFrame:

@@ -22,6 +22,7 @@ from causalmixft.experiment.findings import (
     fidelity_findings,
     gap_findings,
     improvement_findings,
+    paired_findings,
     rank_findings,
     trend_findings,
 )
@@ -30,6 +31,14 @@ from causalmixft.experiment.plots import SCALING_PANELS
 from causalmixft.experiment.study import Study
 
 MAX_LISTED_ROWS = 40  # longer per-dataset tables stay in their CSV files
+
+
+def _interval(mean, low, high, digits: int, unit: str = "") -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not np.isfinite(low):
+        return f"{mean:+.{digits}f}{unit} (no interval: one dataset)"
+    return f"{mean:+.{digits}f}{unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def improvement_section(improvement: pd.DataFrame, study: Study, group: str) -> str:
@@ -44,14 +53,65 @@ def improvement_section(improvement: pd.DataFrame, study: Study, group: str) -> 
             table.append(
                 {
                     "configuration": study.label(c["method"], int(c["size"])),
-                    "test: median [q25, q75] (datasets)": spread_cell(test),
-                    "test: min / max": f"{signed(test['min'])} / {signed(test['max'])}",
-                    "validation: median [q25, q75] (datasets)": spread_cell(val),
+                    "datasets": str(int(test["n_datasets"])),
+                    "test: mean % [95 % CI]": _interval(test["mean"], test["ci_low"], test["ci_high"], 2, " %"),
+                    f"test: mean absolute {metric_label(metric)} [95 % CI]": _interval(
+                        test["abs_mean"], test["abs_ci_low"], test["abs_ci_high"], 4),
+                    "test: median % [q25, q75]": spread_cell(test),
+                    "validation: mean % [95 % CI]": _interval(val["mean"], val["ci_low"], val["ci_high"], 2, " %"),
                 }
             )
-        title = f"**{metric_label(metric)}** (normalized improvement over {study.reference}, %)"
+        title = (
+            f"**{metric_label(metric)}**: improvement over {study.reference}, normalized (% of the "
+            f"{study.reference} score) and absolute ({metric_label(metric)} points); means over datasets with "
+            "percentile-bootstrap 95 % intervals (resampling datasets)"
+        )
         parts.append(f"{title}\n\n{md_table(pd.DataFrame(table))}")
     return "\n\n".join(parts)
+
+
+def paired_section(paired: pd.DataFrame, study: Study, group: str) -> str:
+    rows = paired[(paired["group"] == group) & (paired["selection"] == "val_chosen")]
+    if rows.empty:
+        return "No competitor to compare with plain fine-tuning."
+    table = pd.DataFrame(
+        {
+            "metric": rows["metric"].map(metric_label),
+            "competitor": rows["competitor"],
+            "better / worse / datasets": [
+                f"{b} / {w} / {n}" for b, w, n in zip(rows["n_better"], rows["n_worse"], rows["n_datasets"])
+            ],
+            "median difference": rows["median_difference"].map(lambda v: signed(v, 4)),
+            "Wilcoxon p": rows["wilcoxon_p"].map(pvalue),
+            "Holm p": rows["p_holm"].map(pvalue),
+            "note": rows["note"],
+        }
+    )
+    return (
+        f"Each method (size-dependent ones at their validation-chosen size) against {study.baseline} on "
+        "fold-mean test scores: exact two-sided Wilcoxon signed-rank test over datasets, Holm-corrected "
+        "within each metric; per-size comparisons in `paired_tests.csv`.\n\n" + md_table(table)
+    )
+
+
+def replicate_section(spread: pd.DataFrame, study: Study) -> str:
+    rows = spread[spread["split"] == "test"]
+    if rows.empty:
+        return "One fine-tuning replicate per run: no seed spread to report (protocol.seeds = 1)."
+    table = pd.DataFrame(
+        {
+            "metric": rows["metric"].map(metric_label),
+            "configuration": [study.label(m, int(n)) for m, n in zip(rows["method"], rows["size"])],
+            "replicate SD of test score: median [q25, q75] (datasets)": [
+                spread_cell(row, 4, sign=False) for _, row in rows.iterrows()
+            ],
+        }
+    )
+    return (
+        "Standard deviation of the selected test score across fine-tuning replicates of one fold (same data, "
+        "different seeds), mean over folds, then across datasets: the optimisation noise every effect above "
+        "has to exceed.\n\n" + md_table(table)
+    )
 
 
 def rank_section(ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, group: str) -> str:
@@ -130,6 +190,8 @@ def trend_section(trend: pd.DataFrame, group: str) -> str:
             "Page L (datasets)": [f"{number(l, 0)} ({n})" for l, n in zip(rows["page_L"], rows["page_n_datasets"])],
             "p increasing": rows["page_p_increasing"].map(pvalue),
             "p decreasing": rows["page_p_decreasing"].map(pvalue),
+            "Page p two-sided (Holm)": [f"{pvalue(a)} ({pvalue(b)})" for a, b in zip(rows["page_p"], rows["page_p_holm"])],
+            "sign test p (Holm)": rows["sign_test_p_holm"].map(pvalue),
             "note": rows["note"],
         }
     )
@@ -143,19 +205,22 @@ def gap_section(gap: pd.DataFrame, group: str) -> str:
             "metric": rows["metric"].map(metric_label),
             "method": rows["method"],
             "size": rows["size"].astype(str),
-            "runs": rows["n_runs"].astype(str),
-            "gap defined": rows["n_gap_defined"].astype(str),
+            "datasets": rows["n_datasets"].astype(str),
+            "curves (gap defined)": [f"{n} ({d})" for n, d in zip(rows["n_runs"], rows["n_gap_defined"])],
             "gap median [q25, q75]": [
                 f"{number(m, 2)} [{number(a, 2)}, {number(b, 2)}]"
                 for m, a, b in zip(rows["gap_median"], rows["gap_q25"], rows["gap_q75"])
             ],
-            "regret median / mean / max": [
-                f"{number(m, 4)} / {number(a, 4)} / {number(b, 4)}"
-                for m, a, b in zip(rows["regret_median"], rows["regret_mean"], rows["regret_max"])
+            "regret median [q25, q75]": [
+                f"{number(m, 4)} [{number(a, 4)}, {number(b, 4)}]"
+                for m, a, b in zip(rows["regret_median"], rows["regret_q25"], rows["regret_q75"])
             ],
         }
     )
-    return md_table(table)
+    return (
+        "Per curve (one fine-tuning replicate), then means over replicates, folds (and sizes, for `all`) per "
+        "dataset; median and quartiles across datasets.\n\n" + md_table(table)
+    )
 
 
 def best_size_section(best: pd.DataFrame) -> str:
@@ -166,15 +231,19 @@ def best_size_section(best: pd.DataFrame) -> str:
             "method": best["method"],
             "metric": best["metric"].map(metric_label),
             "dataset": best["dataset"],
-            "n by validation": best["val_chosen_size"].astype(str),
-            "n by test": best["test_best_size"].astype(str),
-            "test at validation's n": best["test_at_val_chosen"].map(number),
+            "n by validation (units)": best["chosen_sizes"],
+            "n by test (units)": best["test_best_sizes"],
+            "test at validation's n": best["test_at_chosen"].map(number),
             "best test": best["test_best"].map(number),
             "regret": best["regret"].map(lambda v: number(v, 4)),
-            "agree": best["agree"].map({True: "yes", False: "no"}),
+            "agree": best["agree_share"].map(lambda v: number(v, 2)),
         }
     )
-    return md_table(table)
+    return (
+        "Sizes chosen per fold and fine-tuning replicate (a unit) on that fold's validation rows, n = 0 (the "
+        "method's anchor) included; scores and regret are means over replicates, then folds; `agree` is the "
+        "share of units where validation picked the test-best size.\n\n" + md_table(table)
+    )
 
 
 def fidelity_section(fidelity: pd.DataFrame) -> str:
@@ -299,6 +368,10 @@ def missing_section(missing: pd.DataFrame) -> str:
     return f"{len(missing)} expected files are missing.\n\n{table}{more}"
 
 
+def _trend_family(trend: pd.DataFrame) -> int:
+    return int(np.isfinite(trend[["page_p", "sign_test_p"]].to_numpy(float)).sum())
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -335,6 +408,7 @@ def render_summary(
             lines += ["", f"**Dataset group: {group}** ({', '.join(study.groups[group]) or 'no datasets'})", ""]
         sentences = improvement_findings(tables["improvement"], study, group, headline)
         sentences += rank_findings(tables["ranks"], tables["rank_tests"], study, group, headline)
+        sentences += paired_findings(tables["paired_tests"], study, group, headline)
         sentences += trend_findings(tables["trend"], study, group)
         sentences += gap_findings(tables["gap_regret"], study, group, headline)
         lines += [f"- {s}" for s in sentences]
@@ -376,13 +450,22 @@ def render_summary(
             "",
             scaling_section(tables["scaling"], study, group),
             "",
-            f"**Trend tests**\n\n{trend_section(tables['trend'], group)}",
+            f"**Trend tests** (Holm correction over all {_trend_family(tables['trend'])} trend p-values of this "
+            f"report)\n\n{trend_section(tables['trend'], group)}",
+            "",
+            f"## Paired tests against {study.baseline}{suffix}",
+            "",
+            paired_section(tables["paired_tests"], study, group),
             "",
             f"## Validation-test gap and early-stopping regret{suffix}",
             "",
             gap_section(tables["gap_regret"], group),
         ]
     lines += [
+        "",
+        "## Seed spread (fine-tuning replicates)",
+        "",
+        replicate_section(tables["replicate_spread"], study),
         "",
         "## Best size: validation vs test",
         "",
