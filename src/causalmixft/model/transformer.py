@@ -76,27 +76,29 @@ class RowFeatureBlock(nn.Module):
         self.norm_mlp = nn.RMSNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, d))
 
-    def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        # (..., seq, d) -> (..., heads, seq, d/heads)
-        *lead, seq, d = t.shape
-        return t.view(*lead, seq, self.n_heads, d // self.n_heads).transpose(-3, -2)
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention over the second-to-last axis of (..., seq, d) tensors.
 
-    def _merge(self, t: torch.Tensor) -> torch.Tensor:
-        *lead, heads, seq, dh = t.shape
-        return t.transpose(-3, -2).reshape(*lead, seq, heads * dh)
+        The leading axes are folded into one batch axis: on the CPU, scaled_dot_product_attention
+        on 5-D inputs is 3-10x slower than on (batch, heads, seq, d/heads) (measured, torch 2.13).
+        """
+        *lead, seq, d = q.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(-1, t.shape[-2], self.n_heads, d // self.n_heads).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        return out.transpose(1, 2).reshape(*lead, seq, d)
 
     def forward(self, h: torch.Tensor, n_visible: int) -> torch.Tensor:
         """``h`` is (batch, rows, columns, d); the first ``n_visible`` rows are attendable."""
         q, k, v = self.qkv_feat(self.norm_feat(h)).chunk(3, dim=-1)
-        attn = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v))
-        h = h + self.out_feat(self._merge(attn))
+        h = h + self.out_feat(self._attend(q, k, v))
 
         # Across rows: one sequence per (dataset, column); keys are the visible rows only.
         ht = h.transpose(1, 2)  # (batch, columns, rows, d)
         q, k, v = self.qkv_row(self.norm_row(ht)).chunk(3, dim=-1)
-        k, v = k[:, :, :n_visible], v[:, :, :n_visible]
-        attn = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v))
-        h = h + self.out_row(self._merge(attn)).transpose(1, 2)
+        h = h + self.out_row(self._attend(q, k[:, :, :n_visible], v[:, :, :n_visible])).transpose(1, 2)
 
         return h + self.mlp(self.norm_mlp(h))
 

@@ -7,7 +7,9 @@ backbone's context and the baselines' training set.
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from causalmixft.metrics import roc_auc
-from causalmixft.model.backbone import predict_proba
+from causalmixft.model.interface import BuiltinBackbone, as_backbone
 
 TABARENA_DIR = Path(__file__).resolve().parents[3] / "resources" / "tabarena"
 
@@ -65,21 +67,30 @@ def sklearn_baselines(seed: int) -> dict:
 
 
 def evaluate_zero_shot(model, datasets: list[str], n_folds: int = 5, budget: int = 256, seed: int = 0,
-                       baselines: bool = True, test_max_rows: int = 1000, n_class_shifts: int = 1) -> pd.DataFrame:
-    """Long table of test ROC-AUC: dataset, fold, method, roc_auc."""
+                       baselines: bool = True, test_max_rows: int = 1000, n_class_shifts: int | None = 1,
+                       directory: Path = TABARENA_DIR) -> pd.DataFrame:
+    """Long table of test ROC-AUC and prediction seconds: dataset, fold, method, roc_auc, predict_s.
+
+    ``model`` is a TabularTransformer or any Backbone (None: baselines only); ``n_class_shifts``
+    overrides a built-in backbone's setting (None keeps it).
+    """
+    backbone = None if model is None else copy.copy(as_backbone(model))  # settings change on the copy only
+    if isinstance(backbone, BuiltinBackbone) and n_class_shifts is not None:
+        backbone.n_class_shifts = n_class_shifts
     rows = []
     for name in datasets:
-        x, y, categorical = load_tabarena_arrays(name)
+        x, y, categorical = load_tabarena_arrays(name, directory)
         n_classes = int(y.max()) + 1
         for fold, (context, test) in enumerate(budget_splits(y, n_folds, budget, seed, test_max_rows)):
-            if model is not None:
-                proba = predict_proba(model, x[context], y[context], x[test], n_classes, categorical,
-                                      n_class_shifts=n_class_shifts)
-                rows.append((name, fold, "tfm_zeroshot", roc_auc(y[test], proba)))
+            if backbone is not None:
+                tick = time.perf_counter()
+                proba = backbone.predict_proba(x[context], y[context], x[test], n_classes, categorical)
+                rows.append((name, fold, "tfm_zeroshot", roc_auc(y[test], proba), time.perf_counter() - tick))
             if baselines:
                 for method, estimator in sklearn_baselines(seed).items():
+                    tick = time.perf_counter()
                     estimator.fit(x[context], y[context])
                     proba = np.zeros((len(test), n_classes))
                     proba[:, estimator.classes_] = estimator.predict_proba(x[test])
-                    rows.append((name, fold, method, roc_auc(y[test], proba)))
-    return pd.DataFrame(rows, columns=["dataset", "fold", "method", "roc_auc"])
+                    rows.append((name, fold, method, roc_auc(y[test], proba), time.perf_counter() - tick))
+    return pd.DataFrame(rows, columns=["dataset", "fold", "method", "roc_auc", "predict_s"])
