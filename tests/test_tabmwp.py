@@ -1,7 +1,8 @@
 """TabMWP-derived tasks: the builder on the shared upstream files, the shipped tables, the loader, downloads.
 
-The builder tests read the offline TabMWP files in ../shared/data/tabmwp (read-only) and are
-skipped where that folder is absent. Nothing here touches the network: downloads use file://
+The builder tests read a folder of offline TabMWP files (problems_dev1k.json, problems_test1k.json,
+tabmwp_test_pot.jsonl, splits.json, results/; docs/tabmwp.md) named by $CAUSALMIXFT_TABMWP_UPSTREAM,
+and are skipped without it. Nothing here touches the network: downloads use file://
 URLs or a fake fetcher.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -17,25 +19,36 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from causalmixft.data import tabmwp
 from causalmixft.data.prepare import prepare_table
 from causalmixft.data.schema import TARGET
 from causalmixft.data.sources import LOADERS, load_source
+from causalmixft.data.tabmwp import __main__ as command_line
+from causalmixft.data.tabmwp import tables
+from causalmixft.data.tabmwp.errors import TabmwpError
+from causalmixft.data.tabmwp.features import answer_form, problem_features, table_features
+from causalmixft.data.tabmwp.numbers import numbers_in, parse_number
+from causalmixft.data.tabmwp.probes import PROBES, build_probe
+from causalmixft.data.tabmwp.problems import Problem, ProblemSet, parse_problem, read_problems
+from causalmixft.data.tabmwp.rows import ID_COLUMNS
+from causalmixft.data.tabmwp.tables import REPORT_FILE, TABLES_ENV, input_files, table_bytes, tables_dir
+from causalmixft.data.tabmwp.tasks import GRADE_BANDS, SOLVER_RESULTS, TASKS, build_tasks, feature_definitions
+from causalmixft.data.tabmwp.upstream import RemoteFile, UPSTREAM_FILES, check_download, download_upstream, git_blob_id
 from causalmixft.errors import StageError
 from causalmixft.io import sha256_file
 
-SHARED = REPO.parent / "shared" / "data" / "tabmwp"
+UPSTREAM_ENV = "CAUSALMIXFT_TABMWP_UPSTREAM"  # a folder of the upstream files the shipped tables were built from
+UPSTREAM = Path(os.environ.get(UPSTREAM_ENV) or REPO / "no-upstream-folder")
 SHIPPED = REPO / "resources" / "tabmwp"
 DOCS = REPO / "docs" / "tabmwp.md"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"offline TabMWP files not found at {SHARED}")
+needs_upstream = pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"set ${UPSTREAM_ENV} to a folder of TabMWP files")
 
 
 @pytest.fixture(scope="module")
 def built():
     """All tasks built from the shared files, once for this module."""
-    if not SHARED.is_dir():
-        pytest.skip(f"offline TabMWP files not found at {SHARED}")
-    return tabmwp.build_tasks(SHARED)
+    if not UPSTREAM.is_dir():
+        pytest.skip(f"set ${UPSTREAM_ENV} to a folder of TabMWP files")
+    return build_tasks(UPSTREAM)
 
 
 def rows_of(built, task: str) -> pd.DataFrame:
@@ -56,7 +69,7 @@ EXPECTED = {  # task: (rows, considered, dropped by reason, class counts)
 
 
 def test_the_registry_has_every_task():
-    assert set(tabmwp.TASKS) == set(EXPECTED)
+    assert set(TASKS) == set(EXPECTED)
     assert LOADERS["tabmwp"].__name__ == "load_tabmwp"
 
 
@@ -79,9 +92,9 @@ def test_problems_read_and_missing_by_split(built):
     assert problems["malformed_by_reason"] == {}
 
 
-@pytest.mark.parametrize("solver", sorted(tabmwp.SOLVER_RESULTS))
+@pytest.mark.parametrize("solver", sorted(SOLVER_RESULTS))
 def test_solved_labels_are_the_results_files_flags(built, solver):
-    results = json.loads((SHARED / tabmwp.SOLVER_RESULTS[solver]).read_text())["results"]
+    results = json.loads((UPSTREAM / SOLVER_RESULTS[solver]).read_text())["results"]
     frame = rows_of(built, f"solved-{solver}")
     expected = {pid: "correct" if r["true_false"] else "incorrect" for pid, r in results.items() if pid != "38430"}
     assert frame[TARGET].to_dict() == expected
@@ -90,31 +103,31 @@ def test_solved_labels_are_the_results_files_flags(built, solver):
 
 def test_solved_features_do_not_depend_on_the_solver(built):
     """Nothing solver-specific can leak: the three solved tables differ only in the label."""
-    frames = [built[0][f"solved-{s}"].frame.drop(columns=TARGET) for s in sorted(tabmwp.SOLVER_RESULTS)]
+    frames = [built[0][f"solved-{s}"].frame.drop(columns=TARGET) for s in sorted(SOLVER_RESULTS)]
     for other in frames[1:]:
         pd.testing.assert_frame_equal(frames[0], other)
-    labels = {s: built[0][f"solved-{s}"].frame[TARGET] for s in tabmwp.SOLVER_RESULTS}
+    labels = {s: built[0][f"solved-{s}"].frame[TARGET] for s in SOLVER_RESULTS}
     assert not labels["gpt3"].equals(labels["t5"])
 
 
-@needs_shared
+@needs_upstream
 def test_features_of_a_pot_record_equal_those_of_its_full_schema_record():
     """The 1,000 test1k problems are in both files; the reduced schema must give the same features."""
-    pot = {row["id"]: row for row in map(json.loads, (SHARED / "tabmwp_test_pot.jsonl").read_text().splitlines())}
-    full = json.loads((SHARED / "problems_test1k.json").read_text())
+    pot = {row["id"]: row for row in map(json.loads, (UPSTREAM / "tabmwp_test_pot.jsonl").read_text().splitlines())}
+    full = json.loads((UPSTREAM / "problems_test1k.json").read_text())
     for pid, record in full.items():
-        rich, _ = tabmwp.parse_problem(pid, record, "test", "rich")
-        reduced, _ = tabmwp.parse_problem(pid, pot[pid], "test", "reduced")
-        assert json.dumps(tabmwp.problem_features(rich)) == json.dumps(tabmwp.problem_features(reduced)), pid
+        rich, _ = parse_problem(pid, record, "test", "rich")
+        reduced, _ = parse_problem(pid, pot[pid], "test", "reduced")
+        assert json.dumps(problem_features(rich)) == json.dumps(problem_features(reduced)), pid
 
 
 def test_grade_bands_follow_the_grade_field(built):
     grades = {}
     for name in ("problems_dev1k.json", "problems_test1k.json"):
-        grades.update({pid: r["grade"] for pid, r in json.loads((SHARED / name).read_text()).items()})
+        grades.update({pid: r["grade"] for pid, r in json.loads((UPSTREAM / name).read_text()).items()})
     frame = rows_of(built, "grade")
     assert set(frame.index) == set(grades)
-    assert all(frame.at[pid, TARGET] == tabmwp.GRADE_BANDS[g] for pid, g in grades.items())
+    assert all(frame.at[pid, TARGET] == GRADE_BANDS[g] for pid, g in grades.items())
     assert frame.loc["16", TARGET] == "4-6"  # problem 16: grade 5 ("What is the mean of the numbers?")
 
 
@@ -155,16 +168,16 @@ def test_probe_parses_match_hand_checked_problems(built, task, pid, numbers, lab
     assert row[TARGET] == label
 
 
-@pytest.mark.parametrize("name", sorted(tabmwp.PROBES))
+@pytest.mark.parametrize("name", sorted(PROBES))
 def test_probe_rule_agrees_with_every_gold_answer(built, name):
-    probe, frame = tabmwp.PROBES[name], built[0][name].frame
+    probe, frame = PROBES[name], built[0][name].frame
     implied = [probe.rule(row) for row in frame[list(probe.features)].to_dict("records")]
     assert implied == frame[TARGET].tolist()
     assert built[1]["tasks"][name]["rule_disagrees_with_gold"] == []
 
 
 def problem(pid="1", question="Q?", table="a | b\n1 | 2", choices=None, answer="1", split="dev", rich=None):
-    return tabmwp.Problem(pid, split, question, table, choices, answer, rich)
+    return Problem(pid, split, question, table, choices, answer, rich)
 
 
 @pytest.mark.parametrize(
@@ -206,8 +219,8 @@ def problem(pid="1", question="Q?", table="a | b\n1 | 2", choices=None, answer="
     ],
 )
 def test_probe_failures_are_dropped_with_their_reason(name, bad, reason):
-    found = tabmwp.ProblemSet(problems={bad.pid: bad})
-    table = tabmwp.build_probe(found, Path("."), tabmwp.PROBES[name])
+    found = ProblemSet(problems={bad.pid: bad})
+    table = build_probe(found, Path("."), PROBES[name])
     assert table.frame.empty and table.dropped == {reason: 1} and table.considered == 1
 
 
@@ -222,7 +235,7 @@ def test_malformed_records_are_counted_not_lost(tmp_path):
     }
     records = {"1": good, "2": {**good, "question": ""}, "3": {**good, "table": None}, "4": {**good, "choices": "ab"}}
     (tmp_path / "problems_dev1k.json").write_text(json.dumps(records))
-    tables, report = tabmwp.build_tasks(tmp_path, ["grade"])
+    tables, report = build_tasks(tmp_path, ["grade"])
     assert report["problems"]["malformed_by_reason"] == {
         "choices_not_a_list_of_strings": 1,
         "question_missing": 1,
@@ -240,21 +253,21 @@ def test_malformed_records_are_counted_not_lost(tmp_path):
 def test_a_jsonl_line_without_id_is_counted(tmp_path):
     line = {"question": "Q?", "table": "a | b", "choices": None, "answer": 1.0}
     (tmp_path / "tabmwp_test_pot.jsonl").write_text(json.dumps({**line, "id": "7"}) + "\n" + json.dumps(line) + "\n")
-    found = tabmwp.read_problems(tmp_path)
+    found = read_problems(tmp_path)
     assert list(found.problems) == ["7"] and found.malformed == {"tabmwp_test_pot.jsonl:2": "id_missing"}
 
 
 def test_a_results_file_without_results_is_an_error(tmp_path):
     (tmp_path / "problems_test1k.json").write_text("{}")
     (tmp_path / "results" / "t5").mkdir(parents=True)
-    (tmp_path / tabmwp.SOLVER_RESULTS["t5"]).write_text('{"acc": 1}')
-    with pytest.raises(tabmwp.TabmwpError, match="has no 'results' object"):
-        tabmwp.build_tasks(tmp_path, ["solved-t5"])
+    (tmp_path / SOLVER_RESULTS["t5"]).write_text('{"acc": 1}')
+    with pytest.raises(TabmwpError, match="has no 'results' object"):
+        build_tasks(tmp_path, ["solved-t5"])
 
 
 def test_a_folder_without_problem_files_is_an_error(tmp_path):
-    with pytest.raises(tabmwp.TabmwpError, match="no TabMWP problem file"):
-        tabmwp.read_problems(tmp_path)
+    with pytest.raises(TabmwpError, match="no TabMWP problem file"):
+        read_problems(tmp_path)
 
 
 # --- features ----------------------------------------------------------------------------
@@ -276,22 +289,22 @@ def test_a_folder_without_problem_files_is_an_error(tmp_path):
     ],
 )
 def test_parse_number(text, value):
-    assert tabmwp.parse_number(text) == (pytest.approx(value) if value is not None else None)
+    assert parse_number(text) == (pytest.approx(value) if value is not None else None)
 
 
 def test_number_tokens_skip_times_and_read_thousands():
-    assert tabmwp.numbers_in("leaf 0, 0, 15 at 5:30 P.M. costs $22,600.50") == ["0", "0", "15", "22,600.50"]
+    assert numbers_in("leaf 0, 0, 15 at 5:30 P.M. costs $22,600.50") == ["0", "0", "15", "22,600.50"]
 
 
 def test_table_features_of_a_stem_and_leaf_plot():
-    features = tabmwp.table_features("Stem | Leaf \n3 | 1\n4 | 0, 0, 5\n6 | ")
+    features = table_features("Stem | Leaf \n3 | 1\n4 | 0, 0, 5\n6 | ")
     assert features["table_kind"] == "stem_leaf" and features["table_lines"] == 4
     assert features["table_n_numbers"] == 7 and features["table_n_distinct_numbers"] == 6  # 3 1 4 0 0 5 6
     assert features["table_num_max"] == 6 and features["table_num_min"] == 0
 
 
 def test_answer_form_reads_only_the_form():
-    assert [tabmwp.answer_form(a) for a in ("4,656", 4656.0, "3.30", "3/10", 0.3, "surplus")] == [
+    assert [answer_form(a) for a in ("4,656", 4656.0, "3.30", "3/10", 0.3, "surplus")] == [
         "integer",
         "integer",
         "decimal",
@@ -305,7 +318,7 @@ def test_answer_form_reads_only_the_form():
 def test_every_feature_is_defined_and_documented(built, task):
     docs = DOCS.read_text()
     table = built[0][task]
-    definitions = tabmwp.feature_definitions(task)
+    definitions = feature_definitions(task)
     assert table.features == list(definitions)
     assert set(table.categorical) <= set(definitions)
     for name in definitions:
@@ -329,7 +342,7 @@ def test_no_feature_is_the_label_or_a_solver_output(built, task):
         TARGET,
     }
     assert not forbidden & set(table.features)
-    assert not set(tabmwp.ID_COLUMNS) & set(table.features)
+    assert not set(ID_COLUMNS) & set(table.features)
     for name in table.features:
         assert not table.frame[name].astype(str).equals(table.frame[TARGET]), name
 
@@ -338,10 +351,10 @@ def test_no_feature_is_the_label_or_a_solver_output(built, task):
 
 
 def test_shipped_tables_are_a_fresh_build(built):
-    report = json.loads((SHIPPED / tabmwp.REPORT_FILE).read_text())
+    report = json.loads((SHIPPED / REPORT_FILE).read_text())
     for task, table in built[0].items():
         shipped = SHIPPED / f"{task}.csv.gz"
-        fresh = hashlib.sha256(tabmwp.table_bytes(table.frame)).hexdigest()
+        fresh = hashlib.sha256(table_bytes(table.frame)).hexdigest()
         assert sha256_file(shipped) == fresh == report["tasks"][task]["sha256"], task
     expected = {name: {k: v for k, v in entry.items() if k != "sha256"} for name, entry in report["tasks"].items()}
     assert json.loads(json.dumps(built[1]["tasks"], default=str)) == expected
@@ -356,20 +369,20 @@ def test_licence_and_attribution_ship_with_the_tables():
 @pytest.mark.parametrize("task", sorted(EXPECTED))
 def test_loader_gives_a_raw_table_that_prepare_accepts(task):
     raw = load_source(f"tabmwp-{task}", {"source": f"tabmwp:{task}"})
-    assert raw.source_file == tabmwp.tables_dir() / f"{task}.csv.gz"
-    assert raw.target == TARGET and not set(tabmwp.ID_COLUMNS) & set(raw.frame.columns)
+    assert raw.source_file == tables_dir() / f"{task}.csv.gz"
+    assert raw.target == TARGET and not set(ID_COLUMNS) & set(raw.frame.columns)
     table, meta = prepare_table(f"tabmwp-{task}", raw, source=f"tabmwp:{task}")
     rows, _, _, classes = EXPECTED[task]
     assert meta["n_rows"] == rows and meta["class_counts"] == classes
     assert meta["source_sha256"] == sha256_file(raw.source_file)
     kinds = {f["name"]: f["type"] for f in meta["features"]}
     assert {name for name, kind in kinds.items() if kind == "categorical"} == set(raw.categorical)
-    assert meta["n_features"] == len(tabmwp.feature_definitions(task)) - len(meta["dropped_constant"])
+    assert meta["n_features"] == len(feature_definitions(task)) - len(meta["dropped_constant"])
 
 
-@needs_shared
+@needs_upstream
 def test_loader_rebuilds_from_a_folder(tmp_path):
-    raw = load_source("lin", {"source": f"tabmwp:probe-linear@{SHARED}"}, cache_dir=tmp_path)
+    raw = load_source("lin", {"source": f"tabmwp:probe-linear@{UPSTREAM}"}, cache_dir=tmp_path)
     assert raw.source_file == tmp_path / "tabmwp" / "derived" / "lin" / "probe-linear.csv.gz"
     assert sha256_file(raw.source_file) == sha256_file(SHIPPED / "probe-linear.csv.gz")
     shipped = load_source("lin", {"source": "tabmwp:probe-linear"})
@@ -389,23 +402,23 @@ def test_loader_errors_name_the_problem(source, message):
 
 
 def test_a_missing_shipped_table_says_how_to_build_it(tmp_path, monkeypatch):
-    monkeypatch.setenv(tabmwp.TABLES_ENV, str(tmp_path))
+    monkeypatch.setenv(TABLES_ENV, str(tmp_path))
     with pytest.raises(StageError, match="python -m causalmixft.data.tabmwp build"):
         load_source("g", {"source": "tabmwp:grade"})
 
 
 def test_input_files_name_what_the_source_reads():
-    assert tabmwp.input_files("grade") == [tabmwp.tables_dir() / "grade.csv.gz"]
-    assert tabmwp.input_files("grade@upstream") == []
-    if SHARED.is_dir():
-        names = {p.relative_to(SHARED).as_posix() for p in tabmwp.input_files(f"grade@{SHARED}")}
+    assert input_files("grade") == [tables_dir() / "grade.csv.gz"]
+    assert input_files("grade@upstream") == []
+    if UPSTREAM.is_dir():
+        names = {p.relative_to(UPSTREAM).as_posix() for p in input_files(f"grade@{UPSTREAM}")}
         assert {"problems_dev1k.json", "tabmwp_test_pot.jsonl", "splits.json", "results/t5/exp6_large.json"} <= names
 
 
-@needs_shared
+@needs_upstream
 def test_command_line_build(tmp_path):
-    assert tabmwp.main(["build", "--src", str(SHARED), "--out", str(tmp_path), "--tasks", "probe-shortage"]) == 0
-    report = json.loads((tmp_path / tabmwp.REPORT_FILE).read_text())
+    assert command_line.main(["build", "--src", str(UPSTREAM), "--out", str(tmp_path), "--tasks", "probe-shortage"]) == 0
+    report = json.loads((tmp_path / REPORT_FILE).read_text())
     assert list(report["tasks"]) == ["probe-shortage"]
     assert sha256_file(tmp_path / "probe-shortage.csv.gz") == sha256_file(SHIPPED / "probe-shortage.csv.gz")
 
@@ -414,23 +427,23 @@ def test_command_line_build(tmp_path):
 
 
 def test_git_blob_id_is_gits():
-    assert tabmwp.git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git hash-object /dev/null
-    assert tabmwp.git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+    assert git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git hash-object /dev/null
+    assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
 
 
-def remote_for(path: Path, name: str, size: bool = True) -> tabmwp.RemoteFile:
+def remote_for(path: Path, name: str, size: bool = True) -> RemoteFile:
     data = path.read_bytes()
-    return tabmwp.RemoteFile(name, path.as_uri(), tabmwp.git_blob_id(data), len(data) if size else None)
+    return RemoteFile(name, path.as_uri(), git_blob_id(data), len(data) if size else None)
 
 
 def test_download_checks_and_caches_a_file_url(tmp_path):
     upstream = tmp_path / "upstream.json"
     upstream.write_text('{"1": {}}')
     remote = remote_for(upstream, "results/x.json")
-    dest = tabmwp.download_upstream(tmp_path / "cache", files=[remote])
+    dest = download_upstream(tmp_path / "cache", files=[remote])
     assert (dest / "results" / "x.json").read_bytes() == upstream.read_bytes()
     calls = []
-    tabmwp.download_upstream(tmp_path / "cache", fetch=lambda url: calls.append(url) or b"", files=[remote])
+    download_upstream(tmp_path / "cache", fetch=lambda url: calls.append(url) or b"", files=[remote])
     assert calls == []  # intact cached copy: not fetched again
 
 
@@ -438,15 +451,15 @@ def test_download_checks_and_caches_a_file_url(tmp_path):
     "tamper, message",
     [
         (lambda r: r, "git blob id"),  # same size, other content
-        (lambda r: tabmwp.RemoteFile(r.path, r.url, r.blob_id, r.size + 1), "bytes, expected"),
+        (lambda r: RemoteFile(r.path, r.url, r.blob_id, r.size + 1), "bytes, expected"),
     ],
 )
 def test_download_rejects_a_checksum_mismatch(tmp_path, tamper, message):
     upstream = tmp_path / "problems_dev.json"
     upstream.write_text("{}\n")
     remote = tamper(remote_for(upstream, "problems_dev.json"))
-    with pytest.raises(tabmwp.TabmwpError, match=message):
-        tabmwp.download_upstream(tmp_path / "cache", fetch=lambda url: b"[]\n", files=[remote])
+    with pytest.raises(TabmwpError, match=message):
+        download_upstream(tmp_path / "cache", fetch=lambda url: b"[]\n", files=[remote])
     assert not (tmp_path / "cache" / "problems_dev.json").exists()
 
 
@@ -454,37 +467,37 @@ def test_download_failure_is_reported_as_offline(tmp_path):
     def offline(url):
         raise OSError("no route to host")
 
-    with pytest.raises(tabmwp.TabmwpError, match="offline"):
-        tabmwp.download_upstream(tmp_path, fetch=offline, files=tabmwp.UPSTREAM_FILES[:1])
+    with pytest.raises(TabmwpError, match="offline"):
+        download_upstream(tmp_path, fetch=offline, files=UPSTREAM_FILES[:1])
 
 
-@needs_shared
+@needs_upstream
 def test_upstream_source_downloads_then_builds(tmp_path, monkeypatch):
     """``tabmwp:<task>@upstream`` end to end, with the shared dev1k file served as problems_dev.json."""
-    monkeypatch.setattr(tabmwp, "UPSTREAM_FILES", (remote_for(SHARED / "problems_dev1k.json", "problems_dev.json"),))
+    monkeypatch.setattr(tables, "UPSTREAM_FILES", (remote_for(UPSTREAM / "problems_dev1k.json", "problems_dev.json"),))
     fetched = []
     monkeypatch.setattr(
-        tabmwp, "fetch_url", lambda url: fetched.append(url) or Path(url[len("file://") :]).read_bytes()
+        tables, "fetch_url", lambda url: fetched.append(url) or Path(url[len("file://") :]).read_bytes()
     )
     raw = load_source("g", {"source": "tabmwp:grade@upstream"}, cache_dir=tmp_path)
-    assert fetched == [(SHARED / "problems_dev1k.json").as_uri()]
+    assert fetched == [(UPSTREAM / "problems_dev1k.json").as_uri()]
     assert (tmp_path / "tabmwp" / "upstream" / "problems_dev.json").is_file()
     assert len(raw.frame) == 1000 and raw.source_file.parent == tmp_path / "tabmwp" / "derived" / "g"
 
 
 def test_upstream_files_are_pinned_with_blob_ids():
-    assert {f.path for f in tabmwp.UPSTREAM_FILES} >= {"problems_train.json", "problems_dev.json", "problems_test.json"}
-    for remote in tabmwp.UPSTREAM_FILES:
+    assert {f.path for f in UPSTREAM_FILES} >= {"problems_train.json", "problems_dev.json", "problems_test.json"}
+    for remote in UPSTREAM_FILES:
         assert (
             re.fullmatch(r"[0-9a-f]{40}", remote.blob_id) and "7cf61b1bec07222fc24b4f5a1410911f77c2d2c9" in remote.url
         )
-        local = SHARED / remote.path
+        local = UPSTREAM / remote.path
         if local.is_file():  # the shared copies are byte-identical to upstream
-            tabmwp.check_download(remote, local.read_bytes())
+            check_download(remote, local.read_bytes())
 
 
 def test_gzip_tables_carry_no_name_or_time():
-    data = tabmwp.table_bytes(pd.DataFrame({"a": [1]}))
+    data = table_bytes(pd.DataFrame({"a": [1]}))
     assert data[4:8] == b"\0\0\0\0" and gzip.decompress(data) == b"a\n1\n"
 
 

@@ -244,3 +244,22 @@ def script_modules(
 ) -> list[str]:
     """:func:`package_modules` as strings: a rule's code inputs."""
     return [str(path) for path in package_modules(script, src, extra, package)]
+
+
+def imported_modules(name: str, src: str | os.PathLike, package: str = PACKAGE) -> set[str]:
+    """The ``package`` modules that module ``name`` imports anywhere it may run (also inside
+    functions, not under ``if TYPE_CHECKING:``): the edges of the package's import graph."""
+    walk = _Walk(Path(src), package)
+    source = walk.module(name)
+    if source is None:
+        raise ValueError(f"{name} is not a module of {package} under {src}")
+    found: set[str] = set()
+    for scan in [source.import_time, *source.bodies.values()]:
+        for node in scan.imports:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+                continue
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if walk.module(submodule) is not None else node.module)
+    return {module for module in found if walk.module(module) is not None}

@@ -28,7 +28,7 @@ if str(SRC) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     )
 
 from causalmixft import baselines, failures
-from causalmixft.data import tabmwp
+from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.data.sources import Source
 from causalmixft.experiment.methods import method_sizes, resolve_method
 from causalmixft.errors import StageError
@@ -111,7 +111,7 @@ def source_files(wildcards):
     if kind == "file":
         return [argument] + ([spec["manifest"]] if spec.get("manifest") else [])
     if kind == "tabmwp":
-        return [str(path) for path in tabmwp.input_files(argument)]
+        return [str(path) for path in tabmwp_input_files(argument)]
     return []
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.data.schema import TARGET
+from causalmixft.data.tabmwp.tables import load_task
 from causalmixft.errors import StageError
 
 STAGE = "prepare"
@@ -258,11 +259,13 @@ def _import_openml(source: Source):
 def load_tabmwp(source: Source) -> RawTable:
     """A classification task derived from TabMWP: ``tabmwp:<task>[@<folder>|@upstream]``.
 
-    See :func:`causalmixft.data.tabmwp.load_task` and docs/tabmwp.md.
+    See :func:`causalmixft.data.tabmwp.tables.load_task` and docs/tabmwp.md.
     """
-    from causalmixft.data.tabmwp import load_task
-
-    return load_task(source)
+    try:
+        frame, categorical, path = load_task(source.dataset, source.argument, source.cache_dir)
+    except (OSError, ValueError) as exc:  # a TabmwpError is a ValueError
+        raise source.fail(f"tabmwp:{source.argument}: {exc}") from exc
+    return RawTable(frame, TARGET, categorical, path)
 
 
 LOADERS: dict[str, Callable[[Source], RawTable]] = {
