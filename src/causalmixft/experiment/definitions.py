@@ -3,36 +3,58 @@
 METRIC_DEFINITIONS = """\
 - **Scores per run**: ROC-AUC (binary; one-vs-rest macro over the classes present for multiclass),
   accuracy, balanced accuracy and log-loss on validation and test, read at the validation-selected
-  (early-stopped) step recorded in `selected` of the run's `metrics.json`.
-- **Folds, then datasets**: every per-run quantity is first averaged over the folds of a dataset
-  (mean over the folds with a finite value); medians, quartiles and ranks are then taken across
-  datasets, so every dataset weighs the same. Quartiles use linear interpolation; IQR = q75 - q25.
-- **Normalized improvement** over the reference (`zeroshot`), per (dataset, fold):
-  100 x (s / s_ref - 1) for higher-is-better metrics and 100 x (1 - s / s_ref) for losses
-  (log-loss), so a positive value always means better than the reference. Undefined when the
-  reference run is missing or s_ref = 0. Mean over folds per dataset; median, quartiles, min, max
-  and the number of datasets across datasets, per (method, size).
+  (early-stopped) step of each fine-tuning replicate (`replicates[r].selected` of the run's
+  `metrics.json`). A run holds `protocol.seeds` replicates; replicate r's seed derives from
+  (dataset, fold, r, protocol.seed) only, so every method and size of a fold shares its seeds.
+- **Averaging: replicates -> folds -> datasets**: every per-replicate quantity is first averaged over
+  the replicates of a run, then over the folds of a dataset (means over finite values); medians,
+  quartiles, means with intervals, tests and ranks are then taken across datasets, so every dataset
+  weighs the same. Quartiles use linear interpolation; IQR = q75 - q25.
+- **Improvement** over the reference (`zeroshot`), per (dataset, fold): normalized,
+  100 x (s / s_ref - 1) for higher-is-better metrics and 100 x (1 - s / s_ref) for losses (log-loss),
+  in % of the reference score; and absolute, s - s_ref (s_ref - s for losses), in the metric's own
+  units (e.g. ROC-AUC points). Positive always means better than the reference. Undefined when the
+  reference run is missing (the normalized one also when s_ref = 0). Mean over folds per dataset;
+  across datasets per (method, size): median, quartiles, min, max, the number of datasets, and the
+  mean with a 95 % percentile-bootstrap interval (4,000 resamples of the datasets, seed 0).
+- **Validation-chosen size** (one definition for every table and plot): for a size-dependent method
+  the candidates are n = 0 (its anchor, see Scaling curve) and every synthetic size it ran at. Per
+  (dataset, fold, replicate) the candidate with the best validation score of that fold's own
+  validation rows is chosen (ties: the smallest size; candidates need a finite validation score, a
+  NaN test score never removes one) and that fold's test score at it is reported; then replicates
+  -> folds -> datasets. Never chosen from scores averaged over folds: fold j's validation rows are
+  other folds' test rows.
 - **Average rank**: per dataset, competitors are ranked by fold-mean test score (1 = best, ties share
   their mean rank); ranks are averaged across datasets. Two selections: `per_size`, where every
-  (method, size) of the grid is a competitor, and `val_chosen`, where each method competes at the
-  size with the best fold-mean validation score of the same metric among its own runs (ties: the
-  smallest size). Ranks need complete blocks: competitors without any score in the group are
-  dropped first, then datasets lacking any remaining competitor; both are listed in `rank_tests.csv`.
+  (method, size) of the grid is a competitor, and `val_chosen`, where each size-dependent method
+  competes at its validation-chosen size. Ranks need complete blocks: competitors without any score
+  in the group are dropped first, then datasets lacking any remaining competitor; both are listed in
+  `rank_tests.csv`.
 - **Friedman test**: `scipy.stats.friedmanchisquare` (tie-corrected chi-square) when there are at
-  least 3 competitors and at least 2 complete datasets; otherwise reported as not applicable with
-  the reason.
+  least 3 competitors and at least 5 complete datasets; below 5 datasets it is not run and the
+  report says "too few datasets" (the chi-square approximation does not hold there).
 - **Nemenyi critical difference**: CD = q_alpha sqrt(k (k + 1) / (6 N)) for k competitors and N
   datasets, q_alpha = studentized range quantile (1 - alpha, k, infinite df) / sqrt(2), alpha = 0.05;
   computed only when the Friedman test applies. In the diagram a bar joins competitors whose
   average ranks differ by less than CD (not significantly different).
-- **Validation-test correlation gap** per run: 1 - Spearman correlation between the validation and
-  the test scores over the run's evaluation steps (steps where both are finite). Undefined for fewer
-  than 3 such steps or a constant curve (e.g. zero-shot runs, which have one step); undefined runs
-  are counted, not dropped silently. Summarised as median and quartiles over runs per method,
-  pooled over sizes (`size = all`) and per size.
-- **Early-stopping regret** per run: best test score on the curve - test score at the
-  validation-selected step (for log-loss: test at the selected step - lowest test on the curve);
-  0 when validation picked the test-best step. Summarised as median, mean and max over runs.
+- **Paired tests** (`paired_tests.csv`): each competitor against plain fine-tuning (`finetune`) on
+  fold-mean test scores, exact two-sided Wilcoxon signed-rank test over datasets (zero differences
+  dropped), Holm-corrected within each group x metric x selection. Not run, with the words "too few
+  datasets", when even the most extreme outcome could not reach alpha (fewer than 6 non-zero
+  differences at alpha = 0.05).
+- **Seed spread** (`replicate_spread.csv`): per (method, size), the standard deviation (ddof 1) of
+  the selected scores across the replicates of one fold, mean over folds, then median and quartiles
+  across datasets.
+- **Validation-test correlation gap** per fine-tuning replicate: 1 - Spearman correlation between
+  the validation and the test scores over its evaluation steps (steps where both are finite).
+  Undefined for fewer than 3 such steps or a constant curve (e.g. zero-shot runs, which have one
+  step); undefined curves are counted, not dropped silently. Summarised per method, pooled over
+  sizes (`size = all`) and per size: mean over replicates, folds (and sizes) per dataset, then median
+  and quartiles across datasets.
+- **Early-stopping regret** per fine-tuning replicate: best test score on the curve - test score at
+  the validation-selected step (for log-loss: test at the selected step - lowest test on the curve);
+  0 when validation picked the test-best step. Summarised like the gap (dataset first), with the
+  largest dataset value and the number of positive curves.
 - **Scaling curve**: for each size-dependent method, fold-mean scores at every synthetic size n > 0;
   the n = 0 point is plain fine-tuning (`finetune`) for methods that train on real plus synthetic
   rows, and the reference (`zeroshot`) for purely synthetic methods (no real and no synthetic rows
@@ -41,13 +63,14 @@ METRIC_DEFINITIONS = """\
   fold-mean score (at least 3 sizes, non-constant); a two-sided sign test (binomial, p = 1/2) on the
   signs of these correlations across datasets (zero or undefined correlations excluded); Page's L
   test (`scipy.stats.page_trend_test`) on the datasets with a score at every size, when there are at
-  least 2 such datasets and 3 sizes, one-sided for an increasing order and separately for a
-  decreasing order (L is reported for the increasing order). A trend is called significant when
-  either one-sided p is below alpha / 2, which keeps the two-sided error rate at alpha.
-- **Best size** per size-dependent method and dataset: the size (n = 0 included) with the best
-  fold-mean validation score next to the size with the best fold-mean test score (ties: the smallest
-  size); regret = test score at the test-best size - test score at the validation-chosen size
-  (flipped for losses).
+  least 2 such datasets and 3 sizes, one-sided for an increasing and for a decreasing order, two-sided
+  p = twice the smaller one (L is reported for the increasing order). Every trend p-value of one
+  report (Page's and the sign tests', all groups, metrics and splits) forms one Holm family; a trend
+  is called significant when its Holm-adjusted two-sided Page p is below alpha.
+- **Best size** per size-dependent method and dataset: the validation-chosen sizes (how often each
+  size won over the (fold, replicate) units) next to the sizes test would have chosen the same way;
+  regret = test score at the test-best size - test score at the validation-chosen size (flipped for
+  losses) per unit, then replicates -> folds; `agree_share` = share of units where both sizes agree.
 - **Fidelity**: every numeric value of a generator's fidelity reports, nested values as dotted keys
   (e.g. `two_sample_auc`, where 0.5 means indistinguishable from real rows;
   `tstr.train_on_synthetic_auc` and `tstr.train_on_real_auc`; `marginal_distance.mean`;
