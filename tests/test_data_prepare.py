@@ -15,7 +15,7 @@ from causalmixft.errors import StageError
 
 META_KEYS = {
     "dataset", "source", "source_sha256", "target", "original_target", "classes", "class_counts",
-    "features", "n_rows", "n_features", "dropped_constant", "missing_policy",
+    "features", "n_rows", "n_features", "dropped_constant", "missing_policy", "warnings",
 }
 ENTRIES = {e["file"]: e for e in json.loads(MANIFEST.read_text())["datasets"]}
 
@@ -86,7 +86,31 @@ def test_types_are_inferred_without_a_declaration(tmp_path):
         "flag": ("categorical", False, ["False", "True"]),
         "word": ("categorical", False, ["a", "b"]),
     }
-    assert meta["classes"] == ["1", "2"]
+    assert meta["classes"] == ["1", "2"] and meta["warnings"] == []
+
+
+def test_a_column_of_numbers_with_some_text_is_categorical_with_a_warning_in_meta_and_log(tmp_path, caplog):
+    values = [str(v) for v in range(1, 18)] + ["n/a", "n/a", "unknown"]
+    frame = pd.DataFrame({"dose": values, "word": ["a", "b"] * 10, "target": ["x", "y"] * 10})
+    with caplog.at_level("WARNING", logger="causalmixft.data.prepare"):
+        table, meta = prepare_table("mixed", raw_table(tmp_path, frame), source="file:mixed")
+    assert table["dose"].dtype == object  # typed as before: the warning only reports it
+    assert meta["warnings"] == [{
+        "column": "dose", "problem": "mostly numbers with some text: typed categorical", "numeric_share": 0.85,
+        "text_values": 3, "text_examples": ["n/a", "unknown"], "levels": 19,
+    }]
+    assert "[prepare] mixed: column 'dose' is mostly numbers (85% of its values) but 3 values are text" in caplog.text
+    # a column the source declares categorical is meant as one: no warning
+    _, declared = prepare_table("mixed", raw_table(tmp_path, frame, categorical=["dose", "word"]), source="file:mixed")
+    assert declared["warnings"] == []
+
+
+def test_more_classes_than_the_backbone_tells_apart_fail_at_prepare(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(24.0), "y": [f"c{i % 12}" for i in range(24)]})
+    with pytest.raises(StageError, match=r"^\[prepare\] many: 12 classes, more than the 10 the backbone tells apart"):
+        prepare_table("many", raw_table(tmp_path, frame, "y"), source="file:many", max_classes=10)
+    _, meta = prepare_table("many", raw_table(tmp_path, frame, "y"), source="file:many", max_classes=12)
+    assert len(meta["classes"]) == 12
 
 
 def test_integer_rule_is_off_by_default(tmp_path):

@@ -32,6 +32,7 @@ from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.data.sources import Source
 from causalmixft.experiment.methods import method_sizes, resolve_method
 from causalmixft.errors import StageError
+from causalmixft.preflight import backbone_class_limit, missing_gpu
 from causalmixft.workflow_code import script_modules
 
 validate(config, "../schemas/config.schema.yaml")
@@ -229,6 +230,34 @@ def check_generators():
 
 
 check_generators()
+
+
+def check_machine():
+    """A GPU this machine cannot give fails before any job runs, not at the first fine-tuning
+    job (causalmixft.preflight). Runs on start (after the DAG is built, never in a dry run), for
+    the GPU rules about to run; jobs that a cluster executor runs elsewhere are not checked.
+    """
+    to_run = {job.rule.name for job in workflow.dag.needrun_jobs()}
+    devices = {}
+    if "finetune" in to_run:
+        devices["finetune.device"] = FINETUNE["device"]
+    if "pretrain_backbone" in to_run and "device" in PRETRAIN:
+        devices["backbone.pretrain.device"] = PRETRAIN["device"]
+    for key, device in devices.items():
+        problem = missing_gpu(device, workflow.local_exec)
+        if problem:
+            raise WorkflowError(
+                f"config: {key}: {problem}; set it to cpu (or auto, which uses a GPU only where "
+                f"there is one), or run where a GPU is visible"
+            )
+
+
+onstart:
+    check_machine()
+
+
+# The most classes the backbone tells apart: the prepare stage fails a dataset with more.
+BACKBONE_MAX_CLASSES = backbone_class_limit(config["backbone"])
 
 
 # The generator wildcard of fit_generator and sample_generator: the baselines' module names

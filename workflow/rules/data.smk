@@ -25,6 +25,7 @@ rule prepare_dataset:
     params:
         spec=dataset_spec,
         cache_dir=config["cache_dir"],
+        max_classes=BACKBONE_MAX_CLASSES,
     script:
         "../scripts/prepare_dataset.py"
 

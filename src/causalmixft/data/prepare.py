@@ -9,7 +9,11 @@ Rules (the ``missing_policy`` and feature list in the meta record what was done)
   (0, the default, turns that rule off). Everything else is numeric.
 - Numeric features are float64; ``integer`` is true when every observed value is a whole number.
 - Categorical values are strings; whole-number floats lose their ``.0`` (1.0 -> "1").
-- Labels are strings the same way; a missing label or a single class is an error.
+- Labels are strings the same way; a missing label or a single class is an error, and so are
+  more classes than the backbone tells apart (``max_classes``), before any later stage runs.
+- A column typed categorical because some of its values are text although most are numbers
+  (e.g. a stray "n/a") is kept as a categorical, with a warning in the log and in the meta's
+  ``warnings``: it is usually a number column whose missing values the source spells out.
 - Constant columns (one distinct value, missing counted as a value) are dropped and listed.
 - Missing values are kept as NaN, never imputed, never used to drop rows; +-inf becomes NaN.
 """
@@ -38,16 +42,29 @@ MISSING_RULE = (
 )
 
 
+# A non-numeric column is reported as mixed when at least this share of its observed values read as numbers.
+MIXED_NUMERIC_SHARE = 0.5
+MIXED_EXAMPLES = 5  # text values quoted in the warning
+
+
 def prepare_dataset(
-    dataset: str, spec: Mapping[str, Any], cache_dir: str | os.PathLike = ".cache"
+    dataset: str, spec: Mapping[str, Any], cache_dir: str | os.PathLike = ".cache", max_classes: int | None = None
 ) -> tuple[pd.DataFrame, dict]:
     """Load one dataset from its config entry and prepare it (see :func:`prepare_table`)."""
     raw = load_source(dataset, spec, cache_dir)
-    return prepare_table(dataset, raw, source=spec["source"], max_integer_levels=spec.get("max_integer_levels", 0))
+    return prepare_table(
+        dataset, raw, source=spec["source"], max_integer_levels=spec.get("max_integer_levels", 0), max_classes=max_classes
+    )
 
 
-def prepare_table(dataset: str, raw: RawTable, source: str, max_integer_levels: int = 0) -> tuple[pd.DataFrame, dict]:
-    """The prepared table (features in source order, then ``target``) and its meta."""
+def prepare_table(
+    dataset: str, raw: RawTable, source: str, max_integer_levels: int = 0, max_classes: int | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The prepared table (features in source order, then ``target``) and its meta.
+
+    ``max_classes``: the most classes the backbone tells apart (None: no limit); more is an error here
+    rather than after splitting, discovery, fitting and sampling.
+    """
     frame = raw.frame
 
     def fail(problem: str) -> StageError:
@@ -65,10 +82,17 @@ def prepare_table(dataset: str, raw: RawTable, source: str, max_integer_levels: 
         raise fail("the source has no rows")
 
     labels = _labels(frame[raw.target], fail)
+    n_classes = labels.nunique()
+    if max_classes is not None and n_classes > max_classes:
+        raise fail(
+            f"{n_classes} classes, more than the {max_classes} the backbone tells apart (max_classes of its "
+            f"config.json); leave the dataset out, merge classes in the source, or use a backbone with more classes"
+        )
     declared = set(raw.categorical) if raw.categorical is not None else None
     columns: dict[str, pd.Series] = {}
     features: list[Feature] = []
     dropped: list[str] = []
+    warnings: list[dict] = []
     for name in names:
         if name == raw.target:
             continue
@@ -76,6 +100,8 @@ def prepare_table(dataset: str, raw: RawTable, source: str, max_integer_levels: 
         if _is_categorical(column, declared, name, max_integer_levels):
             values = _as_strings(column)
             feature = Feature(name, "categorical", levels=tuple(sorted(values.dropna().unique())))
+            if declared is None or name not in declared:
+                warnings += _mixed_column(dataset, name, values)
         else:
             values = column.astype("float64").replace([np.inf, -np.inf], np.nan)
             observed = values.dropna().to_numpy()
@@ -107,6 +133,7 @@ def prepare_table(dataset: str, raw: RawTable, source: str, max_integer_levels: 
         "n_features": len(features),
         "dropped_constant": dropped,
         "missing_policy": {"rule": MISSING_RULE, "missing_per_feature": missing},
+        "warnings": warnings,
     }
     n_categorical = sum(f.kind == "categorical" for f in features)
     log.info("%s: %d rows, %d features (%d categorical)", dataset, len(table), len(features), n_categorical)
@@ -134,6 +161,31 @@ def _labels(column: pd.Series, fail) -> pd.Series:
     if labels.nunique() < 2:
         raise fail(f"a single class {labels.iloc[0]!r}: classification needs at least two")
     return labels
+
+
+def _mixed_column(dataset: str, name: str, values: pd.Series) -> list[dict]:
+    """A warning (logged, and returned for the meta) when most of a text column's values are numbers."""
+    observed = values.dropna()
+    numeric = pd.to_numeric(observed, errors="coerce").notna()
+    if not len(observed) or numeric.all() or numeric.mean() < MIXED_NUMERIC_SHARE:
+        return []
+    text = observed[~numeric]
+    examples = sorted(text.unique(), key=lambda value: -int((text == value).sum()))[:MIXED_EXAMPLES]
+    warning = {
+        "column": name,
+        "problem": "mostly numbers with some text: typed categorical",
+        "numeric_share": round(float(numeric.mean()), 4),
+        "text_values": int(len(text)),
+        "text_examples": [str(value) for value in examples],
+        "levels": int(observed.nunique()),
+    }
+    log.warning(
+        "[%s] %s: column %r is mostly numbers (%.0f%% of its values) but %d values are text (%s), so it is "
+        "categorical with %d levels; if the text means missing, clean the source or declare its types",
+        STAGE, dataset, name, 100 * warning["numeric_share"], warning["text_values"],
+        ", ".join(repr(v) for v in warning["text_examples"]), warning["levels"],
+    )
+    return [warning]
 
 
 def _is_categorical(column: pd.Series, declared: set[str] | None, name: str, max_integer_levels: int) -> bool:
