@@ -215,6 +215,14 @@ def test_fixed_share_keeps_episode_size_and_real_rows_at_every_synthetic_size():
         assert np.array_equal(np.sort(context), a) and np.array_equal(np.sort(query), b)
 
 
+def test_a_small_real_pool_shrinks_both_parts_and_keeps_the_share():
+    rng = np.random.default_rng(0)
+    sampler = EpisodeSampler(rng.integers(0, 2, 36), rng.integers(0, 2, 256), FinetuneConfig(batch_rows=128), 0)
+    context, query = sampler()
+    rows = np.concatenate([context, query])
+    assert len(rows) == 72 and (rows < 36).sum() == 36  # 36 real + 36 synthetic: still half and half
+
+
 def test_pool_mixing_lets_the_real_share_fall_with_size():
     shares = []
     for n in (64, 1024):

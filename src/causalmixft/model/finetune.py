@@ -161,9 +161,11 @@ class EpisodeSampler:
         else:
             # Each source contributes its fixed part whether or not the other one is there:
             # real-only fine-tuning sees exactly the real parts of the augmented runs' episodes.
+            # A real pool smaller than its part shrinks both parts, so the share stays real_share.
             real_part = int(round(cfg.real_share * cfg.batch_rows))
             self.n_real_part = min(real_part, n_real)
-            self.n_synthetic_part = (cfg.batch_rows - real_part) if n_synthetic else 0
+            scale = self.n_real_part / real_part if n_real else 1.0
+            self.n_synthetic_part = int(round((cfg.batch_rows - real_part) * scale)) if n_synthetic else 0
         self.synthetic_seen = np.zeros(n_synthetic, bool)
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray]:
