@@ -14,6 +14,7 @@ How real and synthetic rows are mixed is ``mixing``:
   real rows at every size and in every method (common random numbers). A method without
   synthetic rows (plain fine-tuning) trains on exactly the real parts of those episodes, one
   without real rows on the synthetic parts: adding a source never changes what the other gives.
+  A real pool smaller than its part shrinks both parts in proportion, so the share holds.
 - ``pool``: ``batch_rows`` rows drawn uniformly from the union of both pools. The real share then
   falls as n grows, so size is confounded with the mixing ratio; kept for comparison.
 
