@@ -70,9 +70,9 @@ wildcard_constraints:
 
 def script_code(script, *modules):
     """The package modules that workflow/scripts/<script> runs, read from its imports and theirs
-    (causalmixft.workflow_code): a rule's code inputs, so editing any module its job runs reruns
-    the rule and what follows, and editing another module does not. `modules`: dotted names the
-    script reaches by a computed name (a generator's module, a pickle's classes).
+    (causalmixft.workflow_code). As a rule's code inputs they rerun its jobs (and what follows)
+    when any module those jobs run is edited, and only then. Extra `modules` are dotted names
+    the script reaches by a computed name (a generator's module, a pickle's classes).
     """
     return script_modules(
         Path(workflow.basedir, "workflow", "scripts", script), SRC, modules
