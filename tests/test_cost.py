@@ -168,3 +168,8 @@ def test_fine_tuning_scales_with_the_steps_in_its_loop_only():
     tuned = rows.loc[("finetune", "tfm-small/causalmixft")]
     assert tuned["scale"] == pytest.approx(0.4 + 0.6 * 2)  # 4 s of start-up, 6 s of loop x 60/30 steps
     assert tuned["wall_h"] == pytest.approx(60 * 10 * 1.6 / 3600) and "60% of a job" in tuned["basis"]
+
+
+def test_job_steps_count_every_replicate():
+    assert cost.job_steps({"finetune": {"steps": 60}, "protocol": {"seeds": 3}}) == 180
+    assert cost.job_steps({"finetune": {"steps": 60}, "protocol": {}}) == 60

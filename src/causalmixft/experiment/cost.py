@@ -10,7 +10,8 @@ Every rule writes ``results/benchmarks/{rule}/{...}/{dataset}/fold{k}/n{size}.ts
 - ``cost_projection``: a target grid's jobs per rule (for example config/tabarena.yaml: 38 tasks x
   10 folds x methods x sizes) times the measured median cost per job, scaled to each target job's
   feature count and size with the exponents above (negative exponents, noise on few datasets, are
-  taken as 0), and fine-tuning by the ratio of the target's to the measured steps.
+  taken as 0), and fine-tuning by the ratio of the target's to the measured steps per job (step
+  cap x replicates, ``job_steps``).
 
 Projections are only as good as their basis, and the table says what it is: how many jobs were
 measured, over which feature counts (beyond them the power law extrapolates), and on which
@@ -209,9 +210,15 @@ def projection_spec(config_path: str | Path, tasks_csv: str | Path | None = None
         "generators": list(config["synthetic"].get("generators", ["causalmixft"])),
         "methods": [{"name": m.name, "pool": m.pool, "generator": m.generator} for m in methods],
         "backbone": config["backbone"]["name"],
-        "steps": int(finetune.get("steps", 0)),
+        "steps": job_steps(config),
         "device": str(finetune.get("device", "auto")),
     }
+
+
+def job_steps(config: Mapping) -> int:
+    """Optimisation steps a fine-tuning job may run: the step cap times its replicates."""
+    seeds = int((config.get("protocol") or {}).get("seeds", 1))
+    return int((config.get("finetune") or {}).get("steps", 0)) * seeds
 
 
 def target_jobs(spec: Mapping) -> pd.DataFrame:

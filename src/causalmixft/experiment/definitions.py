@@ -87,7 +87,7 @@ METRIC_DEFINITIONS = """\
 - **Cost projection** (`cost_projection.csv`) to a target grid (`config/tabarena.yaml`): its jobs per
   rule and variant times the median measured job, scaled by (n_features / their geometric mean over
   the measured jobs)^b and likewise for size, negative exponents taken as 0; fine-tuning also by the
-  target's steps over the measured config's. CPU hours = wall hours x the median CPU/wall share. GPU
+  target's steps per job (step cap x replicates) over the measured config's. CPU hours = wall hours x the median CPU/wall share. GPU
   hours only for GPU rules whose runs recorded a CUDA device in `metrics.json`; fine-tuning measured
   on a CPU gives CPU hours only. Variants without a measured job are listed and not counted, except
   a fine-tuning method, which takes the measured fine-tuning methods' jobs.

@@ -111,7 +111,7 @@ def aggregate_results(
         fidelity_missing = pd.concat([fidelity_missing, failed_fidelity], ignore_index=True)
     benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude)
     tables = build_tables(runs, study, fidelity, fidelity_missing, benchmarks)
-    local_steps = ((config or {}).get("finetune") or {}).get("steps")
+    local_steps = cost.job_steps(config) if config else None
     n_features = cost.load_feature_counts(meta_root)
     tables.update(cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"]))
 
