@@ -15,7 +15,7 @@ import numpy as np
 from causallearn.utils.cit import FisherZ, register_ci_test
 
 FAST_FISHERZ = "causalmixft_fisherz"
-CI_TESTS = ("fisherz", "mv_fisherz", "chisq", "gsq", "kci", "auto")
+CI_TESTS = ("fisherz", "mv_fisherz", "chisq", "gsq", "kci", "rcit", "fastkci", "auto")
 
 
 class FastFisherZ(FisherZ):
@@ -71,4 +71,6 @@ def resolve_ci_test(ci_test: str, all_categorical: bool, kci_max_rows: int) -> R
         return ResolvedTest(ci_test, ci_test, True, None)
     if ci_test == "kci":
         return ResolvedTest("kci", "kci", False, int(kci_max_rows))
+    if ci_test in ("rcit", "fastkci"):
+        return ResolvedTest(ci_test, ci_test, False, None)
     raise ValueError(f"unknown ci_test {ci_test!r}; choose one of {', '.join(CI_TESTS)}")

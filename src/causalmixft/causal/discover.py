@@ -159,7 +159,8 @@ def discover_dag(
         matrix = _prepare_for_test(matrix, [ci.kinds[i] for i in columns], test, rng)
         for algorithm in settings.algorithms:
             t0 = time.perf_counter()
-            marks = _run_algorithm(algorithm, matrix, test, settings.alpha, dataset)
+            with seeded_global_numpy(int(rng.integers(2**32))):
+                marks = _run_algorithm(algorithm, matrix, test, settings.alpha, dataset)
             n_edges = _count_votes(marks, columns, adjacent, directed, symmetric)
             runs.append(
                 {
@@ -237,6 +238,17 @@ def _run_algorithm(algorithm: str, matrix: np.ndarray, test: ResolvedTest, alpha
     for warning in caught:
         log.info("%s warning: %s", algorithm, warning.message)
     return np.asarray(graph, dtype=int)
+
+
+@contextlib.contextmanager
+def seeded_global_numpy(seed: int):
+    """RCIT and FastKCI draw random features from numpy's global generator: seed it, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 @contextlib.contextmanager

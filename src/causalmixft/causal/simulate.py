@@ -7,7 +7,7 @@ truth and a fitted SCM against the real joint distribution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -108,6 +108,138 @@ def mixed(n: int, seed: int) -> SimulatedTable:
     return _table(columns, edges, categorical=("colour", "grade"), dataset="mixed")
 
 
+EFFECTS = {"linear": lambda x: x, "tanh": lambda x: 2 * np.tanh(x), "square": lambda x: x**2 - 1}
+# Rows drawn once to fix each node's standardization, so every sample of one SCM has the same mechanisms.
+CALIBRATION_ROWS = 20_000
+
+
+@dataclass
+class RandomSCM:
+    """A random SCM over features x00.. and a binary label, with optional hidden confounders.
+
+    Nodes are generated in a random order, the label in the middle (so it has causes and effects,
+    as in real tables). Each node draws parents among earlier nodes, ``expected_parents`` on
+    average and at most 4. A numeric node is a sum of parent effects plus Gaussian noise; with
+    ``mechanisms="nonlinear"`` each effect is linear, ``2 tanh`` or a centred square (non-monotone:
+    invisible to a linear test), with ``"linear"`` every effect is linear. A categorical node (3-4
+    levels, the label 2) takes the level with the largest Gumbel-noisy score, linear in its
+    parents. Parents enter standardized by constants fixed once per SCM. Each hidden confounder
+    is a standard normal latent added (weight 1-1.5) to two observed nodes that are not adjacent
+    in the DAG; ``dag`` is the DAG over the observed nodes only, ``confounded`` lists the pairs.
+    """
+
+    order: list[str]
+    parents: dict[str, list[str]]
+    effects: dict[str, list[tuple[str, float]]]  # numeric node: (effect, weight) per parent
+    categorical_weights: dict[str, np.ndarray]  # categorical node: parents x levels
+    noise_scale: dict[str, float]
+    latent_effects: dict[str, list[tuple[int, float]]]  # node: (latent index, weight)
+    n_latents: int
+    schema: TableSchema
+    dag: nx.DiGraph
+    confounded: list[tuple[str, str]]
+    centre: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+    def sample(self, n_rows: int, seed: int) -> pd.DataFrame:
+        """``n_rows`` rows in the schema's columns and dtypes (the latents are not returned)."""
+        values = self._draw(n_rows, np.random.default_rng(seed))
+        frame = pd.DataFrame({name: values[name] for name in self.schema.names + [self.schema.target]})
+        return self.schema.cast(frame)
+
+    def _draw(self, n_rows: int, rng: np.random.Generator, calibrate: bool = False) -> dict[str, np.ndarray]:
+        """One sample in generation order; ``calibrate`` fixes each node's standardization from it."""
+        latents = rng.normal(size=(n_rows, self.n_latents))
+        values, inputs = {}, {}
+        for node in self.order:
+            hidden = sum((w * latents[:, j] for j, w in self.latent_effects.get(node, [])), np.zeros(n_rows))
+            if node in self.categorical_weights:
+                weights = self.categorical_weights[node]
+                scores = rng.gumbel(size=(n_rows, weights.shape[1])) + hidden[:, None] * weights[-1]
+                for k, parent in enumerate(self.parents[node]):
+                    scores += np.outer(inputs[parent], weights[k])
+                codes = scores.argmax(axis=1)
+                values[node] = np.array([self._level(node, c) for c in codes], dtype=object)
+                raw = codes.astype(float)
+            else:
+                raw = hidden + rng.normal(size=n_rows) * self.noise_scale[node]
+                for parent, (effect, weight) in zip(self.parents[node], self.effects[node]):
+                    raw += weight * EFFECTS[effect](inputs[parent])
+                values[node] = raw
+            if calibrate:
+                self.centre[node], self.scale[node] = float(raw.mean()), float(raw.std()) or 1.0
+            inputs[node] = (raw - self.centre[node]) / self.scale[node]
+        return values
+
+    def _level(self, node: str, code: int) -> str:
+        return str(code) if node == self.schema.target else f"l{code}"
+
+    def markov_blanket(self, node: str = TARGET) -> set[str]:
+        children = set(self.dag.successors(node))
+        spouses = {p for c in children for p in self.dag.predecessors(c)}
+        return (set(self.dag.predecessors(node)) | children | spouses) - {node}
+
+
+def draw_scm(
+    n_features: int,
+    seed: int,
+    mechanisms: str = "nonlinear",
+    categorical_share: float = 0.25,
+    expected_parents: float = 1.5,
+    hidden_confounders: int = 0,
+    dataset: str = "",
+) -> RandomSCM:
+    """A :class:`RandomSCM` drawn from ``seed`` (structure and parameters; samples use their own seeds)."""
+    if mechanisms not in ("linear", "nonlinear"):
+        raise ValueError(f"mechanisms must be linear or nonlinear, got {mechanisms!r}")
+    rng = np.random.default_rng(seed)
+    names = [f"x{i:02d}" for i in range(n_features)]
+    order = [str(name) for name in rng.permutation(names)]
+    order.insert(n_features // 2, TARGET)
+    categorical = [name for name in names if rng.random() < categorical_share]
+    levels = {name: int(rng.integers(3, 5)) for name in categorical}  # a list: set order is salted
+    levels[TARGET] = 2
+    kinds = ["linear"] if mechanisms == "linear" else list(EFFECTS)
+    parents, effects, weights, noise = {}, {}, {}, {}
+    for position, node in enumerate(order):
+        earlier = order[:position]
+        p_edge = min(1.0, expected_parents / max(1, len(earlier))) if earlier else 0.0
+        parents[node] = [p for p in earlier if rng.random() < p_edge][:4]
+        if node in levels:
+            # one extra row: the weights of a hidden confounder, if the node gets one
+            weights[node] = 1.5 * rng.normal(size=(len(parents[node]) + 1, levels[node]))
+        else:
+            effects[node] = [
+                (str(rng.choice(kinds)), float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.2))) for _ in parents[node]
+            ]
+            noise[node] = float(rng.uniform(0.4, 1.0))
+    dag = nx.DiGraph()
+    dag.add_nodes_from(names + [TARGET])
+    dag.add_edges_from((p, node) for node in order for p in parents[node])
+    free_pairs = [
+        (a, b) for k, a in enumerate(order) for b in order[k + 1 :] if not dag.has_edge(a, b) and not dag.has_edge(b, a)
+    ]
+    latent_effects: dict[str, list[tuple[int, float]]] = {}
+    confounded = []
+    for j, k in enumerate(rng.choice(len(free_pairs), min(hidden_confounders, len(free_pairs)), replace=False)):
+        pair = free_pairs[int(k)]
+        confounded.append(pair)
+        for node in pair:
+            latent_effects.setdefault(node, []).append((j, float(rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 1.5))))
+    features = tuple(
+        (
+            Feature(name, "categorical", False, tuple(f"l{c}" for c in range(levels[name])))
+            if name in levels
+            else Feature(name, "numeric", False)
+        )
+        for name in names
+    )
+    schema = TableSchema(features, ("0", "1"), dataset or f"random{n_features}")
+    scm = RandomSCM(order, parents, effects, weights, noise, latent_effects, len(confounded), schema, dag, confounded)
+    scm._draw(CALIBRATION_ROWS, np.random.default_rng([seed, 1]), calibrate=True)
+    return scm
+
+
 def random_scm(
     n_features: int,
     n_rows: int,
@@ -115,49 +247,6 @@ def random_scm(
     categorical_share: float = 0.25,
     expected_parents: float = 1.5,
 ) -> SimulatedTable:
-    """A random DAG over ``n_features`` features and a binary label, with nonlinear mechanisms.
-
-    Nodes are generated in a random order; each node draws parents among earlier nodes so that
-    it has ``expected_parents`` of them on average. Numeric nodes are a random mix of linear,
-    ``tanh`` and quadratic parent effects plus Gaussian noise; categorical nodes (3 or 4 levels)
-    take the level with the largest noisy score. The label sits in the middle of the order, so it
-    has both causes and effects, as in real tables.
-    """
-    rng = np.random.default_rng(seed)
-    names = [f"x{i:02d}" for i in range(n_features)]
-    order = list(rng.permutation(names))
-    order.insert(n_features // 2, TARGET)
-    categorical = [name for name in names if rng.random() < categorical_share]
-    levels = {name: int(rng.integers(3, 5)) for name in categorical}  # a list: set order is salted
-    levels[TARGET] = 2
-    values: dict[str, np.ndarray] = {}
-    encoded: dict[str, np.ndarray] = {}  # standardized numeric input each node offers its children
-    edges = []
-    for position, node in enumerate(order):
-        earlier = order[:position]
-        p_edge = min(1.0, expected_parents / max(1, len(earlier))) if earlier else 0.0
-        parents = [p for p in earlier if rng.random() < p_edge][:4]
-        edges.extend((p, node) for p in parents)
-        if node in levels:
-            k = levels[node]
-            scores = rng.gumbel(size=(n_rows, k))
-            for parent in parents:
-                scores += 1.5 * np.outer(encoded[parent], rng.normal(size=k))
-            codes = scores.argmax(axis=1)
-            prefix = "" if node == TARGET else "l"
-            values[node] = np.array([f"{prefix}{c}" for c in codes], dtype=object)
-            centred = codes - codes.mean()
-            encoded[node] = centred / (centred.std() or 1.0)
-        else:
-            signal = np.zeros(n_rows)
-            for parent in parents:
-                effect = rng.choice(["linear", "tanh", "square"])
-                x = encoded[parent]
-                weight = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.2)
-                signal += weight * {"linear": x, "tanh": 2 * np.tanh(x), "square": x**2 - 1}[effect]
-            value = signal + rng.normal(size=n_rows) * rng.uniform(0.4, 1.0)
-            values[node] = value
-            encoded[node] = (value - value.mean()) / (value.std() or 1.0)
-    columns = {name: values[name] for name in names}
-    columns[TARGET] = values[TARGET]
-    return _table(columns, edges, categorical=tuple(sorted(categorical)), dataset=f"random{n_features}")
+    """``n_rows`` rows of the nonlinear mixed-type :func:`draw_scm` of ``seed``, with its true DAG."""
+    scm = draw_scm(n_features, seed, "nonlinear", categorical_share, expected_parents)
+    return SimulatedTable(scm.sample(n_rows, seed), scm.schema, scm.dag)
