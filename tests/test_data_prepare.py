@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, TABARENA, tiny_config, write_config
+from conftest import MANIFEST, TABARENA
 
-from causalmixft.cli import main
 from causalmixft.data.prepare import prepare_dataset, prepare_table, read_prepared, write_prepared
 from causalmixft.data.schema import TARGET, TableSchema
 from causalmixft.data.sources import RawTable
@@ -180,13 +179,3 @@ def test_bad_input_leaves_no_output(tmp_path):
     with pytest.raises(StageError, match=r"^\[prepare\] one_class: a single class"):
         prepare_dataset("one_class", {"source": f"file:{path}"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one_class.csv"]
-
-
-def test_cli_runs_prepare_and_split_into_the_workflow_layout(tmp_path, capsys):
-    config = write_config(tmp_path, tiny_config())
-    common = ["--config", str(config), "--results", str(tmp_path / "results")]
-    assert main([*common, "prepare", "iris"]) == 0
-    assert main([*common, "split", "iris", "1"]) == 0
-    assert (tmp_path / "results" / "splits" / "iris" / "fold1" / "meta.json").is_file()
-    assert main([*common, "prepare", "unknown"]) == 2
-    assert "[prepare] unknown: unknown dataset" in capsys.readouterr().err

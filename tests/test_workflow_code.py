@@ -168,9 +168,9 @@ EDITS = {
     "causal/discover.py": ({"discover_dag", "fit_scm"}, {"prepare_dataset", "split", "pretrain_backbone"}),
     # the aggregation's own modules rerun the aggregation only
     "experiment/plots.py": ({"aggregate"}, ALL_RULES - {"aggregate"}),
-    # modules no job runs: the command line, the workflow's own parse-time helper
-    "cli.py": (set(), ALL_RULES),
+    # modules no job runs: the workflow's own parse-time helpers
     "workflow_code.py": (set(), ALL_RULES),
+    "preflight.py": (set(), ALL_RULES),
 }
 
 
