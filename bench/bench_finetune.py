@@ -1,20 +1,20 @@
 """Fine-tuning on real tables: does a recipe move the model, and what does it cost? Prints JSON.
 
-The protocol is the workflow's: per outer stratified fold, the held-out fold is the test set
-(capped at ``--test-max-rows``), and a stratified real budget from the rest is split 80/20 into
-train (the fine-tuning pool and the inference context) and validation (early stopping and step
-selection). Per dataset it reports zero-shot and fine-tuned validation and test ROC-AUC (means
-over folds), steps run, steps per second and wall time, for each recipe given.
+The protocol is the workflow's: each table is prepared and encoded by the workflow's own code;
+per outer stratified fold, the held-out fold is the test set (capped at ``--test-max-rows``), and
+a stratified real budget from the rest is split 80/20 into train (the fine-tuning pool and the
+inference context) and validation (early stopping and step selection). Per dataset it reports
+zero-shot and fine-tuned validation and test ROC-AUC (means over folds), steps run, steps per
+second and wall time, for each recipe given.
 
 Recipes are compared on VALIDATION ROC-AUC only (``selection`` in the output); test scores are
 printed for information and never take part in a choice. ``--recipe NAME=JSON`` adds a recipe
-(FinetuneConfig fields over the defaults); ``--synthetic-copies`` adds, for the first recipe, a
-run whose synthetic pool is a jittered bootstrap of the train rows (a cheap stand-in generator
-that exercises the real + synthetic episode path at one synthetic size; the workflow's
-CausalMixFT samples are measured by ``make run``). Usage::
+(FinetuneConfig fields over ``--base``). ``--synthetic-size N`` adds, for the last recipe, a run
+whose synthetic pool is N CausalMixFT rows drawn by the workflow's own discovery, SCM fit and
+sampling on the fold's train rows (config.yaml's discovery/scm/synthetic settings). Usage::
 
     python bench/bench_finetune.py --datasets credit-g diabetes --folds 3 \\
-        --recipe 'slow={"lr": 1e-4}' --recipe 'fast={"lr": 1e-3}'
+        --recipe 'slow={"lr": 1e-4}' --recipe 'fast={"lr": 1e-3}' --synthetic-size 256
 """
 
 from __future__ import annotations
@@ -24,16 +24,29 @@ import json
 import platform
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from sklearn.model_selection import train_test_split
 
+from causalmixft.data.prepare import prepare_dataset
+from causalmixft.data.schema import TableSchema
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, load_model
 from causalmixft.model.finetune import FinetuneConfig, finetune
-from causalmixft.model.zeroshot import budget_splits, load_tabarena_arrays
+from causalmixft.model.zeroshot import budget_splits
 
+REPO = Path(__file__).resolve().parents[1]
+TABARENA = REPO / "resources" / "tabarena"
 SHIPPED = ["anneal", "churn", "coil2000_insurance_policies", "credit-g", "diabetes", "splice"]
+
+
+def load_table(name: str):
+    """The prepared table and its schema, as the workflow's prepare_dataset rule makes them."""
+    spec = {"source": f"file:{TABARENA / f'{name}.csv.gz'}", "manifest": str(TABARENA / "MANIFEST.json")}
+    table, meta = prepare_dataset(name, spec)
+    return table, TableSchema.from_meta(meta)
 
 
 def fold_splits(y: np.ndarray, folds: int, budget: int, seed: int, test_max_rows: int):
@@ -42,28 +55,33 @@ def fold_splits(y: np.ndarray, folds: int, budget: int, seed: int, test_max_rows
         yield train, val, test
 
 
-def jittered_copies(x: np.ndarray, y: np.ndarray, n: int, categorical: np.ndarray, rng) -> tuple:
-    """``n`` bootstrap rows of (x, y) with Gaussian noise (0.1 SD) on the numeric columns."""
-    rows = rng.integers(len(y), size=n)
-    noisy = x[rows].copy()
-    numeric = ~categorical
-    scale = np.nanstd(x[:, numeric], axis=0) * 0.1
-    noisy[:, numeric] += rng.normal(size=(n, int(numeric.sum()))) * np.nan_to_num(scale)
-    return noisy.astype(np.float32), y[rows]
+def causalmixft_rows(train, schema: TableSchema, size: int, name: str, seed: int):
+    """``size`` synthetic rows of the workflow's generator fitted on ``train`` (encoded x, y)."""
+    from causalmixft.causal.discover import discover_dag
+    from causalmixft.causal.generators import CausalMixFTGenerator
+    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
+    from causalmixft.causal.scm import fit_scm
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    dag = discover_dag(train, schema, config["discovery"], seed, name).dag
+    generator = CausalMixFTGenerator.from_fitted(fit_scm(train, schema, dag, config["scm"]["quality"], seed, name))
+    rows = sample_synthetic(generator, train, schema, [size], seed, SamplingOptions.from_config(config["synthetic"]),
+                            name).prefix(size)
+    return schema.encode_features(rows), schema.encode_labels(rows)
 
 
 def run_dataset(model, name: str, recipes: dict, args) -> dict:
-    x, y, categorical = load_tabarena_arrays(name)
-    n_classes = int(y.max()) + 1
+    table, schema = load_table(name)
+    x, y, categorical = schema.encode_features(table), schema.encode_labels(table), schema.categorical_mask()
+    n_classes = len(schema.classes)
     per_recipe = {recipe: [] for recipe in recipes}
     for fold, (train, val, test) in enumerate(fold_splits(y, args.folds, args.budget, args.seed, args.test_max_rows)):
         for recipe, cfg in recipes.items():
-            extra = {}
-            if recipe.endswith("+synthetic"):
-                rng = np.random.default_rng(args.seed + fold)
-                sx, sy = jittered_copies(x[train], y[train], args.synthetic_size, categorical, rng)
+            extra, start = {}, time.perf_counter()
+            if recipe.endswith("+causalmixft"):
+                sx, sy = causalmixft_rows(table.iloc[train].reset_index(drop=True), schema, args.synthetic_size,
+                                          name, args.seed + fold)
                 extra = {"synthetic_x": sx, "synthetic_y": sy}
-            start = time.perf_counter()
             result = finetune(model, x[train], y[train], x[train], y[train], x[val], y[val], x[test], y[test],
                               n_classes, categorical, cfg, args.seed + fold, **extra)
             per_recipe[recipe].append({
@@ -97,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--base", default="{}", help="JSON: FinetuneConfig fields every recipe starts from")
     parser.add_argument("--recipe", action="append", default=[], metavar="NAME=JSON")
-    parser.add_argument("--synthetic-size", type=int, default=0, help="also run the first recipe with this many "
-                        "jittered bootstrap rows as the synthetic pool")
+    parser.add_argument("--synthetic-size", type=int, default=0, help="also run the last recipe with this many "
+                        "CausalMixFT rows as the synthetic pool")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -108,8 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
         name, fields = spec.split("=", 1)
         recipes[name] = replace(base, **json.loads(fields))
     if args.synthetic_size:
-        first = list(recipes)[-1] if args.recipe else "default"
-        recipes[f"{first}+synthetic"] = recipes[first]
+        last = list(recipes)[-1]
+        recipes[f"{last}+causalmixft"] = recipes[last]
     model = load_model(args.weights)
     start = time.perf_counter()
     datasets = [run_dataset(model, name, recipes, args) for name in args.datasets]
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
         "recipes": {name: asdict(cfg) for name, cfg in recipes.items()},
         "synthetic_size": args.synthetic_size,
         "selection": {"criterion": "mean validation ROC-AUC over datasets (test never used)",
-                      "chosen": max((r for r in recipes if not r.endswith("+synthetic")),
+                      "chosen": max((r for r in recipes if not r.endswith("+causalmixft")),
                                     key=lambda r: means[r]["val"])},
         "means": means,
         "datasets": datasets,
