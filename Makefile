@@ -45,3 +45,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Published tabular foundation models (docs/backbones.md): one venv per model, .venv-<model>,
+# from requirements-<model>.txt, so no model's pins touch the default .venv. `make venv-tabpfn`
+# builds one; `make test-tabpfn` runs that adapter's tests in it (random weights, no download).
+MODELS := mitra tabpfn tabicl
+.PHONY: $(addprefix venv-,$(MODELS)) $(addprefix test-,$(MODELS)) test-models
+
+$(addprefix venv-,$(MODELS)): venv-%: .venv-%/.installed
+
+.venv-%/.installed: requirements-%.txt requirements.txt pyproject.toml
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet -r requirements-$*.txt
+	.venv-$*/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(addprefix test-,$(MODELS)): test-%: .venv-%/.installed
+	OMP_NUM_THREADS=1 .venv-$*/bin/python -m pytest -m '' tests/test_model_$*.py
+
+test-models: $(addprefix test-,$(MODELS))

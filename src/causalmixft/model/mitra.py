@@ -1,6 +1,6 @@
 """Adapter for AutoGluon's Mitra (``Tab2D``) checkpoints behind the :class:`Backbone` interface.
 
-Install with ``pip install 'causalmixft[mitra]'``. A checkpoint is a LOCAL directory holding
+Install with ``make venv-mitra`` (its own environment, docs/backbones.md). A checkpoint is a LOCAL directory holding
 ``config.json`` (``dim``, ``dim_output``, ``n_layers``, ``n_heads``, ``task``) and
 ``model.safetensors``, the layout of the published ``autogluon/mitra-classifier`` repository
 and of ``Tab2D.save_pretrained``. Nothing is downloaded at run time: the network is built with
@@ -14,27 +14,22 @@ embedding does the scaling. Categorical codes enter as ordinal values, as in Aut
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from causalmixft.model.adapters import AdapterBackbone, file_sha256, import_package, missing_checkpoint
 from causalmixft.model.backbone import autocast, resolve_device
 
 TAB2D_MODULE = "autogluon.tabular.models.mitra._internal.models.tab2d"
-INSTALL_HINT = "pip install 'causalmixft[mitra]' (AutoGluon's Mitra implementation, autogluon.tabular[mitra])"
+EXPECTED = "a local directory with config.json and model.safetensors (e.g. a copy of the autogluon/mitra-classifier repository)"
 
 
 def tab2d_class():
     """AutoGluon's ``Tab2D`` class, or an ImportError that says how to install it."""
-    try:
-        return importlib.import_module(TAB2D_MODULE).Tab2D
-    except ImportError as error:
-        raise ImportError(f"the Mitra adapter needs AutoGluon's Mitra implementation, which is not importable "
-                          f"({error}); install it with: {INSTALL_HINT}") from error
+    return import_package("mitra", TAB2D_MODULE).Tab2D
 
 
 def _build(config: dict, device: torch.device) -> torch.nn.Module:
@@ -48,31 +43,29 @@ def _build(config: dict, device: torch.device) -> torch.nn.Module:
     )
 
 
-class MitraBackbone:
+class MitraBackbone(AdapterBackbone):
     """A Mitra ``Tab2D`` network with the project's backbone interface."""
 
-    def __init__(self, module: torch.nn.Module, max_features: int | None = None, query_chunk: int = 1024):
-        self.module = module
-        self.max_classes = int(module.dim_output)
+    name = "mitra"
+
+    def __init__(self, module: torch.nn.Module, checkpoint: str | Path | None = None,
+                 checkpoint_sha256: str | None = None):
         # Tab2D has no positional feature embedding, hence no hard feature limit.
-        self.max_features = max_features
-        self.query_chunk = query_chunk
+        super().__init__(module, int(module.dim_output), None, checkpoint, checkpoint_sha256)
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "auto") -> "MitraBackbone":
         directory = Path(directory)
         if not directory.is_dir():
-            raise FileNotFoundError(
-                f"no Mitra checkpoint directory at {directory}: expected a local directory with config.json and "
-                f"model.safetensors (e.g. a copy of the autogluon/mitra-classifier repository); the adapter never "
-                f"downloads weights")
+            raise missing_checkpoint("Mitra", directory, EXPECTED)
         missing = [name for name in ("config.json", "model.safetensors") if not (directory / name).is_file()]
         if missing:
-            raise FileNotFoundError(f"Mitra checkpoint {directory} lacks {', '.join(missing)}")
+            raise FileNotFoundError(f"Mitra checkpoint {directory} lacks {', '.join(missing)}; expected {EXPECTED}")
         device = resolve_device(str(device))
         module = _build(json.loads((directory / "config.json").read_text()), device)
-        module.load_state_dict(load_file(str(directory / "model.safetensors")))
-        return cls(module.to(device).eval())
+        weights = directory / "model.safetensors"
+        module.load_state_dict(load_file(str(weights)))
+        return cls(module.to(device).eval(), directory, file_sha256(weights))
 
     @classmethod
     def random(cls, dim: int = 512, n_layers: int = 12, n_heads: int = 4, dim_output: int = 10, seed: int = 0,
@@ -83,14 +76,6 @@ class MitraBackbone:
             torch.manual_seed(seed)
             module = _build(config, resolve_device(str(device)))
         return cls(module.to(resolve_device(str(device))).eval())
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.module.parameters()).device
-
-    def to(self, device: str | torch.device) -> "MitraBackbone":
-        self.module.to(device)
-        return self
 
     def save(self, directory: str | Path, extra: dict | None = None) -> None:
         """``model.safetensors`` + ``config.json`` in Tab2D's own format, so AutoGluon can load it too."""
@@ -128,17 +113,3 @@ class MitraBackbone:
                 torch.zeros(1, len(x_query), dtype=torch.bool, device=x_context.device),
             )
         return out[0, :, :n_classes].float()
-
-    @torch.no_grad()
-    def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
-        if n_classes > self.max_classes:
-            raise ValueError(f"{n_classes} classes exceed Mitra's maximum of {self.max_classes}")
-        device = self.device
-        self.module.eval()
-        ctx = torch.as_tensor(np.asarray(x_context, np.float32), device=device)
-        y = torch.as_tensor(np.asarray(y_context, np.int64), device=device)
-        out = []
-        for start in range(0, len(x_query), self.query_chunk):
-            query = torch.as_tensor(np.asarray(x_query[start : start + self.query_chunk], np.float32), device=device)
-            out.append(torch.softmax(self.logits(ctx, y, query, n_classes), -1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, n_classes))
