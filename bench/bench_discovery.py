@@ -15,10 +15,10 @@ confounders, at several row counts, several seeds each. Per table and method:
 Methods: ``default`` (``discover_dag`` with default settings), ``pc_only`` (the same pipeline
 with PC alone: what FCI changes), ``plain_pc`` (causal-learn's PC CPDAG on the same encoded rows,
 Fisher-z, alpha 0.05: the reference), ``true_dag`` (the SCM on the true DAG: the mechanisms'
-own limit), and ``ci=<test>`` for each ``--ci-tests`` entry. Usage::
+own limit), and each ``--variants NAME=JSON`` (discovery settings over the defaults). Usage::
 
     OMP_NUM_THREADS=1 python bench/bench_discovery.py [--seeds 5] [--rows 204 1000] [--features 15]
-        [--mechanisms linear nonlinear] [--confounders 0 2] [--ci-tests rcit] [--no-scm]
+        [--mechanisms linear nonlinear] [--confounders 0 2] [--variants 'rcit={"ci_test": "rcit"}'] [--no-scm]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def bench_table(mechanisms: str, n_rows: int, confounders: int, n_features: int,
     fresh = scm.sample(FRESH_ROWS, seed=20_000 + seed)
     test = scm.sample(TEST_ROWS, seed=30_000 + seed)
     variants = {"default": {}, "pc_only": {"algorithms": ["pc"]}}
-    variants.update({f"ci={test_name}": {"ci_test": test_name} for test_name in args.ci_tests})
+    variants.update({name: json.loads(settings) for name, settings in (v.split("=", 1) for v in args.variants)})
     out = {}
     for name, settings in variants.items():
         start = time.perf_counter()
@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--features", type=int, default=15)
     parser.add_argument("--mechanisms", nargs="+", default=["linear", "nonlinear"])
     parser.add_argument("--confounders", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--ci-tests", nargs="*", default=[], help="extra variants: the default with this ci_test")
+    parser.add_argument(
+        "--variants", nargs="*", default=[], help='extra discovery settings, e.g. rcit=\'{"ci_test": "rcit"}\''
+    )
     parser.add_argument("--no-scm", action="store_true", help="score discovery only (no SCM fits)")
     args = parser.parse_args(argv)
     start, load_before = time.perf_counter(), os.getloadavg()

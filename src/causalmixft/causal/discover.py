@@ -97,6 +97,7 @@ class DiscoveryResult:
     runs: list[dict] = field(default_factory=list)
     cycles_broken: list[list[str]] = field(default_factory=list)
     new_colliders: list[list[str]] = field(default_factory=list)
+    reversed_edges: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -117,6 +118,7 @@ class DiscoveryResult:
             "runs": self.runs,
             "cycles_broken": self.cycles_broken,
             "new_colliders": self.new_colliders,
+            "reversed_edges": self.reversed_edges,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
         }
@@ -190,6 +192,7 @@ def discover_dag(
         runs=runs,
         cycles_broken=orientation.cycles_broken,
         new_colliders=orientation.new_colliders,
+        reversed_edges=orientation.reversed_edges,
         seconds=time.perf_counter() - start,
     )
 

@@ -10,8 +10,9 @@ Procedure (also in ``docs/causal.md``, section 3):
 3. While the voted edges contain a cycle, the weakest edge of the first cycle found (smallest vote
    margin, then smallest vote share, then latest in node order) loses its orientation and becomes
    undirected; breaking a cycle never removes an adjacency (``cycles_broken``).
-4. Meek's rules R1-R4 orient the undirected edges that the voted ones compel (``meek``): no new
-   unshielded collider and no directed cycle.
+4. Meek's rules R1-R4 orient the undirected edges that the voted ones compel (``meek``); an
+   orientation that would make a directed cycle or a new unshielded collider (only possible when
+   the votes contradict each other) is skipped and left to the next steps.
 5. The rest is a consistent extension (Dor and Tarsi, 1992): repeatedly take a node x with no
    outgoing edge whose undirected neighbours are each adjacent to all of x's other neighbours,
    point its undirected edges into x (``extension``) and remove x. This adds no unshielded
@@ -21,11 +22,12 @@ Procedure (also in ``docs/causal.md``, section 3):
    conditional that matters for classification), and otherwise the label is a cause; between
    features, the earlier column becomes the cause. Markov-equivalent DAGs fit the same
    distribution, so this choice is a convention, not a claim about the data.
-6. If no node qualifies, the voted graph has no consistent extension (noisy votes, e.g. an
-   undirected chordless cycle). The node without outgoing edges whose turn as a sink creates the
-   fewest unshielded colliders (then the least total adjacency share on their edges, then the
-   order of step 5) is taken anyway (``forced``); the colliders it creates are recorded in
-   ``new_colliders``. Voted directions are never reversed here.
+6. If no node qualifies, the voted graph has no consistent extension (contradicting votes, e.g.
+   an undirected chordless cycle, or PC colliders that close a cycle). The node whose turn as a
+   sink breaks the fewest votes is taken anyway (``forced``): each new unshielded collider breaks
+   the runs' "no collider here" and each reversed directed edge (``voted`` or ``meek``) breaks its
+   direction; ties go to the least total adjacency share on those edges, then the order of
+   step 5. ``new_colliders`` and ``reversed_edges`` record them.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Orientation:
     dag: nx.DiGraph
     cycles_broken: list[list[str]]  # the edge (source, target) whose orientation each break removed
     new_colliders: list[list[str]] = field(default_factory=list)  # [a, x, b]: a -> x <- b made by step 6
+    reversed_edges: list[list[str]] = field(default_factory=list)  # [u, v]: u -> v reversed by step 6
 
 
 class PDAG:
@@ -152,7 +155,9 @@ def orient_dag(freq: EdgeFrequencies, threshold: float, label: str | None = None
         how[u, v] = "meek"
     order = sorted(names, key=lambda n: (n != label, -position[n]))
     strength = lambda a, b: float(freq.adjacent[position[a], position[b]])  # noqa: E731
-    extension, new_colliders = consistent_extension(pdag, order, strength)
+    extension, new_colliders, reversed_edges = consistent_extension(pdag, order, strength)
+    for u, v in reversed_edges:
+        del how[u, v]
     how.update(extension)
 
     broken = {frozenset(e) for e in cycles_broken}
@@ -162,7 +167,7 @@ def orient_dag(freq: EdgeFrequencies, threshold: float, label: str | None = None
         record = _edge_record(freq, position[u], position[v], how[u, v])
         record["cycle_broken"] = frozenset((u, v)) in broken
         dag.add_edge(u, v, **record)
-    return Orientation(dag, [list(e) for e in cycles_broken], new_colliders)
+    return Orientation(dag, [list(e) for e in cycles_broken], new_colliders, reversed_edges)
 
 
 def _break_cycles(voted: nx.DiGraph, position: dict) -> list[tuple[str, str]]:
@@ -183,8 +188,10 @@ def _break_cycles(voted: nx.DiGraph, position: dict) -> list[tuple[str, str]]:
 def apply_meek_rules(pdag: PDAG) -> list[tuple[str, str]]:
     """Orient undirected edges by Meek's R1-R4 until none applies; returns the edges oriented, in order.
 
-    An orientation that would close a directed cycle (possible only when the votes contradict each
-    other) is skipped, so the directed part stays acyclic.
+    On a PDAG that has a consistent extension the rules never create a cycle or a new unshielded
+    collider. Voted PDAGs can contradict themselves (PC's own output can hold a directed cycle), so
+    an orientation that would close a directed cycle or make a new unshielded collider at its head
+    is skipped: the edge stays undirected and the extension step decides (and records) it.
     """
     oriented = []
     changed = True
@@ -194,7 +201,7 @@ def apply_meek_rules(pdag: PDAG) -> list[tuple[str, str]]:
             for b in sorted(pdag.undirected[a], key=pdag.nodes.index):
                 if b not in pdag.undirected[a] or not _meek_compels(pdag, a, b):
                     continue
-                if pdag.has_directed_path(b, a):
+                if pdag.has_directed_path(b, a) or any(not pdag.adjacent(a, d) for d in pdag.parents[b]):
                     continue
                 pdag.orient(a, b)
                 oriented.append((a, b))
@@ -221,26 +228,35 @@ def _meek_compels(pdag: PDAG, a, b) -> bool:
     return False
 
 
-def consistent_extension(pdag: PDAG, order: list, strength) -> tuple[dict, list[list[str]]]:
-    """Orient every undirected edge (Dor-Tarsi); returns {edge: "extension" | "forced"} and new colliders."""
+def consistent_extension(pdag: PDAG, order: list, strength) -> tuple[dict, list[list[str]], list[list[str]]]:
+    """Orient every undirected edge (Dor-Tarsi, step 5; step 6 where it is stuck).
+
+    Returns {edge: "extension" | "forced"}, the unshielded colliders made by forced steps, and the
+    directed edges (source, target) that forced steps reversed.
+    """
     children = {n: set(pdag.children[n]) for n in pdag.nodes}
     parents = {n: set(pdag.parents[n]) for n in pdag.nodes}
     undirected = {n: set(pdag.undirected[n]) for n in pdag.nodes}
-    remaining = [n for n in order]
-    how, new_colliders = {}, []
+    remaining = list(order)
+    how, new_colliders, reversed_edges = {}, [], []
 
     def neighbours(x):
         return children[x] | parents[x] | undirected[x]
 
+    def eligible(x):
+        return not children[x] and all(neighbours(x) - {y} <= neighbours(y) for y in undirected[x])
+
     while remaining:
-        sinks = [x for x in remaining if not children[x]]
-        eligible = next((x for x in sinks if all(neighbours(x) - {y} <= neighbours(y) for y in undirected[x])), None)
-        if eligible is not None:
-            x, kind, colliders = eligible, "extension", []
-        else:
-            x = min(sinks, key=lambda s: _sink_cost(s, neighbours, undirected, strength) + (remaining.index(s),))
-            kind, colliders = "forced", _new_colliders(x, neighbours, undirected)
-        for y in sorted(undirected[x], key=order.index):
+        x = next((x for x in remaining if eligible(x)), None)
+        kind, colliders = "extension", []
+        if x is None:
+            x = min(
+                remaining,
+                key=lambda s: _sink_cost(s, neighbours, children, undirected, strength) + (remaining.index(s),),
+            )
+            kind, colliders = "forced", _new_colliders(x, neighbours, children[x] | undirected[x])
+            reversed_edges += [[x, w] for w in sorted(children[x], key=order.index)]
+        for y in sorted(undirected[x] | children[x], key=order.index):
             how[y, x] = kind
         new_colliders += colliders
         for y in neighbours(x):
@@ -249,22 +265,24 @@ def consistent_extension(pdag: PDAG, order: list, strength) -> tuple[dict, list[
             undirected[y].discard(x)
         children[x], parents[x], undirected[x] = set(), set(), set()
         remaining.remove(x)
-    return how, new_colliders
+    return how, new_colliders, reversed_edges
 
 
-def _new_colliders(x, neighbours, undirected) -> list[list[str]]:
-    """Unshielded colliders a -> x <- b created by pointing x's undirected edges into x."""
+def _new_colliders(x, neighbours, changed: set) -> list[list[str]]:
+    """Unshielded colliders a -> x <- b made when every edge of x points into x (``changed``: the
+    edges that did not already)."""
     around = sorted(neighbours(x), key=str)
-    return [
-        [a, x, b]
-        for a, b in combinations(around, 2)
-        if (a in undirected[x] or b in undirected[x]) and b not in neighbours(a)
-    ]
+    return [[a, x, b] for a, b in combinations(around, 2) if (a in changed or b in changed) and b not in neighbours(a)]
 
 
-def _sink_cost(x, neighbours, undirected, strength) -> tuple:
-    colliders = _new_colliders(x, neighbours, undirected)
-    return (len(colliders), sum(strength(a, x) + strength(b, x) for a, _, b in colliders))
+def _sink_cost(x, neighbours, children, undirected, strength) -> tuple:
+    """Votes broken by making x a sink: new colliders plus reversed directed edges, then their adjacency."""
+    colliders = _new_colliders(x, neighbours, children[x] | undirected[x])
+    broken = len(colliders) + len(children[x])
+    return (
+        broken,
+        sum(strength(a, x) + strength(b, x) for a, _, b in colliders) + sum(strength(x, w) for w in children[x]),
+    )
 
 
 def _edge_record(freq: EdgeFrequencies, u: int, v: int, orientation: str) -> dict:
