@@ -8,8 +8,9 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator
 
-from causalmixft.model.backbone import save_model
+from causalmixft.model.backbone import predict_proba, save_model
 from causalmixft.model.finetune import FinetuneConfig
+from causalmixft.model.interface import DEFAULT_ENSEMBLE
 from causalmixft.model.sklearn import TabularFMClassifier
 from model_helpers import tiny_model
 
@@ -108,15 +109,23 @@ def test_context_is_capped_stratified(weights):
     assert len(estimator.context_y_) == 30 and np.bincount(estimator.context_y_).tolist() == [10, 10, 10]
 
 
-def test_class_shifts_reach_the_backbone_and_survive_save_load(weights, tmp_path):
+def test_ensemble_settings_reach_the_backbone_and_survive_save_load(weights, tmp_path):
     X, y = load_iris(return_X_y=True)
-    plain = TabularFMClassifier(weights=weights, device="cpu").fit(X, y)
-    shifted = TabularFMClassifier(weights=weights, device="cpu", n_class_shifts=3).fit(X, y)
-    assert shifted.backbone_.n_class_shifts == 3
-    assert not np.allclose(shifted.predict_proba(X), plain.predict_proba(X))
-    shifted.save(tmp_path / "shifted")
-    reloaded = TabularFMClassifier.load(tmp_path / "shifted")
-    np.testing.assert_array_equal(reloaded.predict_proba(X), shifted.predict_proba(X))
+    single = TabularFMClassifier(weights=weights, device="cpu", n_estimators=1, n_class_shifts=1).fit(X, y)
+    assert single.backbone_.n_estimators == 1 and single.backbone_.n_class_shifts == 1
+    default = TabularFMClassifier(weights=weights, device="cpu").fit(X, y)
+    for name, value in DEFAULT_ENSEMBLE.items():
+        assert getattr(default.backbone_, name) == value
+    assert not np.allclose(default.predict_proba(X), single.predict_proba(X))
+    shifted = TabularFMClassifier(weights=weights, device="cpu", n_estimators=None, n_class_shifts=3).fit(X, y)
+    np.testing.assert_allclose(shifted.predict_proba(X), predict_proba(shifted.backbone_.module, shifted.context_x_,
+                                                                      shifted.context_y_, X, 3, n_class_shifts=3))
+    for estimator in (default, shifted):
+        estimator.save(tmp_path / "saved")
+        reloaded = TabularFMClassifier.load(tmp_path / "saved")
+        for name in DEFAULT_ENSEMBLE:
+            assert reloaded.get_params()[name] == estimator.get_params()[name]
+        np.testing.assert_array_equal(reloaded.predict_proba(X), estimator.predict_proba(X))
 
 
 def test_too_many_classes_is_a_clear_error(weights):

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from causalmixft.model.ensemble import (PREPROCESSINGS, Member, applicable_preprocessings, ensemble_members,
+                                       permute_categories, preprocess)
 from causalmixft.model.transformer import ModelConfig, TabularTransformer
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "tfm-small"
@@ -57,7 +59,55 @@ def autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
+def plan_members(cfg: ModelConfig, x_context: np.ndarray, n_classes: int, categorical: np.ndarray,
+                 n_feature_subsets: int = 4, random_state: int = 0, n_class_shifts: int | None = 1,
+                 n_estimators: int | None = None, preprocessing=PREPROCESSINGS,
+                 category_orders: bool = True) -> list[Member]:
+    """The forward passes of one prediction (see :mod:`causalmixft.model.ensemble`).
+
+    ``n_estimators=None``: every class shift (``< min(n_class_shifts, n_classes)``) on every
+    feature subset (``n_feature_subsets`` for tables wider than ``max_features``), raw features.
+    ``n_estimators=k``: k members that differ by class shift, preprocessing, category order and,
+    for wide tables, feature subset; the number of passes is k whatever the table.
+    """
+    n_features = x_context.shape[1]
+    if n_estimators is not None:
+        kinds = applicable_preprocessings(x_context, categorical, preprocessing)
+        return ensemble_members(n_estimators, n_classes, n_features, cfg.max_features, kinds, n_class_shifts,
+                                category_orders, bool(categorical.any()), random_state)
+    if n_features <= cfg.max_features:
+        subsets = [None]
+    else:
+        rng = np.random.default_rng(random_state)
+        subsets = [tuple(np.sort(rng.choice(n_features, cfg.max_features, replace=False)).tolist())
+                   for _ in range(n_feature_subsets)]
+    shifts = range(max(1, min(n_class_shifts or n_classes, n_classes)))
+    return [Member(shift, "none", columns) for columns in subsets for shift in shifts]
+
+
 @torch.no_grad()
+def member_probabilities(model: TabularTransformer, x_context: np.ndarray, y_context: np.ndarray,
+                         x_query: np.ndarray, n_classes: int, categorical: np.ndarray, members: list[Member],
+                         query_chunk: int = 2048):
+    """Yield (member, class probabilities of ``x_query``) for each member, one forward pass each."""
+    device = next(model.parameters()).device
+    y_context = np.asarray(y_context, np.int64)
+    prepared = {}  # preprocessing kind -> (context, query): fitted once per prediction
+    n_codes = int(np.nanmax(np.concatenate([x_context[:, categorical], x_query[:, categorical]]), initial=0)) + 1
+    for member in members:
+        if member.preprocessing not in prepared:
+            prepared[member.preprocessing] = preprocess(member.preprocessing, x_context, x_query, categorical)
+        context, query = prepared[member.preprocessing]
+        if member.category_seed is not None:
+            context = permute_categories(context, categorical, member.category_seed, n_codes)
+            query = permute_categories(query, categorical, member.category_seed, n_codes)
+        columns = slice(None) if member.columns is None else list(member.columns)
+        shown = (np.arange(n_classes) + member.class_shift) % n_classes  # class c is shown as shown[c]
+        proba = _predict_subset(model, context[:, columns], shown[y_context], query[:, columns], n_classes,
+                                categorical[columns], query_chunk, device)
+        yield member, proba[:, shown]
+
+
 def predict_proba(
     model: TabularTransformer,
     x_context: np.ndarray,
@@ -68,37 +118,32 @@ def predict_proba(
     query_chunk: int = 2048,
     n_feature_subsets: int = 4,
     random_state: int = 0,
-    n_class_shifts: int = 1,
+    n_class_shifts: int | None = 1,
+    n_estimators: int | None = None,
+    preprocessing=PREPROCESSINGS,
+    category_orders: bool = True,
 ) -> np.ndarray:
     """Class probabilities (n_query, n_classes) of ``x_query`` given labelled context rows.
 
-    Tables wider than the model's ``max_features`` are predicted on ``n_feature_subsets``
-    random feature subsets of that size and the probabilities averaged, which keeps the cost
-    of attention across features bounded.
-
-    ``n_class_shifts > 1`` also averages over cyclic relabelings of the classes (class c shown
-    to the network as (c + s) mod n_classes, s < min(n_class_shifts, n_classes)): a network
-    that prefers some label indices then no longer biases the argmax. Costs one pass per shift.
+    The mean over the forward passes of :func:`plan_members`. Without ``n_estimators``, tables
+    wider than the model's ``max_features`` are predicted on ``n_feature_subsets`` random feature
+    subsets of that size, and ``n_class_shifts > 1`` averages over cyclic relabelings of the
+    classes (class c shown to the network as (c + s) mod n_classes): a network that prefers some
+    label indices then no longer biases the argmax. With ``n_estimators=k`` the k passes are the
+    inference ensemble of :mod:`causalmixft.model.ensemble` (shifts, ``preprocessing`` kinds,
+    category orders when ``category_orders``, feature subsets of wide tables).
     """
     if n_classes > model.cfg.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {model.cfg.max_classes}")
-    device = next(model.parameters()).device
-    n_features = x_context.shape[1]
-    categorical = np.zeros(n_features, bool) if categorical is None else np.asarray(categorical, bool)
-    if n_features <= model.cfg.max_features:
-        subsets = [np.arange(n_features)]
-    else:
-        rng = np.random.default_rng(random_state)
-        subsets = [np.sort(rng.choice(n_features, model.cfg.max_features, replace=False)) for _ in range(n_feature_subsets)]
-    shifts = range(max(1, min(n_class_shifts, n_classes)))
-    y_context = np.asarray(y_context, np.int64)
+    x_context, x_query = np.asarray(x_context, np.float32), np.asarray(x_query, np.float32)
+    categorical = np.zeros(x_context.shape[1], bool) if categorical is None else np.asarray(categorical, bool)
+    members = plan_members(model.cfg, x_context, n_classes, categorical, n_feature_subsets, random_state,
+                           n_class_shifts, n_estimators, preprocessing, category_orders)
     probabilities = np.zeros((len(x_query), n_classes))
-    for columns in subsets:
-        for shift in shifts:
-            shown = (np.arange(n_classes) + shift) % n_classes  # class c is shown as shown[c]
-            probabilities += _predict_subset(model, x_context[:, columns], shown[y_context], x_query[:, columns],
-                                             n_classes, categorical[columns], query_chunk, device)[:, shown]
-    return probabilities / (len(subsets) * len(shifts))
+    for _, proba in member_probabilities(model, x_context, y_context, x_query, n_classes, categorical, members,
+                                         query_chunk):
+        probabilities += proba
+    return probabilities / len(members)
 
 
 def _predict_subset(model, x_context, y_context, x_query, n_classes, categorical, query_chunk, device):

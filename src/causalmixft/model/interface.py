@@ -20,6 +20,13 @@ from causalmixft.model import backbone as builtin
 from causalmixft.model.transformer import TabularTransformer
 
 
+# The shipped prediction settings of the built-in backbone (TabularFMClassifier's defaults), chosen on
+# validation rows with bench/bench_ensemble.py (docs/backbone.md). BuiltinBackbone itself defaults to a
+# single pass so that a bare network predicts as it is.
+DEFAULT_ENSEMBLE = {"n_estimators": 8, "n_class_shifts": None, "preprocessing": builtin.PREPROCESSINGS,
+                    "category_orders": True}
+
+
 @runtime_checkable
 class Backbone(Protocol):
     module: torch.nn.Module  # the trainable network: parameters, state_dict, train()/eval()
@@ -53,12 +60,19 @@ class Backbone(Protocol):
 class BuiltinBackbone:
     """The project's own :class:`TabularTransformer` behind the :class:`Backbone` interface."""
 
-    def __init__(self, module: TabularTransformer, n_feature_subsets: int = 4, n_class_shifts: int = 1):
+    def __init__(self, module: TabularTransformer, n_feature_subsets: int = 4, n_class_shifts: int | None = 1,
+                 n_estimators: int | None = None, preprocessing: tuple[str, ...] = builtin.PREPROCESSINGS,
+                 category_orders: bool = True):
         self.module = module
         self.max_classes = module.cfg.max_classes
         self.max_features = module.cfg.max_features
+        # Prediction settings, see backbone.predict_proba: n_estimators=None averages every class
+        # shift on every feature subset; n_estimators=k runs the k-member inference ensemble.
         self.n_feature_subsets = n_feature_subsets
-        self.n_class_shifts = n_class_shifts  # see backbone.predict_proba
+        self.n_class_shifts = n_class_shifts
+        self.n_estimators = n_estimators
+        self.preprocessing = tuple(preprocessing)
+        self.category_orders = category_orders
 
     @classmethod
     def load(cls, directory: str | Path = builtin.DEFAULT_WEIGHTS,
@@ -82,7 +96,8 @@ class BuiltinBackbone:
     def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
         return builtin.predict_proba(self.module, x_context, y_context, x_query, n_classes, categorical,
                                      n_feature_subsets=self.n_feature_subsets, random_state=random_state,
-                                     n_class_shifts=self.n_class_shifts)
+                                     n_class_shifts=self.n_class_shifts, n_estimators=self.n_estimators,
+                                     preprocessing=self.preprocessing, category_orders=self.category_orders)
 
     def save(self, directory: str | Path, extra: dict | None = None) -> None:
         builtin.save_model(self.module, directory, extra)

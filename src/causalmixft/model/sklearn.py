@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, resolve_device
 from causalmixft.model.finetune import FinetuneConfig, finetune
-from causalmixft.model.interface import Backbone, BuiltinBackbone, as_backbone, load_backbone
+from causalmixft.model.interface import DEFAULT_ENSEMBLE, Backbone, BuiltinBackbone, as_backbone, load_backbone
 from causalmixft.model.transformer import TabularTransformer
 
 
@@ -61,12 +61,18 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
     categorical_features : "auto" (DataFrame columns of object, string, category or bool dtype),
         or a list of column names or indices.
     max_context_rows : cap on the context rows used at prediction (stratified subsample).
-    n_class_shifts : built-in backbone only: average predictions over this many cyclic relabelings
-        of the classes (see ``backbone.predict_proba``); 1 = a single pass.
+    n_estimators : built-in backbone only: forward passes of the inference ensemble
+        (:mod:`causalmixft.model.ensemble`); None = every class shift on raw features, one pass each.
+    n_class_shifts : built-in backbone only: at most this many cyclic relabelings of the classes
+        among the members (None: all of them; 1: labels as given).
+    preprocessing : built-in backbone only: the feature preprocessings ensemble members cycle through.
+    category_orders : built-in backbone only: members beyond the first round permute category codes.
     """
 
     def __init__(self, weights=None, device="auto", random_state=0, finetune=None,
-                 validation_fraction=0.2, categorical_features="auto", max_context_rows=4096, n_class_shifts=1):
+                 validation_fraction=0.2, categorical_features="auto", max_context_rows=4096,
+                 n_estimators=DEFAULT_ENSEMBLE["n_estimators"], n_class_shifts=DEFAULT_ENSEMBLE["n_class_shifts"],
+                 preprocessing=DEFAULT_ENSEMBLE["preprocessing"], category_orders=DEFAULT_ENSEMBLE["category_orders"]):
         self.weights = weights
         self.device = device
         self.random_state = random_state
@@ -74,7 +80,10 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.categorical_features = categorical_features
         self.max_context_rows = max_context_rows
+        self.n_estimators = n_estimators
         self.n_class_shifts = n_class_shifts
+        self.preprocessing = preprocessing
+        self.category_orders = category_orders
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -128,10 +137,14 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
             backbone = copy.deepcopy(as_backbone(weights)).to(self._device())
         else:
             backbone = load_backbone(DEFAULT_WEIGHTS if weights is None else weights, self._device())
+        settings = {name: getattr(self, name) for name in DEFAULT_ENSEMBLE}
         if isinstance(backbone, BuiltinBackbone):
-            backbone.n_class_shifts = self.n_class_shifts
-        elif self.n_class_shifts != 1:
-            raise ValueError(f"n_class_shifts is for the built-in backbone only, not {type(backbone).__name__}")
+            for name, value in settings.items():
+                setattr(backbone, name, tuple(value) if name == "preprocessing" else value)
+        else:
+            changed = sorted(name for name, value in settings.items() if value != DEFAULT_ENSEMBLE[name])
+            if changed:
+                raise ValueError(f"{', '.join(changed)}: for the built-in backbone only, not {type(backbone).__name__}")
         return backbone
 
     def _device(self) -> torch.device:
@@ -222,6 +235,8 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         params = dict(state["params"])
         if isinstance(params.get("finetune"), dict):
             params["finetune"] = FinetuneConfig(**params["finetune"])
+        if isinstance(params.get("preprocessing"), list):
+            params["preprocessing"] = tuple(params["preprocessing"])
         if device is not None:
             params["device"] = device
         estimator = cls(**params)
