@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,6 +94,10 @@ class TabPFNBackbone(AdapterBackbone):
         save_as_safetensors = import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors
         save_as_safetensors({**self.header, "state_dict": state}, directory / ".model.safetensors.tmp")
         (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
+        self.write_config(directory, extra)
+
+    def write_config(self, directory: Path, extra: dict | None = None) -> None:
+        """``config.json``: tells the loader (and the workflow) that the directory holds a TabPFN checkpoint."""
         config = {"backbone": "tabpfn", "architecture_name": self.header.get("architecture_name", "tabpfn_v2"),
                   "max_num_classes": self.max_classes}
         if extra:
@@ -120,17 +125,23 @@ class TabPFNBackbone(AdapterBackbone):
         return out[:, 0, :n_classes].float()
 
 
-def convert(ckpt: str | Path, directory: str | Path) -> Path:
-    """Published ``.ckpt`` -> a checkpoint directory (only tensors and plain values are read)."""
-    checkpoint = torch.load(str(ckpt), map_location="cpu", weights_only=True)
-    if not {"config", "state_dict"} <= set(checkpoint):
-        raise ValueError(f"{ckpt} is not a TabPFN checkpoint: it lacks 'config' or 'state_dict'")
-    directory = Path(directory)
+def convert(source: str | Path, directory: str | Path) -> Path:
+    """A published checkpoint -> a checkpoint directory the workflow reads (model.safetensors + config.json).
+
+    A ``.safetensors`` file is copied byte for byte; a pickled ``.ckpt`` is read with
+    ``torch.load(weights_only=True)`` (tensors and plain values only) and written as safetensors.
+    """
+    source, directory = Path(source), Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_as_safetensors = import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors
-    save_as_safetensors(checkpoint, directory / "model.safetensors")
-    backbone = TabPFNBackbone.load(directory, "cpu")  # checks that the package builds and loads it
-    backbone.save(directory, extra={"converted_from": Path(ckpt).name, "source_sha256": file_sha256(ckpt)})
+    if source.suffix == ".safetensors":
+        shutil.copyfile(source, directory / "model.safetensors")
+    else:
+        checkpoint = torch.load(str(source), map_location="cpu", weights_only=True)
+        if not {"config", "state_dict"} <= set(checkpoint):
+            raise ValueError(f"{source} is not a TabPFN checkpoint: it lacks 'config' or 'state_dict'")
+        import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors(checkpoint, directory / "model.safetensors")
+    backbone = TabPFNBackbone.load(directory / "model.safetensors", "cpu")  # the package builds and loads it
+    backbone.write_config(directory, {"converted_from": source.name, "source_sha256": file_sha256(source)})
     return directory
 
 
