@@ -68,15 +68,17 @@ wildcard_constraints:
     backbone=r"[A-Za-z0-9_.-]+",
 
 
+# The rule scripts, next to this file's folder (as the rules' `script: "../scripts/..."`).
+SCRIPTS = Path(str(workflow.current_basedir)).parent / "scripts"
+
+
 def script_code(script, *modules):
     """The package modules that workflow/scripts/<script> runs, read from its imports and theirs
     (causalmixft.workflow_code). As a rule's code inputs they rerun its jobs (and what follows)
     when any module those jobs run is edited, and only then. Extra `modules` are dotted names
     the script reaches by a computed name (a generator's module, a pickle's classes).
     """
-    return script_modules(
-        Path(workflow.basedir, "workflow", "scripts", script), SRC, modules
-    )
+    return script_modules(SCRIPTS / script, SRC, modules)
 
 
 # --- targets ---------------------------------------------------------------------------
