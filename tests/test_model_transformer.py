@@ -198,3 +198,19 @@ def test_training_state_resume_gives_identical_next_loss(tmp_path):
     assert load_training_state(tmp_path, resumed, resumed_optimizers, resumed_generator) == {"step": 2}
     assert [_train_step(resumed, resumed_optimizers, resumed_generator, cfg) for _ in range(2)] == expected
     assert load_training_state(tmp_path / "absent", resumed, resumed_optimizers, resumed_generator) is None
+
+
+def test_sum_threshold_prior_labels_thresholded_sums():
+    from causalmixft.model.prior import sum_threshold_latent
+
+    for seed in range(8):
+        x, latent = sum_threshold_latent(200, 6, torch.Generator().manual_seed(seed))
+        assert torch.isfinite(x).all() and torch.isfinite(latent).all()
+        # The latent label is (up to small noise) linear in the features.
+        design = torch.cat([x, torch.ones(200, 1)], 1).double()
+        fit = torch.linalg.lstsq(design, latent.double()[:, None]).solution
+        residual = latent.double() - (design @ fit)[:, 0]
+        assert residual.std() < 0.15 * latent.double().std()
+    cfg = PriorConfig(min_rows=40, max_rows=60, max_features=7, sum_fraction=1.0, tree_fraction=0.0)
+    batch = sample_batch(4, torch.Generator().manual_seed(0), cfg)
+    assert torch.isfinite(torch.nan_to_num(batch.x, 0.0)).all()

@@ -220,6 +220,9 @@ def pretrain_from_options(out: Path, options: dict) -> dict:
                     merged["time_limit_min"], merged["real_datasets"], merged["init_weights"])
 
 
+PRIOR_FLAGS = ("min_rows", "max_rows", "max_features", "tree_fraction", "sum_fraction")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -242,15 +245,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="start from these weights (their architecture) when --out has no checkpoint yet")
     for field, default in asdict(ModelConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=default)
-    for field in ("min_rows", "max_rows", "max_features"):
-        parser.add_argument(f"--prior-{field.replace('_', '-')}", type=int, default=getattr(PriorConfig(), field))
+    for field in PRIOR_FLAGS:
+        kind = type(getattr(PriorConfig(), field))
+        parser.add_argument(f"--prior-{field.replace('_', '-')}", type=kind, default=getattr(PriorConfig(), field))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     options = {key: getattr(args, key) for key in DEFAULT_OPTIONS}
     options["init_weights"] = None if args.init_weights is None else str(args.init_weights)
     options["model"] = {f: getattr(args, f) for f in ModelConfig.__dataclass_fields__}
-    options["prior"] = {f: getattr(args, f"prior_{f}") for f in ("min_rows", "max_rows", "max_features")}
+    options["prior"] = {f: getattr(args, f"prior_{f}") for f in PRIOR_FLAGS}
     summary = pretrain_from_options(args.out, options)
     print(json.dumps(summary, indent=2))
 

@@ -1,11 +1,15 @@
 """The synthetic prior the backbone is pretrained on: random classification tasks, made in torch.
 
-Two families, as in TabPFN and Mitra:
+Three families; the first two as in TabPFN and Mitra:
 - ``mlp_scm``: a random structural causal model realised as a random MLP. Root causes flow
   through layers with random activations and noise; features and the label are read off
   random hidden nodes, so some features are causes of the label and others are effects.
 - ``tree``: the label is a sum of random axis-aligned decision trees over the features,
   which gives the step-like, interaction-heavy functions that real tables are full of.
+- ``sum_threshold`` (share ``sum_fraction``, 0 in the shipped prior until weights are trained on it):
+  features of varied marginals (normal, uniform, log-normal, small integers) and a label that
+  thresholds a signed sum of a few of them, like "price A + price B <= budget": the additive
+  rules on raw, same-unit values that the MLP and tree families rarely produce.
 A continuous latent label becomes 2-10 classes through random quantile thresholds. Some
 features are then made categorical (binned to integer codes in random order), some get
 skewed, and some datasets get missing values.
@@ -28,6 +32,7 @@ class PriorConfig:
     tree_fraction: float = 0.4
     categorical_probability: float = 0.25  # per dataset: chance that it has categorical columns
     missing_probability: float = 0.15  # per dataset: chance that it has missing values
+    sum_fraction: float = 0.0  # share of sum_threshold datasets (taken from the MLP-SCM share)
 
 
 @dataclass
@@ -96,6 +101,36 @@ def tree_latent(n_rows: int, n_features: int, g: torch.Generator) -> tuple[torch
     return x, latent
 
 
+def sum_threshold_latent(n_rows: int, n_features: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Varied feature marginals; the latent label is a signed sum of 1-4 of them.
+
+    Half of the datasets add raw values of one common scale with weights +-1 (amounts against a
+    budget), the other half standardized values with random weights.
+    """
+    x = torch.empty(n_rows, n_features)
+    scale = 10 ** _uniform(0, 3, g)
+    for j in range(n_features):
+        kind = int(torch.randint(4, (1,), generator=g))
+        if kind == 0:
+            x[:, j] = torch.randn(n_rows, generator=g)
+        elif kind == 1:
+            x[:, j] = torch.rand(n_rows, generator=g)
+        elif kind == 2:
+            x[:, j] = torch.exp(torch.randn(n_rows, generator=g) * _uniform(0.2, 1.0, g))
+        else:
+            x[:, j] = torch.floor(torch.rand(n_rows, generator=g) * int(torch.randint(2, 20, (1,), generator=g)))
+    relevant = torch.randperm(n_features, generator=g)[: int(torch.randint(1, min(n_features, 4) + 1, (1,), generator=g))]
+    signs = torch.where(torch.rand(len(relevant), generator=g) < 0.7, 1.0, -1.0)
+    if float(torch.rand(1, generator=g)) < 0.5:
+        x[:, relevant] = x[:, relevant] / (x[:, relevant].std(0) + 1e-6) * scale  # one unit for all terms
+        latent = (x[:, relevant] * signs).sum(1)
+    else:
+        standardized = (x[:, relevant] - x[:, relevant].mean(0)) / (x[:, relevant].std(0) + 1e-6)
+        latent = (standardized * signs * (0.5 + 1.5 * torch.rand(len(relevant), generator=g))).sum(1)
+    latent += 10 ** _uniform(-3, -1, g) * torch.randn(n_rows, generator=g) * (latent.std() + 1e-6)
+    return x, latent
+
+
 def _classes_from_latent(latent: torch.Tensor, n_classes: int, g: torch.Generator) -> torch.Tensor:
     """Random quantile thresholds, then a random permutation of class ids."""
     cuts = torch.sort(torch.rand(n_classes - 1, generator=g) * 0.9 + 0.05).values
@@ -104,7 +139,8 @@ def _classes_from_latent(latent: torch.Tensor, n_classes: int, g: torch.Generato
     return torch.randperm(n_classes, generator=g)[y]
 
 
-def _postprocess_features(x: torch.Tensor, g: torch.Generator, cfg: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _postprocess_features(x: torch.Tensor, g: torch.Generator, cfg: PriorConfig,
+                          skew_allowed: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     n_rows, n_features = x.shape
     categorical = torch.zeros(n_features, dtype=torch.bool)
     if float(torch.rand(1, generator=g)) < cfg.categorical_probability:
@@ -115,7 +151,8 @@ def _postprocess_features(x: torch.Tensor, g: torch.Generator, cfg: PriorConfig)
             codes = torch.bucketize(x[:, j].contiguous(), cuts)
             x[:, j] = torch.randperm(levels, generator=g)[codes].float()
     skew = (torch.rand(n_features, generator=g) < 0.2) & ~categorical
-    x[:, skew] = torch.exp(x[:, skew] * _uniform(0.5, 2.0, g))
+    if skew_allowed:  # sum_threshold features have their own skewed marginals (exp of those overflows)
+        x[:, skew] = torch.exp(x[:, skew] * _uniform(0.5, 2.0, g))
     if float(torch.rand(1, generator=g)) < cfg.missing_probability:
         rate = _uniform(0.01, 0.3, g)
         x = x.masked_fill(torch.rand(x.shape, generator=g) < rate, float("nan"))
@@ -123,10 +160,16 @@ def _postprocess_features(x: torch.Tensor, g: torch.Generator, cfg: PriorConfig)
 
 
 def sample_dataset(n_rows: int, n_features: int, n_classes: int, g: torch.Generator, cfg: PriorConfig):
-    family = tree_latent if float(torch.rand(1, generator=g)) < cfg.tree_fraction else mlp_scm_latent
+    u = float(torch.rand(1, generator=g))  # one draw: sum_fraction 0 keeps the original stream
+    if u < cfg.tree_fraction:
+        family = tree_latent
+    elif u < cfg.tree_fraction + cfg.sum_fraction:
+        family = sum_threshold_latent
+    else:
+        family = mlp_scm_latent
     x, latent = family(n_rows, n_features, g)
     y = _classes_from_latent(latent, n_classes, g)
-    x, categorical = _postprocess_features(x, g, cfg)
+    x, categorical = _postprocess_features(x, g, cfg, skew_allowed=family is not sum_threshold_latent)
     return x, y, categorical
 
 

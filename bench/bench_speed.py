@@ -1,0 +1,103 @@
+"""CPU speed of the built-in backbone at the workflow's default sizes; prints JSON.
+
+- fine-tuning: optimisation steps per second of ``finetune_step`` on episodes of a 204-row pool
+  (a 256-row budget split 80/20) of credit-g (20 features, 2 classes), query fraction 0.3;
+- prediction: seconds of one ``predict_proba`` with that pool as context and the 52 validation +
+  200 test rows as queries (one fine-tuning evaluation), for several ensemble settings;
+- wide multi-class: seconds of one zero-shot fold of MIC (111 features, 8 classes, 256 context
+  rows, up to 1,000 test rows), where the old default ran every class shift on every feature subset.
+
+Times are CPU seconds of this process (``time.process_time``), which on a shared machine vary
+less than wall seconds; both are reported. Usage::
+
+    python bench/bench_speed.py [--weights DIR] [--data-dir DIR] [--threads 1] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from causalmixft.model import backbone as builtin
+from causalmixft.model.adamw import AdamW
+from causalmixft.model.finetune import finetune_step, sample_episode
+from causalmixft.model.interface import BuiltinBackbone
+from causalmixft.model.zeroshot import TABARENA_DIR, budget_splits, load_tabarena_arrays
+
+
+def timed(function, repeats: int, warm_up: bool = True) -> dict:
+    if warm_up:  # first calls allocate
+        function()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeats):
+        function()
+    return {"cpu_s": round((time.process_time() - cpu) / repeats, 4),
+            "wall_s": round((time.perf_counter() - wall) / repeats, 4)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default=str(builtin.DEFAULT_WEIGHTS))
+    parser.add_argument("--data-dir", type=Path, default=TABARENA_DIR)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--skip-wide", action="store_true", help="no MIC fold (needs MIC in --data-dir)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = builtin.load_model(args.weights)
+    has_ensemble = "n_estimators" in inspect.signature(builtin.predict_proba).parameters
+    report = {"code": os.environ.get("BENCH_LABEL", "working tree"), "torch": torch.__version__,
+              "torch_threads": torch.get_num_threads(), "load_average_at_start": os.getloadavg()}
+
+    x, y, categorical = load_tabarena_arrays("credit-g", args.data_dir)
+    rows, test = next(budget_splits(y, 5, 256, 0, 200))
+    pool, val = train_test_split(rows, test_size=0.2, stratify=y[rows], random_state=0)
+    queries = np.concatenate([val, test])
+
+    backbone = BuiltinBackbone(builtin.load_model(args.weights))
+    backbone.module.train()
+    optimizer = AdamW(backbone.module.parameters(), lr=1e-4, weight_decay=0.01)
+    px, py, pc = torch.as_tensor(x[pool]), torch.as_tensor(y[pool]), torch.as_tensor(categorical)
+    rng = np.random.default_rng(0)
+
+    def step():
+        context, query = (torch.as_tensor(i) for i in sample_episode(len(py), y[pool], 256, 0.3, rng))
+        finetune_step(backbone, optimizer, px[context], py[context], px[query], py[query], 2, pc, 1.0)
+
+    per_step = timed(lambda: [step() for _ in range(args.steps)], 1)
+    report["finetune_step"] = {"pool_rows": len(pool), "features": int(x.shape[1]),
+                               "steps_per_second_cpu": round(args.steps / per_step["cpu_s"], 2),
+                               "steps_per_second_wall": round(args.steps / per_step["wall_s"], 2)}
+
+    settings = {"single pass": {"n_class_shifts": 1}, "all class shifts (n_class_shifts=10)": {"n_class_shifts": 10}}
+    if has_ensemble:
+        settings.update({f"n_estimators={k}": {"n_estimators": k, "n_class_shifts": None} for k in (4, 8, 16)})
+    report["prediction"] = {"context_rows": len(pool), "query_rows": len(queries), **{
+        name: timed(lambda: builtin.predict_proba(model, x[pool], y[pool], x[queries], 2, categorical, **kw),
+                    args.repeats) for name, kw in settings.items()}}
+
+    if not args.skip_wide:
+        x, y, categorical = load_tabarena_arrays("MIC", args.data_dir)
+        context, test = next(budget_splits(y, 5, 256, 0, 1000))
+        wide = {"all class shifts x 4 feature subsets (n_class_shifts=10)": {"n_class_shifts": 10}}
+        if has_ensemble:
+            wide.update({f"n_estimators={k}": {"n_estimators": k, "n_class_shifts": None} for k in (8, 16)})
+        report["wide_multiclass_fold"] = {"dataset": "MIC", "features": int(x.shape[1]), "classes": int(y.max()) + 1,
+                                          "context_rows": len(context), "test_rows": len(test), **{
+            name: timed(lambda: builtin.predict_proba(model, x[context], y[context], x[test], int(y.max()) + 1,
+                                                      categorical, **kw), 1, warm_up=False) for name, kw in wide.items()}}
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
