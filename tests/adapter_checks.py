@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import json
 import os
 
 import numpy as np
@@ -92,3 +93,53 @@ def check_finetuning(checkpoint, tmp_path, steps=15, lr=3e-3):
     first, second = tune(), tune()
     assert first.curve == second.curve and first.steps_run == 3 and len(first.curve) == 2
     assert type(first.model) is type(backbone)
+
+
+TINY_RUNS = ("zeroshot/diabetes/fold0/n0", "finetune/diabetes/fold0/n0", "causalmixft/diabetes/fold0/n64")
+
+
+def run_tiny_workflow(name, checkpoint, weights_file, workdir):
+    """config/backbone-smoke.yaml with ``backbone.name: <name>`` on the random checkpoint: each method's
+    run records the checkpoint's provenance and saves weights the adapter reads back."""
+    from conftest import REPO, TABARENA, load_yaml, run_snakemake, write_config
+
+    config = load_yaml(REPO / "config" / "backbone-smoke.yaml")
+    config["datasets"]["diabetes"] = {"source": f"file:{TABARENA / 'diabetes.csv.gz'}",
+                                      "manifest": str(TABARENA / "MANIFEST.json")}
+    config["backbone"] = {"name": name, "weights": str(checkpoint)}
+    write_config(workdir, config)
+    runs = [f"results/runs/{name}/{run}" for run in TINY_RUNS]
+    run_snakemake(workdir, *(f"{run}/metrics.json" for run in runs))
+    sha256 = hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    adapter = type(load_adapter(checkpoint, "cpu"))
+    for run in runs:
+        metrics = json.loads((workdir / run / "metrics.json").read_text())
+        assert metrics["backbone"] == name
+        assert metrics["backbone_provenance"]["checkpoint_sha256"] == sha256
+        assert metrics["backbone_provenance"]["package_version"] == importlib.metadata.version(ADAPTERS[name][2])
+        assert (metrics["steps_run"] > 0) == ("/zeroshot/" not in run), (run, metrics["steps_run"])
+        assert np.isfinite(metrics["selected"]["test"]["roc_auc"])
+        assert type(load_adapter(workdir / run, "cpu")) is adapter
+
+
+def check_conda_env(name):
+    """envs/backbones/<name>.yaml pins what requirements-<name>.txt pins (with -r requirements.txt resolved)."""
+    from conftest import REPO, load_yaml
+
+    def pins(path):
+        found = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line.startswith("-r "):
+                found |= pins(path.parent / line[3:].strip())
+            elif "==" in line:
+                package, version = line.split("==", 1)
+                found[package] = version
+        return found
+
+    required = pins(REPO / f"requirements-{name}.txt")
+    spec = load_yaml(REPO / "envs" / "backbones" / f"{name}.yaml")
+    listed = dict(pin.split("==", 1) for pin in next(d for d in spec["dependencies"] if isinstance(d, dict))["pip"])
+    assert "python=3.11" in spec["dependencies"] and listed["torch"] == "2.13.0"
+    assert {package: required.get(package) for package in listed} == listed
+    assert ADAPTERS[name][2] in {package.split("[")[0] for package in listed}

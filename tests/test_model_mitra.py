@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from adapter_checks import check_finetuning, check_inference, check_round_trip, require
+from adapter_checks import (check_conda_env, check_finetuning, check_inference, check_round_trip, require,
+                            run_tiny_workflow)
 from causalmixft.model import mitra
 from causalmixft.model.adapters import adapter_name
 from causalmixft.model.interface import Backbone, load_backbone
@@ -31,6 +32,9 @@ def test_mitra_environment_repeats_the_default_pins():
     assert differing == MITRA_OVERRIDES
     assert mitra_env["torch"] == "2.13.0"
 
+
+def test_conda_env_pins_what_the_venv_pins():
+    check_conda_env("mitra")
 
 def test_missing_autogluon_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(mitra, "TAB2D_MODULE", "autogluon_that_is_not_installed.tab2d")
@@ -81,3 +85,8 @@ def test_sklearn_wrapper_on_a_mitra_checkpoint(checkpoint, tmp_path):
     estimator.save(tmp_path / "clf")
     np.testing.assert_array_equal(TabularFMClassifier.load(tmp_path / "clf").predict_proba(x[60:]),
                                   estimator.predict_proba(x[60:]))
+
+
+@pytest.mark.slow
+def test_tiny_workflow_run(checkpoint, tmp_path):
+    run_tiny_workflow("mitra", checkpoint, checkpoint / "model.safetensors", tmp_path)

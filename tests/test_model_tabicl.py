@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from adapter_checks import check_finetuning, check_inference, check_round_trip, require, table
+from adapter_checks import (check_conda_env, check_finetuning, check_inference, check_round_trip, require,
+                            run_tiny_workflow, table)
 from causalmixft.model import tabicl
 from causalmixft.model.adapters import adapter_name, load_adapter
 
@@ -16,6 +17,9 @@ CONFIG = {"max_classes": 10, "embed_dim": 16, "col_num_blocks": 1, "col_nhead": 
           "row_num_blocks": 1, "row_nhead": 2, "row_num_cls": 2, "icl_num_blocks": 2, "icl_nhead": 2,
           "zero_init": False}
 
+
+def test_conda_env_pins_what_the_venv_pins():
+    check_conda_env("tabicl")
 
 def test_missing_checkpoint_names_the_path_and_the_expected_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no TabICL checkpoint at .*tabicl-v2.*config\.json.*never"):
@@ -67,3 +71,8 @@ def test_convert_a_published_style_checkpoint(checkpoint, tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="not a TabICL checkpoint"):
         tabicl.convert(tmp_path / "other.ckpt", tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_tiny_workflow_run(checkpoint, tmp_path):
+    run_tiny_workflow("tabicl", checkpoint, checkpoint / "model.safetensors", tmp_path)

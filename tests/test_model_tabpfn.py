@@ -5,7 +5,8 @@ everywhere; the rest where tabpfn is installed (make test-tabpfn)."""
 import pytest
 import torch
 
-from adapter_checks import check_finetuning, check_inference, check_round_trip, require
+from adapter_checks import (check_conda_env, check_finetuning, check_inference, check_round_trip, require,
+                            run_tiny_workflow)
 from causalmixft.model import tabpfn
 from causalmixft.model.adapters import adapter_name, load_adapter
 
@@ -18,6 +19,9 @@ ARCHITECTURES = {
                     "decoder_head_dim": 8, "decoder_num_heads": 2, "softmax_scaling_mlp_hidden_dim": 8},
 }
 
+
+def test_conda_env_pins_what_the_venv_pins():
+    check_conda_env("tabpfn")
 
 def test_missing_checkpoint_names_the_path_and_the_expected_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no TabPFN checkpoint at .*tabpfn-v2.*model\.safetensors.*never"):
@@ -77,3 +81,11 @@ def test_convert_a_pickled_checkpoint(architecture, checkpoint, tmp_path):
     assert (converted.predict_proba(x[:20], y, x[20:], 2) == source.predict_proba(x[:20], y, x[20:], 2)).all()
     copied = tabpfn.convert(checkpoint / "model.safetensors", tmp_path / "copied")
     assert (copied / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors").read_bytes()
+
+
+@pytest.mark.slow
+def test_tiny_workflow_run(tmp_path_factory):
+    require("tabpfn", "tabpfn.architectures")
+    checkpoint = tmp_path_factory.mktemp("tabpfn-v2")
+    tabpfn.TabPFNBackbone.random("tabpfn_v2", seed=0, **ARCHITECTURES["tabpfn_v2"]).save(checkpoint)
+    run_tiny_workflow("tabpfn", checkpoint, checkpoint / "model.safetensors", tmp_path_factory.mktemp("workflow"))
