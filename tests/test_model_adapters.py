@@ -47,3 +47,19 @@ def test_sha256_of_a_file_read_in_blocks(tmp_path):
     data = bytes(range(256)) * 9000  # more than one 1 MiB block
     (tmp_path / "model.safetensors").write_bytes(data)
     assert adapters.file_sha256(tmp_path / "model.safetensors") == hashlib.sha256(data).hexdigest()
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """Snakemake's --configfile merge: nested mappings key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_gpu_config_puts_a_published_backbone_on_cuda():
+    overlay = load_yaml(REPO / "config" / "gpu.yaml")
+    assert set(overlay) == {"backbone", "finetune"}  # the study's grid stays the study's
+    assert overlay["backbone"]["name"] in adapters.ADAPTERS and overlay["finetune"]["device"] == "cuda"
+    validate(merged(load_yaml(REPO / "config.yaml"), overlay),
+             load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml"))
