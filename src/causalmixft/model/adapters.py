@@ -91,7 +91,7 @@ def load_adapter(path: str | Path, device: str | torch.device = "auto"):
 
 
 class AdapterBackbone:
-    """Device handling, provenance and chunked no-grad prediction; subclasses give ``logits``."""
+    """Device handling, provenance and chunked no-grad prediction from the subclass's ``logits``."""
 
     name: str  # key of ADAPTERS
     query_chunk = 1024  # query rows per forward pass at prediction time
@@ -116,9 +116,6 @@ class AdapterBackbone:
         """Where the starting weights came from; ``metrics.json`` records it as ``backbone_provenance``."""
         return {"adapter": self.name, "package": ADAPTERS[self.name][2], "package_version": package_version(self.name),
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256}
-
-    def logits(self, x_context, y_context, x_query, n_classes, categorical=None) -> torch.Tensor:
-        raise NotImplementedError
 
     @torch.no_grad()
     def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):

@@ -1,16 +1,17 @@
 """Adapter for TabPFN (the ``tabpfn`` package, Prior Labs) behind the :class:`Backbone` interface.
 
-Install with ``make venv-tabpfn`` (docs/backbones.md). A checkpoint is a LOCAL file in TabPFN's own
-safetensors format (tensors plus ``config``/``architecture_name``/``inference_config`` in the header,
-as the published ``tabpfn-v3.5-*.safetensors`` files are), or a directory holding such a
-``model.safetensors`` and a ``config.json`` (what :meth:`TabPFNBackbone.save` writes). Older published
-checkpoints are pickled ``.ckpt`` files; convert one once with
+Install with ``make venv-tabpfn`` (docs/backbones.md). A checkpoint is a LOCAL directory holding
+``model.safetensors`` in TabPFN's own format (tensors plus ``config``/``architecture_name``/
+``inference_config`` in the header, as the published ``tabpfn-v3.5-*.safetensors`` files are) and a
+``config.json`` naming the adapter; :meth:`TabPFNBackbone.load` also takes a bare TabPFN safetensors
+file. Make such a directory from a published checkpoint once with
 
     python -m causalmixft.model.tabpfn convert tabpfn-v2-classifier.ckpt weights/tabpfn-v2
 
-which reads it with ``torch.load(weights_only=True)`` (tensors and plain values only). The network is
-built by the package's own loader (``tabpfn.model_loading.load_model``) for whichever architecture the
-checkpoint names; nothing is downloaded.
+which copies a ``.safetensors`` file byte for byte and reads a pickled ``.ckpt`` with
+``torch.load(weights_only=True)`` (tensors and plain values only). The network is built by the
+package's own loader (``tabpfn.model_loading.load_model``) for whichever architecture the checkpoint
+names; nothing is downloaded.
 
 Preprocessing: infinities become missing values and features constant in the context are dropped;
 the network's own encoder normalises the features on the context rows and handles missing values,
