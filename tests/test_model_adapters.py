@@ -27,6 +27,10 @@ def test_checkpoints_are_told_apart_by_their_config(tmp_path):
         assert adapters.adapter_name(tmp_path / name) == name
     (tmp_path / "tabpfn-v3.5.safetensors").write_bytes(b"")
     assert adapters.adapter_name(tmp_path / "tabpfn-v3.5.safetensors") == "tabpfn"
+    assert adapters.backbone_kind(tmp_path / "tabicl") == "tabicl"
+    assert adapters.backbone_kind(REPO / "src" / "causalmixft" / "model" / "weights" / "tfm-small") == "builtin"
+    for name in adapters.ADAPTERS:  # each backbone's environment for --sdm conda
+        assert (REPO / "envs" / "backbones" / f"{name}.yaml").is_file()
 
 
 def test_unknown_or_missing_checkpoints_are_clear_errors(tmp_path):

@@ -4,7 +4,8 @@ Each adapter wraps the package's own network behind the :class:`~causalmixft.mod
 interface, loads weights only from a local path (never from a hub) and reports where its weights came
 from (:meth:`AdapterBackbone.provenance`: package version and checkpoint sha256, for ``metrics.json``).
 The packages are optional: each lives in its own environment (``make venv-<model>``, docs/backbones.md),
-so nothing here imports them at module level.
+so nothing here imports them at module level; nor torch, so that the workflow can ask :func:`adapter_name`
+which environment a run needs without loading it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import importlib
 import importlib.metadata
 import json
 from pathlib import Path
-
-import numpy as np
-import torch
 
 # name -> (module of the adapter, its class, the pip distribution whose version is reported)
 ADAPTERS = {
@@ -85,7 +83,16 @@ def adapter_name(path: str | Path) -> str:
     raise ValueError(f"{config_path} names no known backbone adapter ({', '.join(sorted(ADAPTERS))})")
 
 
-def load_adapter(path: str | Path, device: str | torch.device = "auto"):
+def backbone_kind(path: str | Path) -> str:
+    """``builtin`` for the project's own transformer (its config.json has ``d_model``), else the adapter's
+    name: which environment (envs/model.yaml or envs/backbones/<name>.yaml) fine-tuning from ``path`` needs."""
+    config_path = Path(path) / "config.json"
+    if config_path.is_file() and "d_model" in json.loads(config_path.read_text()):
+        return "builtin"
+    return adapter_name(path)
+
+
+def load_adapter(path: str | Path, device="auto"):
     """Load whichever published model's checkpoint lies at ``path``."""
     return adapter_class(adapter_name(path)).load(path, device)
 
@@ -96,7 +103,7 @@ class AdapterBackbone:
     name: str  # key of ADAPTERS
     query_chunk = 1024  # query rows per forward pass at prediction time
 
-    def __init__(self, module: torch.nn.Module, max_classes: int, max_features: int | None,
+    def __init__(self, module, max_classes: int, max_features: int | None,
                  checkpoint: str | Path | None = None, checkpoint_sha256: str | None = None):
         self.module = module
         self.max_classes = int(max_classes)
@@ -105,10 +112,10 @@ class AdapterBackbone:
         self.checkpoint_sha256 = checkpoint_sha256
 
     @property
-    def device(self) -> torch.device:
+    def device(self):
         return next(self.module.parameters()).device
 
-    def to(self, device: str | torch.device):
+    def to(self, device):
         self.module.to(device)
         return self
 
@@ -117,8 +124,10 @@ class AdapterBackbone:
         return {"adapter": self.name, "package": ADAPTERS[self.name][2], "package_version": package_version(self.name),
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256}
 
-    @torch.no_grad()
     def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
+        import numpy as np
+        import torch
+
         if n_classes > self.max_classes:
             raise ValueError(f"{n_classes} classes exceed the {self.name} checkpoint's maximum of {self.max_classes}")
         device = self.device
@@ -127,7 +136,9 @@ class AdapterBackbone:
         y = torch.as_tensor(np.asarray(y_context, np.int64), device=device)
         cat = None if categorical is None else torch.as_tensor(np.asarray(categorical, bool), device=device)
         out = []
-        for start in range(0, len(x_query), self.query_chunk):
-            query = torch.as_tensor(np.asarray(x_query[start : start + self.query_chunk], np.float32), device=device)
-            out.append(torch.softmax(self.logits(ctx, y, query, n_classes, cat), -1).cpu().numpy())
+        with torch.no_grad():
+            for start in range(0, len(x_query), self.query_chunk):
+                query = torch.as_tensor(np.asarray(x_query[start : start + self.query_chunk], np.float32),
+                                        device=device)
+                out.append(torch.softmax(self.logits(ctx, y, query, n_classes, cat), -1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, n_classes))
