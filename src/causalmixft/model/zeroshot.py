@@ -87,10 +87,13 @@ def evaluate_zero_shot(model, datasets: list[str], n_folds: int = 5, budget: int
                 proba = backbone.predict_proba(x[context], y[context], x[test], n_classes, categorical)
                 rows.append((name, fold, "tfm_zeroshot", roc_auc(y[test], proba), time.perf_counter() - tick))
             if baselines:
+                # Columns with no observed context value carry nothing to learn; some estimators
+                # (HistGradientBoosting) fail on them.
+                observed = ~np.isnan(x[context]).all(0)
                 for method, estimator in sklearn_baselines(seed).items():
                     tick = time.perf_counter()
-                    estimator.fit(x[context], y[context])
+                    estimator.fit(x[context][:, observed], y[context])
                     proba = np.zeros((len(test), n_classes))
-                    proba[:, estimator.classes_] = estimator.predict_proba(x[test])
+                    proba[:, estimator.classes_] = estimator.predict_proba(x[test][:, observed])
                     rows.append((name, fold, method, roc_auc(y[test], proba), time.perf_counter() - tick))
     return pd.DataFrame(rows, columns=["dataset", "fold", "method", "roc_auc", "predict_s"])
