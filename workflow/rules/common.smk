@@ -68,7 +68,7 @@ wildcard_constraints:
     backbone=r"[A-Za-z0-9_.-]+",
 
 
-# The rule scripts, next to this file's folder (as the rules' `script: "../scripts/..."`).
+# The scripts of the rules sit in ../scripts from this file's folder (as their `script` paths say).
 SCRIPTS = Path(str(workflow.current_basedir)).parent / "scripts"
 
 
