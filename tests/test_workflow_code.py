@@ -8,6 +8,7 @@ each dry run shows exactly the jobs an edit invalidates.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def test_every_module_a_script_imports_when_it_starts_is_a_code_input(script):
         [sys.executable, "-c", IMPORTED_AT_RUN_TIME, str(SCRIPTS / script)],
         env=env, capture_output=True, text=True, check=True,
     )
-    imported = {Path(p).resolve() for p in __import__("json").loads(result.stdout)}
+    imported = {Path(p).resolve() for p in json.loads(result.stdout)}
     computed = {Path(p).resolve() for p in script_modules(SCRIPTS / script, SRC)}
     assert imported <= computed, sorted(imported - computed)
 
