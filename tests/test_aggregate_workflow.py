@@ -47,7 +47,10 @@ SIZES = (64, 256, 1024)  # config.yaml's synthetic sizes above 0
 
 def workdir(tmp_path: Path) -> Path:
     """The tiny config (diabetes from a file, iris from sklearn; 2 folds) with every run's metrics."""
-    write_config(tmp_path, tiny_config())
+    config = tiny_config()
+    # scm_only too (the default runs it with make baselines): a purely synthetic curve anchored at zeroshot.
+    config["finetune"]["methods"] = ["zeroshot", "finetune", "causalmixft", "scm_only"]
+    write_config(tmp_path, config)
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     # common.smk resolves the package next to the Snakefile; the rule names its modules as inputs.
     (tmp_path / "src").symlink_to(REPO / "src")
