@@ -167,7 +167,16 @@ def _reader_for(path: Path) -> Callable[[Path], tuple[pd.DataFrame, list[str] | 
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, None]:
-    return pd.read_csv(path, keep_default_na=False, na_values=CSV_MISSING, low_memory=False), None
+    # Every column as text first: pandas would turn true/false into booleans and lose the source's
+    # spelling (jm1's labels are 'false'/'true'); numbers are then parsed column by column.
+    frame = pd.read_csv(path, keep_default_na=False, na_values=CSV_MISSING, dtype=str, low_memory=False)
+    return frame.apply(_numbers_or_text), None
+
+
+def _numbers_or_text(column: pd.Series) -> pd.Series:
+    """The column as numbers when every non-missing value is one, else unchanged text."""
+    parsed = pd.to_numeric(column, errors="coerce")
+    return parsed if parsed.notna().sum() == column.notna().sum() else column
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, None]:
