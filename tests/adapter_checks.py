@@ -19,6 +19,7 @@ import torch
 
 from causalmixft.model.adapters import ADAPTERS, load_adapter
 from causalmixft.model.finetune import FinetuneConfig, finetune, finetune_step
+from causalmixft.preflight import backbone_class_limit
 from model_helpers import toy_table
 
 
@@ -47,6 +48,8 @@ def check_round_trip(checkpoint, weights_file, other_seed):
     assert provenance["checkpoint_sha256"] == hashlib.sha256(weights_file.read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="exceed"):
         first.predict_proba(*table(), first.max_classes + 1)
+    # The workflow's preflight reads the same class limit from the checkpoint's config.json.
+    assert backbone_class_limit({"weights": str(checkpoint)}) == first.max_classes
 
 
 def check_inference(backbone, atol=1e-5):

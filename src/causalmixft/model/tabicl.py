@@ -1,7 +1,7 @@
 """Adapter for TabICL (the ``tabicl`` package) behind the :class:`Backbone` interface.
 
 Install with ``make venv-tabicl`` (docs/backbones.md). A checkpoint is a LOCAL directory holding
-``config.json`` (``{"backbone": "tabicl", "config": <TabICL constructor arguments>}``) and
+``config.json`` (``{"backbone": "tabicl", "max_classes": n, "config": <TabICL constructor arguments>}``) and
 ``model.safetensors``. The published checkpoints (``tabicl-classifier-v2-*.ckpt``) are torch files
 holding ``{"config", "state_dict"}``; convert one once with
 
@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from causalmixft.model.adapters import AdapterBackbone, file_sha256, import_package, missing_checkpoint
 from causalmixft.model.backbone import autocast, resolve_device
 
-EXPECTED = ("a local directory with config.json ({'backbone': 'tabicl', 'config': {...}}) and model.safetensors "
+EXPECTED = ("a local directory with config.json ({'backbone': 'tabicl', 'max_classes': ..., 'config': {...}}) and model.safetensors "
             "(convert a published .ckpt with `python -m causalmixft.model.tabicl convert`)")
 OUTLIER_THRESHOLD = 4.0  # TabICLClassifier's default
 
@@ -80,7 +80,8 @@ class TabICLBackbone(AdapterBackbone):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.module.state_dict().items()}
         save_file(state, str(directory / ".model.safetensors.tmp"))
         (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
-        config = {"backbone": "tabicl", "config": self.config}
+        # max_classes: the class limit the workflow's preflight check reads (causalmixft.preflight).
+        config = {"backbone": "tabicl", "max_classes": self.max_classes, "config": self.config}
         if extra:
             config["metadata"] = extra
         (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -99,8 +99,9 @@ class TabPFNBackbone(AdapterBackbone):
 
     def write_config(self, directory: Path, extra: dict | None = None) -> None:
         """``config.json``: tells the loader (and the workflow) that the directory holds a TabPFN checkpoint."""
+        # max_classes: the class limit the workflow's preflight check reads (causalmixft.preflight).
         config = {"backbone": "tabpfn", "architecture_name": self.header.get("architecture_name", "tabpfn_v2"),
-                  "max_num_classes": self.max_classes}
+                  "max_classes": self.max_classes}
         if extra:
             config["metadata"] = extra
         (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
