@@ -38,7 +38,7 @@ def test_collider_at_the_label_is_oriented_into_the_label():
 
 def test_discovery_is_deterministic_and_bootstrap_counts_every_run():
     table = simulate.mixed(300, seed=1)
-    settings = {"bootstrap": 3, "edge_threshold": 0.5}
+    settings = {"bootstrap": 3, "edge_threshold": 0.5, "ci_test": "fisherz"}
     first = discover_dag(table.frame, table.schema, settings, seed=7)
     second = discover_dag(table.frame, table.schema, settings, seed=7)
     assert list(first.dag.edges(data=True)) == list(second.dag.edges(data=True))
@@ -60,7 +60,9 @@ def test_dag_json_records_nodes_edges_frequencies_and_settings():
     assert {n["role"] for n in record["nodes"] if n["name"] == TARGET} == {"label"}
     assert {(e["source"], e["target"]) for e in record["edges"]} == set(table.dag.edges)
     assert all({"a", "b", "adjacent", "a_to_b", "b_to_a", "undirected"} <= set(p) for p in record["edge_frequencies"])
-    assert record["settings"]["algorithms"] == ["pc", "fci"] and record["ci_test"] == "fisherz"
+    # auto: 500 rows x 4 columns is within RCIT's budget
+    assert record["settings"]["algorithms"] == ["pc", "fci"] and record["ci_test"] == "rcit"
+    assert record["settings"]["ci_test"] == "auto"
 
 
 def _frequencies(names, adjacent_pairs, directed_votes, runs=2):

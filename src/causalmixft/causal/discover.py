@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DiscoverySettings:
     algorithms: tuple[str, ...] = ALGORITHMS
-    ci_test: str = "fisherz"
+    ci_test: str = "auto"
     alpha: float = 0.05
     bootstrap: int = 0
     edge_threshold: float = 0.5
@@ -95,6 +95,8 @@ class DiscoveryResult:
     rows_used: int
     seed: int
     runs: list[dict] = field(default_factory=list)
+    # each run's endpoint matrix over its tested columns (names), as causal-learn returned it; not in the JSON
+    run_graphs: list[tuple[list[str], np.ndarray]] = field(default_factory=list)
     cycles_broken: list[list[str]] = field(default_factory=list)
     new_colliders: list[list[str]] = field(default_factory=list)
     reversed_edges: list[list[str]] = field(default_factory=list)
@@ -148,11 +150,12 @@ def discover_dag(
     ci = encode_for_ci(frame, schema)
     ci.excluded = find_degenerate_columns(ci.matrix, ci.names, first=schema.target)
     tested = [i for i, name in enumerate(ci.names) if name not in ci.excluded]
-    test = resolve_ci_test(settings.ci_test, all(ci.kinds[i] == "categorical" for i in tested), settings.kci_max_rows)
+    all_categorical = all(ci.kinds[i] == "categorical" for i in tested)
+    test = resolve_ci_test(settings.ci_test, all_categorical, settings.kci_max_rows, len(frame), len(tested))
     p = len(ci.names)
     adjacent, directed, symmetric = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p))
     resamples = [None] if settings.bootstrap == 0 else list(range(settings.bootstrap))
-    runs = []
+    runs, run_graphs = [], []
     for resample in resamples:
         rows = np.arange(len(frame)) if resample is None else rng.integers(0, len(frame), len(frame))
         columns, matrix = _run_columns(ci, tested, rows, resample is not None)
@@ -164,6 +167,7 @@ def discover_dag(
             with seeded_global_numpy(int(rng.integers(2**32))):
                 marks = _run_algorithm(algorithm, matrix, test, settings.alpha, dataset)
             n_edges = _count_votes(marks, columns, adjacent, directed, symmetric)
+            run_graphs.append(([ci.names[i] for i in columns], marks))
             runs.append(
                 {
                     "algorithm": algorithm,
@@ -190,6 +194,7 @@ def discover_dag(
         rows_used=len(frame),
         seed=seed,
         runs=runs,
+        run_graphs=run_graphs,
         cycles_broken=orientation.cycles_broken,
         new_colliders=orientation.new_colliders,
         reversed_edges=orientation.reversed_edges,
