@@ -4,10 +4,12 @@ Tables come from random SCMs with known DAGs (``causal.simulate.draw_scm``): lin
 mechanisms, mixed numeric and categorical features plus a binary label, with or without hidden
 confounders, at several row counts, several seeds each. Per table and method:
 
-- skeleton precision / recall / F1, SHD between CPDAGs, false colliders, the label's Markov-blanket
+- skeleton precision / recall / F1, SHD between CPDAGs, false colliders, colliders forced by a
+  missing consistent extension, pairs FCI marked bidirected and how many of them are truly
+  confounded (share of a hidden confounder), the label's Markov-blanket
   recall (conventions: ``causal.graph_scores``), discovery seconds (wall and CPU: the CPU time
   is what one core would take, whatever the machine's load);
-- for methods that give a DAG: the ``fast`` SCM fitted on the real rows and that DAG, 5,000 rows
+- for ``default`` and ``true_dag``: the ``fast`` SCM fitted on the real rows and that DAG, 5,000 rows
   drawn from it; ``corr_error``: mean absolute difference of their correlation matrix (label
   included) from that of 5,000 fresh rows of the true SCM; ``corr_floor``: the same for the real
   rows themselves (the real-sample noise floor); ``tstr`` / ``trtr``: ROC-AUC on 2,000 fresh rows of
@@ -100,7 +102,14 @@ def bench_table(mechanisms: str, n_rows: int, confounders: int, n_features: int,
         out[name] = graph_row(gs.dag_marks(result.dag), scm.dag, seconds, gs.cpdag_marks(result.dag))
         out[name]["ci_test"] = result.ci_test
         out[name]["forced_colliders"] = len(result.new_colliders)
-        if not args.no_scm and name in ("default", "pc_only"):
+        bidirected = {frozenset(p) for p in zip(*np.nonzero(np.triu(result.frequencies.bidirected)))}
+        confounded = {
+            frozenset(scm.schema.names.index(n) if n != TARGET else len(scm.schema.names) for n in pair)
+            for pair in scm.confounded
+        }
+        out[name]["bidirected_pairs"] = len(bidirected)
+        out[name]["bidirected_confounded"] = len(bidirected & confounded)
+        if not args.no_scm and name == "default":
             out[name].update(scm_row(real, fresh, test, scm.schema, result.dag, seed))
         if name == "default":
             # the reference: PC's own CPDAG from the default's PC run (same test, same rows)
@@ -119,7 +128,7 @@ def summarize(tables: list[dict]) -> dict:
     for method in tables[0]:
         rows = [t[method] for t in tables]
         entry = {}
-        for key in DISCOVERY_METRICS + SCM_METRICS + ("forced_colliders",):
+        for key in DISCOVERY_METRICS + SCM_METRICS + ("forced_colliders", "bidirected_pairs", "bidirected_confounded"):
             values = [r[key] for r in rows if r.get(key) is not None]
             if values:
                 entry[key] = round(float(np.mean(values)), 4)

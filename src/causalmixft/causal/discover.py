@@ -153,7 +153,7 @@ def discover_dag(
     all_categorical = all(ci.kinds[i] == "categorical" for i in tested)
     test = resolve_ci_test(settings.ci_test, all_categorical, settings.kci_max_rows, len(frame), len(tested))
     p = len(ci.names)
-    adjacent, directed, symmetric = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p))
+    adjacent, directed, symmetric, bidirected = (np.zeros((p, p)) for _ in range(4))
     resamples = [None] if settings.bootstrap == 0 else list(range(settings.bootstrap))
     runs, run_graphs = [], []
     for resample in resamples:
@@ -166,7 +166,7 @@ def discover_dag(
             t0 = time.perf_counter()
             with seeded_global_numpy(int(rng.integers(2**32))):
                 marks = _run_algorithm(algorithm, matrix, test, settings.alpha, dataset)
-            n_edges = _count_votes(marks, columns, adjacent, directed, symmetric)
+            n_edges = _count_votes(marks, columns, adjacent, directed, symmetric, bidirected)
             run_graphs.append(([ci.names[i] for i in columns], marks))
             runs.append(
                 {
@@ -180,7 +180,7 @@ def discover_dag(
             )
             log.info("%s on %s (resample %s): %d edges", algorithm, dataset, resample, n_edges)
 
-    freq = EdgeFrequencies.from_counts(ci.names, len(runs), adjacent, directed, symmetric)
+    freq = EdgeFrequencies.from_counts(ci.names, len(runs), adjacent, directed, symmetric, bidirected)
     orientation = orient_dag(freq, settings.edge_threshold, label=schema.target)
     dag = orientation.dag
     _attach_excluded(dag, ci)
@@ -277,7 +277,7 @@ def stable_node_hashes():
         GraphNode.__hash__, Edge.__hash__ = node_hash, edge_hash
 
 
-def _count_votes(marks, columns, adjacent, directed, symmetric) -> int:
+def _count_votes(marks, columns, adjacent, directed, symmetric, bidirected) -> int:
     """Add one run's edges to the counts (indices mapped from run columns to all nodes)."""
     n_edges = 0
     for a in range(len(columns)):
@@ -296,6 +296,9 @@ def _count_votes(marks, columns, adjacent, directed, symmetric) -> int:
             else:
                 symmetric[i, j] += 1
                 symmetric[j, i] += 1
+                if arrow_at_a and arrow_at_b:
+                    bidirected[i, j] += 1
+                    bidirected[j, i] += 1
     return n_edges
 
 
@@ -304,7 +307,14 @@ def _attach_excluded(dag: nx.DiGraph, ci: CIData) -> None:
     for name, info in ci.excluded.items():
         for parent in info["determined_by"]:
             dag.add_edge(
-                parent, name, adjacent=1.0, forward=1.0, backward=0.0, undirected=0.0, orientation=info["reason"]
+                parent,
+                name,
+                adjacent=1.0,
+                forward=1.0,
+                backward=0.0,
+                undirected=0.0,
+                bidirected=0.0,
+                orientation=info["reason"],
             )
 
 

@@ -5,7 +5,9 @@ Procedure (also in ``docs/causal.md``, section 3):
    do is at least the threshold (threshold 0: any run; 1: every run).
 2. Orient a kept pair u -> v when more runs voted u -> v than v -> u (``voted``). A run votes
    u -> v when its edge has an arrowhead at v and none at u (``u --> v`` or FCI's ``u o-> v``);
-   undirected, circle-circle and bidirected edges vote for no direction. Pairs with equal votes
+   undirected, circle-circle and bidirected edges vote for no direction (a bidirected edge has an
+   arrowhead at both ends: it speaks against either direction equally; its share is recorded as
+   ``bidirected``, FCI's sign of a hidden common cause). Pairs with equal votes
    stay undirected: the result is a partially directed graph (PDAG).
 3. While the voted edges contain a cycle, the weakest edge of the first cycle found (smallest vote
    margin, then smallest vote share, then latest in node order) loses its orientation and becomes
@@ -48,11 +50,18 @@ class EdgeFrequencies:
     adjacent: np.ndarray  # symmetric: share of runs with any edge between i and j
     directed: np.ndarray  # [i, j]: share of runs voting i -> j
     symmetric: np.ndarray  # symmetric: share of runs with an edge that votes for no direction
+    # symmetric: share of runs with a bidirected edge (FCI's sign of a hidden common cause); part of ``symmetric``
+    bidirected: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.bidirected is None:
+            self.bidirected = np.zeros_like(self.adjacent)
 
     @classmethod
-    def from_counts(cls, names, runs, adjacent, directed, symmetric) -> "EdgeFrequencies":
+    def from_counts(cls, names, runs, adjacent, directed, symmetric, bidirected=None) -> "EdgeFrequencies":
         scale = 1.0 / max(runs, 1)
-        return cls(list(names), runs, adjacent * scale, directed * scale, symmetric * scale)
+        bidirected = np.zeros_like(adjacent) if bidirected is None else bidirected * scale
+        return cls(list(names), runs, adjacent * scale, directed * scale, symmetric * scale, bidirected)
 
     def probabilistic_adjacency(self) -> np.ndarray:
         """P[i, j]: the votes for i -> j plus half the undirected votes (rows+cols sum to adjacency)."""
@@ -71,6 +80,7 @@ class EdgeFrequencies:
                         "a_to_b": float(self.directed[i, j]),
                         "b_to_a": float(self.directed[j, i]),
                         "undirected": float(self.symmetric[i, j]),
+                        "bidirected": float(self.bidirected[i, j]),
                     }
                 )
         return out
@@ -291,5 +301,6 @@ def _edge_record(freq: EdgeFrequencies, u: int, v: int, orientation: str) -> dic
         "forward": float(freq.directed[u, v]),
         "backward": float(freq.directed[v, u]),
         "undirected": float(freq.symmetric[u, v]),
+        "bidirected": float(freq.bidirected[u, v]),
         "orientation": orientation,
     }
