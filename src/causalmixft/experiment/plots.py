@@ -337,3 +337,41 @@ def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: 
         ax.grid(alpha=0.3)
     _figure_legend(figure, axes)
     save(figure, path)
+
+
+def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
+    """Fitted absolute improvement over plain fine-tuning vs log2 synthetic size (answer.py), with
+    its bootstrap band over datasets; one row per dataset group, one column per SCALING_PANELS view."""
+    colors = method_colors(study)
+    rows = fit[(fit["subset"] == "all") & (fit["scale"] == "absolute")]
+    groups = list(study.groups)
+    figure = Figure(figsize=(13, 3.6 * len(groups) + 0.8), layout="constrained")
+    axes = figure.subplots(len(groups), len(SCALING_PANELS), squeeze=False)
+    for row, group in enumerate(groups):
+        for column, (split, metric) in enumerate(SCALING_PANELS):
+            ax = axes[row, column]
+            panel = rows[(rows["group"] == group) & (rows["split"] == split) & (rows["metric"] == metric)]
+            ax.set_title(f"{group}: {metric_name(split, metric)}", fontsize=10)
+            if panel.empty:
+                _no_data(ax)
+                continue
+            ax.axhline(0, color="grey", linestyle="--", linewidth=1, label=f"{study.baseline} (0 by definition)")
+            for method, line in panel.groupby("method", sort=False):
+                line = line.sort_values("log2_size")
+                n = int(line["n_datasets"].iloc[0])
+                ax.plot(line["log2_size"], line["fit"], color=colors[method], label=method)
+                ax.fill_between(line["log2_size"], line["band_low"], line["band_high"], color=colors[method],
+                                alpha=0.18, linewidth=0)
+                measured = line[line["measured"]]
+                ax.scatter(measured["log2_size"], measured["fit"], s=14, color=colors[method])
+                ax.text(0.02, 0.98 - 0.07 * study.curve_methods.index(method), f"{method}: {plural(n, 'dataset')}",
+                        transform=ax.transAxes, va="top", fontsize=7, color=colors[method])
+            ticks = sorted(panel.loc[panel["measured"], "log2_size"].unique())
+            ax.set_xticks(ticks, [str(int(round(2**t))) for t in ticks])
+            ax.set_xlabel("synthetic rows n (log2 scale)", fontsize=8)
+            ax.set_ylabel(f"{metric_label(metric)} - {study.baseline}", fontsize=8)
+            ax.grid(alpha=0.3)
+    _figure_legend(figure, axes.ravel())
+    figure.suptitle(f"Improvement over {study.baseline} vs synthetic size: least-squares fit in log2 n, "
+                    "band: 95 % bootstrap over datasets")
+    save(figure, path)

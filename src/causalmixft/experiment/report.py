@@ -14,11 +14,14 @@ import pandas as pd
 
 from causalmixft.experiment import cost, plots
 from causalmixft.experiment.aggregate import build_tables
+from causalmixft.experiment.answer import answer_tables
 from causalmixft.experiment.collect import MISSING_COLUMNS, load_benchmarks, load_fidelity, load_runs
 from causalmixft.experiment.study import Study
 from causalmixft.experiment.summary import render_summary
 from causalmixft.io import atomic_path
 
+# The tables of the summary's Answer section (answer.py), computed from the others.
+ANSWER_TABLES = ("scaling_fit", "scaling_peak", "size_selection", "val_test_by_size", "chance", "dag_controls", "claims")
 TABLES = (
     "runs_long",
     "missing",
@@ -39,6 +42,7 @@ TABLES = (
     "cost",
     "cost_scaling",
     "cost_projection",
+    *ANSWER_TABLES,
 )
 PLOTS = (
     "plot_scaling",
@@ -46,6 +50,7 @@ PLOTS = (
     *(f"plot_scaling_per_dataset_{split}_{metric}" for split, metric in plots.SCALING_PANELS),
     "plot_critical_difference",
     "plot_val_vs_test",
+    "plot_scaling_fit",
 )
 OUTPUTS = (*TABLES, *PLOTS, "summary")
 
@@ -114,6 +119,7 @@ def aggregate_results(
     local_steps = cost.job_steps(config) if config else None
     n_features = cost.load_feature_counts(meta_root)
     tables.update(cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"]))
+    tables.update(answer_tables(tables, study))
 
     for name in TABLES:
         write_csv(outputs[name], tables[name])
@@ -124,6 +130,7 @@ def aggregate_results(
         plots.plot_scaling_per_dataset(tables["scaling_per_dataset"], study, split, metric, target)
     plots.plot_critical_difference(tables["ranks"], tables["rank_tests"], study, outputs["plot_critical_difference"])
     plots.plot_val_vs_test(tables["improvement_per_dataset"], study, outputs["plot_val_vs_test"])
+    plots.plot_scaling_fit(tables["scaling_fit"], study, outputs["plot_scaling_fit"])
 
     # A JSON round trip turns Snakemake's config containers into plain data for the YAML dump.
     plain_config = json.loads(json.dumps(config, default=str)) if config else None

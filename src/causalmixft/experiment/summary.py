@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from causalmixft.experiment.answer_text import render_answer
 from causalmixft.experiment.collect import FIDELITY_KEYS
 from causalmixft.experiment.definitions import METRIC_DEFINITIONS
 from causalmixft.experiment.findings import (
@@ -399,6 +400,7 @@ def render_summary(
         f"({', '.join(study.datasets)}); do not edit by hand. Methods: {', '.join(study.methods)}; "
         f"reference: {study.reference}; n=0 point of real + synthetic methods: {study.baseline}.",
         "",
+        *render_answer(tables, study, link),
         "## Findings",
         "",
         *[f"- {s}" for s in coverage_findings(tables, n_expected)],

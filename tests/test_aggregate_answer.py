@@ -1,0 +1,169 @@
+"""The answer tables (experiment/answer.py) on hand-made metric files; expected values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_aggregate import cell
+from test_aggregate_fixtures import grid_files, write_point, write_run
+
+from causalmixft.experiment import stats
+from causalmixft.experiment.aggregate import build_tables
+from causalmixft.experiment.answer import answer_tables
+from causalmixft.experiment.collect import load_runs
+from causalmixft.experiment.study import Study
+
+METHODS_WITH_REAL = {"finetune", "causalmixft", "scm_emptydag", "scm_randomdag"}
+SIZE_DEPENDENT = {"causalmixft", "scm_emptydag", "scm_randomdag"}
+REAL_TRAIN = 204  # n_real_rows of every fixture run that trains on real rows
+
+
+def answer_for(tmp_path, expected, metrics=("roc_auc",), groups=None):
+    study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, dataset_groups=groups, metrics=metrics)
+    tables = build_tables(load_runs(expected, grid_files(tmp_path, expected)), study)
+    return {**tables, **answer_tables(tables, study)}
+
+
+def write_grid(tmp_path, test_scores: dict, val_scores: dict | None = None) -> list:
+    """test_scores[(method, size)][dataset] = test ROC-AUC per fold (one value: one fold); validation
+    equals test unless val_scores gives it."""
+    expected = []
+    for (method, size), per_dataset in test_scores.items():
+        for dataset, folds in per_dataset.items():
+            for fold, test in enumerate(np.atleast_1d(folds)):
+                val = test if val_scores is None else np.atleast_1d(val_scores[(method, size)][dataset])[fold]
+                write_run(tmp_path, method, dataset, fold, size, [{"roc_auc": val}], [{"roc_auc": test}])
+                expected.append((method, dataset, fold, size))
+    return expected
+
+
+def test_fitted_curve_peak_and_its_ratio_to_the_real_rows_by_hand(tmp_path):
+    # Test ROC-AUC gains of causalmixft over finetune (0.70) at n = 64, 256, 1024 (log2 n = 6, 8, 10):
+    #   D1 .00 .02 .00;  D2 .02 .04 .02;  D3 .01 .03 .01
+    # Every dataset has the same sizes, so the pooled least-squares parabola goes through the means
+    # (.01, .03, .01): fit(x) = .03 - .005 (x - 8)^2, peak at n = 256 = 256 / 204 real train rows.
+    # Each resample's fit is the mean of its datasets' parabolas, all peaking at 256: the peak's
+    # interval is one point, and the band at the peak is the bootstrap interval of the mean of
+    # (.02, .04, .03), the same resamples as stats.bootstrap_mean_ci.
+    gains = {"D1": (0.0, 0.02, 0.0), "D2": (0.02, 0.04, 0.02), "D3": (0.01, 0.03, 0.01)}
+    scores = {("zeroshot", 0): {d: 0.6 for d in gains}, ("finetune", 0): {d: 0.7 for d in gains}}
+    for i, size in enumerate((64, 256, 1024)):
+        scores[("causalmixft", size)] = {d: 0.7 + g[i] for d, g in gains.items()}
+    tables = answer_for(tmp_path, write_grid(tmp_path, scores))
+    fit = tables["scaling_fit"]
+    measured = fit[(fit["split"] == "test") & (fit["scale"] == "absolute") & (fit["subset"] == "all") & fit["measured"]]
+    assert measured["size"].tolist() == pytest.approx([64, 256, 1024])
+    assert measured["fit"].tolist() == pytest.approx([0.01, 0.03, 0.01])
+    assert set(measured["degree"]) == {2}
+    peak = cell(tables["scaling_peak"], group="all", subset="all", split="test", scale="absolute")
+    assert (peak["peak_size"], peak["n_real_train"]) == pytest.approx((256, REAL_TRAIN))
+    assert (peak["peak_ratio"], peak["ratio_ci_low"], peak["ratio_ci_high"]) == pytest.approx((256 / 204,) * 3)
+    _, low, high = stats.bootstrap_mean_ci(np.array([0.02, 0.04, 0.03]))
+    assert (peak["peak_fit"], peak["peak_band_low"], peak["peak_band_high"]) == pytest.approx((0.03, low, high))
+    assert peak["edge"] == "" and peak["n_datasets"] == 3
+    # Normalized: % of finetune's 0.70, the same parabola scaled by 100 / 0.7.
+    normalized = cell(tables["scaling_peak"], group="all", subset="all", split="test", scale="normalized")
+    assert normalized["peak_fit"] == pytest.approx(100 * 0.03 / 0.7)
+
+
+def test_a_curve_still_rising_peaks_at_the_largest_size_and_one_size_has_no_peak(tmp_path):
+    # Gains .01, .02 at n = 64, 256 on both datasets: two sizes give a line (degree 1), rising,
+    # so its maximum is the largest size measured, and the table says so.
+    scores = {("zeroshot", 0): {"A": 0.6, "B": 0.6}, ("finetune", 0): {"A": 0.7, "B": 0.8},
+              ("causalmixft", 64): {"A": 0.71, "B": 0.81}, ("causalmixft", 256): {"A": 0.72, "B": 0.82}}
+    peak = cell(answer_for(tmp_path, write_grid(tmp_path, scores))["scaling_peak"], group="all", subset="all",
+                split="test", scale="absolute")
+    assert (peak["degree"], peak["peak_size"], peak["peak_fit"], peak["edge"]) == (1, 256, pytest.approx(0.02),
+                                                                                  "largest size")
+    one = {key: value for key, value in scores.items() if key != ("causalmixft", 256)}
+    peak = cell(answer_for(tmp_path / "one", write_grid(tmp_path / "one", one))["scaling_peak"], group="all",
+                subset="all", split="test", scale="absolute")
+    assert peak["degree"] == 0 and math.isnan(peak["peak_ratio"]) and peak["note"].startswith("one synthetic size")
+
+
+def test_chance_by_a_t_interval_over_folds_and_the_fit_without_near_chance_datasets(tmp_path):
+    # Test ROC-AUC over three folds. N: finetune .50 .52 .48 -> mean .50, SD .02,
+    #   t(0.975, 2) = 4.3027 -> half-width 4.3027 x .02 / sqrt(3) = .04968: [.4503, .5497], not above .5;
+    #   zeroshot .50 everywhere: [.50, .50], not above; causalmixft (chosen at n = 64) .51 .50 .49: not above.
+    # Y: finetune .80 .82 .78 -> [.7503, .8497], above chance. N is "near chance".
+    # Fits: gains over finetune at n = 64 / 256 are +.01 / +.02 on Y and -.01 / -.02 on N (fold means),
+    #   so with N the line is flat (0) and without N it rises to +.02 at 256.
+    scores = {
+        ("zeroshot", 0): {"N": (0.5, 0.5, 0.5), "Y": (0.6, 0.6, 0.6)},
+        ("finetune", 0): {"N": (0.5, 0.52, 0.48), "Y": (0.8, 0.82, 0.78)},
+        ("causalmixft", 64): {"N": (0.49, 0.51, 0.47), "Y": (0.81, 0.83, 0.79)},
+        ("causalmixft", 256): {"N": (0.48, 0.50, 0.46), "Y": (0.82, 0.84, 0.80)},
+    }
+    val = {key: {d: (0.9, 0.9, 0.9) if key == ("causalmixft", 64) else 0.1 + np.array(v) * 0
+               for d, v in per.items()} for key, per in scores.items()}
+    tables = answer_for(tmp_path, write_grid(tmp_path, scores, val))
+    chance = tables["chance"].set_index(["dataset", "method"])
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)
+    row = chance.loc[("N", "finetune")]
+    assert (row["n_folds"], row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((3, 0.5, 0.5 - half, 0.5 + half))
+    assert not row["above_chance"] and not chance.loc[("N", "zeroshot"), "above_chance"]
+    assert chance.loc[("N", "causalmixft"), "mean"] == pytest.approx(0.49)  # at the validation-chosen n = 64
+    assert chance.loc[("Y", "finetune"), "above_chance"]
+    assert set(chance.loc["N", "dataset_status"]) == {"near chance"}
+    assert set(chance.loc["Y", "dataset_status"]) == {"above chance"}
+    peaks = tables["scaling_peak"]
+    both = cell(peaks, subset="all", split="test", scale="absolute")
+    assert both["n_datasets"] == 2 and both["peak_fit"] == pytest.approx(0.0, abs=1e-12)
+    above = cell(peaks, subset="above_chance", split="test", scale="absolute")
+    assert (above["n_datasets"], above["peak_size"], above["peak_fit"]) == (1, 256, pytest.approx(0.02))
+
+
+def test_discovered_dag_against_controls_wilcoxon_and_holm_by_hand(tmp_path):
+    # Six datasets, n = 64. causalmixft minus scm_emptydag: +.01 ... +.06, all positive: exact
+    # two-sided Wilcoxon p = 2 / 2^6 = .03125. Minus scm_randomdag: +.01 -.02 +.03 -.04 +.05 -.06:
+    # W+ = 1 + 3 + 5 = 9, W- = 12. One size: rows n = all and n = 64 hold the same differences, so the
+    # Holm family (2 controls x 2 rows) has .03125 twice: adjusted max(4 x .03125, 3 x .03125) = .125.
+    datasets = [f"D{i}" for i in range(1, 7)]
+    scores = {("zeroshot", 0): {d: 0.5 for d in datasets}, ("finetune", 0): {d: 0.6 for d in datasets},
+              ("causalmixft", 64): {d: 0.7 for d in datasets},
+              ("scm_emptydag", 64): {d: 0.7 - 0.01 * (i + 1) for i, d in enumerate(datasets)},
+              ("scm_randomdag", 64): {d: 0.7 - 0.01 * (i + 1) * (-1) ** i for i, d in enumerate(datasets)}}
+    dag = answer_for(tmp_path, write_grid(tmp_path, scores))["dag_controls"]
+    empty = cell(dag, control="scm_emptydag", size=64)
+    assert (empty["n_better"], empty["n_worse"], empty["wilcoxon_p"]) == (6, 0, pytest.approx(2 / 64))
+    assert empty["mean_difference"] == pytest.approx(0.035) and empty["median_difference"] == pytest.approx(0.035)
+    assert empty["p_holm"] == pytest.approx(0.125) and not empty["significant"]
+    random = cell(dag, control="scm_randomdag", size="all")
+    assert (random["n_better"], random["n_worse"], random["wilcoxon_w"]) == (3, 3, 9)
+    assert random["mean_difference"] == pytest.approx(-0.005)
+    # Five datasets cannot reach alpha: the row says so instead of a p-value.
+    five = {key: {d: v for d, v in per.items() if d != "D6"} for key, per in scores.items()}
+    dag = answer_for(tmp_path / "five", write_grid(tmp_path / "five", five))["dag_controls"]
+    assert cell(dag, control="scm_emptydag", size=64)["note"].startswith("too few datasets")
+
+
+def test_size_selection_val_test_by_size_and_claims_by_hand(tmp_path):
+    # causalmixft at n = 64 / 256 (val, test); finetune (n = 0) val .70 test .70; zeroshot .50 (val = test).
+    #   A: 64 (.80, .60), 256 (.75, .80): validation picks 64, test 256 -> disagree, regret .20
+    #   B: 64 (.70, .70), 256 (.80, .80): both pick 256 -> agree, regret 0
+    #   C: 64 (.90, .90), 256 (.60, .60): both pick 64 -> agree, regret 0
+    # agree: mean (0, 1, 1) = 2/3; regret mean (.2, 0, 0) = .2/3; n = 0 never chosen; chosen n per
+    # dataset 64, 256, 64 -> median 64 / 204 real train rows.
+    # Improvement over zeroshot (%), validation / test: n = 64: A (60, 20), B (40, 40), C (80, 80):
+    #   ranks val (2, 1, 3), test (1, 2, 3): rho = 1 - 6 x 2 / 24 = .5;
+    #   n = 256: A (50, 60), B (60, 60), C (20, 20): val ranks (2, 3, 1), test (2.5, 2.5, 1): rho = .866.
+    #   n = 0 (finetune, 40 / 40 everywhere): constant, rho undefined.
+    # Claims: finetune +40 % on every dataset -> median 40; causalmixft at its chosen size: A .60 -> +20,
+    #   B .80 -> +60, C .90 -> +80: median +60.
+    scores = {("zeroshot", 0): {d: 0.5 for d in "ABC"}, ("finetune", 0): {d: 0.7 for d in "ABC"},
+              ("causalmixft", 64): {"A": 0.6, "B": 0.7, "C": 0.9},
+              ("causalmixft", 256): {"A": 0.8, "B": 0.8, "C": 0.6}}
+    val = {**scores, ("causalmixft", 64): {"A": 0.8, "B": 0.7, "C": 0.9},
+           ("causalmixft", 256): {"A": 0.75, "B": 0.8, "C": 0.6}}
+    tables = answer_for(tmp_path, write_grid(tmp_path, scores, val))
+    selection = cell(tables["size_selection"], group="all", method="causalmixft")
+    assert (selection["agree_mean"], selection["regret_mean"]) == pytest.approx((2 / 3, 0.2 / 3))
+    assert (selection["zero_share"], selection["chosen_ratio_median"]) == pytest.approx((0.0, 64 / 204))
+    by_size = tables["val_test_by_size"].set_index("size")
+    assert by_size.loc[64, "spearman"] == pytest.approx(0.5)
+    assert by_size.loc[256, "spearman"] == pytest.approx(math.sqrt(3) / 2)
+    assert math.isnan(by_size.loc[0, "spearman"]) and by_size.loc[0, "source"] == "finetune"
+    claims = tables["claims"].set_index("claim")["study"]
+    assert claims.iloc[0] == pytest.approx(40.0) and claims.iloc[1] == pytest.approx(60.0)
