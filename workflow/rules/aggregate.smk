@@ -11,9 +11,9 @@ AGGREGATE_GRID = collect.expected_runs(
     configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
 )
 # Runs and fidelity reports that a recorded generator failure rules out (a fit_generator or
-# sample_generator job failed with a StageError: common.smk's generator_failures). They are not
+# sample_generator job failed with a StageError: WorkflowConfig.generator_failures). They are not
 # inputs, so the aggregate runs without them, and missing.csv lists them with the error.
-AGGREGATE_FAILURES = generator_failures()
+AGGREGATE_FAILURES = WF.generator_failures()
 AGGREGATE_FAILED = collect.failure_rows(
     configured_methods(),
     AGGREGATE_GRID,
@@ -182,6 +182,55 @@ rule aggregate:
             caption="../report/missing.rst",
             category="Results",
             subcategory="Tables",
+        ),
+        # The tables and the plot of the summary's Answer section (experiment/answer.py).
+        plot_scaling_fit=report(
+            "results/plots/scaling_fit.png",
+            caption="../report/scaling_fit.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        scaling_fit=report(
+            "results/tables/scaling_fit.csv",
+            caption="../report/scaling_fit_table.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        scaling_peak=report(
+            "results/tables/scaling_peak.csv",
+            caption="../report/scaling_peak.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        size_selection=report(
+            "results/tables/size_selection.csv",
+            caption="../report/size_selection.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        val_test_by_size=report(
+            "results/tables/val_test_by_size.csv",
+            caption="../report/val_test_by_size.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        chance=report(
+            "results/tables/chance.csv",
+            caption="../report/chance.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        dag_controls=report(
+            "results/tables/dag_controls.csv",
+            caption="../report/dag_controls.rst",
+            category="Results",
+            subcategory="Answer",
+        ),
+        claims=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Results",
+            subcategory="Answer",
         ),
         # Per-run and per-dataset detail: too large for the HTML report, kept as files.
         runs_long="results/tables/runs_long.csv",

@@ -71,6 +71,42 @@ METRIC_DEFINITIONS = """\
   size won over the (fold, replicate) units) next to the sizes test would have chosen the same way;
   regret = test score at the test-best size - test score at the validation-chosen size (flipped for
   losses) per unit, then replicates -> folds; `agree_share` = share of units where both sizes agree.
+- **Answer tables** (the summary's "Answer" section, `causalmixft.experiment.answer`). Gains over
+  plain fine-tuning (`finetune`): per (dataset, fold) s - s_ft (flipped for losses) and
+  100 x (s / s_ft - 1), then fold means, for every size-dependent method at every n > 0.
+  **Fitted curve** (`scaling_fit.csv`): a least-squares polynomial in log2 n through every (dataset,
+  size) point, degree 2 (1 with two sizes, 0 with one), evaluated on 33 log2-spaced sizes plus the
+  measured ones; the band is the 95 % percentile range of 4,000 refits on datasets resampled with
+  replacement (seed 0). **Peak** (`scaling_peak.csv`): the grid size of the largest fitted gain within
+  the measured range, as a ratio n / real train rows (the median over the group's datasets of
+  `n_real_rows` of their runs with real rows), its interval from the peaks of the resampled fits, and
+  `edge` when it is the smallest or largest size measured. Both for `all` datasets and for
+  `above_chance` (without the near-chance ones).
+- **Size selection** (`size_selection.csv`): from the per-(fold, replicate) choices of the best-size
+  table (validation-chosen size, n = 0 included): the mean across datasets of `agree_share` and of
+  the regret with bootstrap 95 % intervals, the share of units that chose n = 0 (fold mean, then
+  dataset mean) and the median across datasets of the chosen n / real train rows.
+- **Validation-test by size** (`val_test_by_size.csv`): per size (n = 0: the anchor), the Spearman
+  correlation over datasets between the validation and the test normalized improvement over the
+  reference, with a 95 % bootstrap interval (resampling datasets; undefined below 3 datasets or for
+  constant values), next to that size's median curve gap and early-stopping regret (`gap_regret.csv`).
+- **Chance** (`chance.csv`): per dataset and method (size-dependent methods at their
+  validation-chosen size), the fold-mean test ROC-AUC with a 95 % t interval over folds (mean
+  +- t(0.975, k - 1) x SD / sqrt(k) for k folds; the fold spread holds both test-row and
+  training noise, and a bootstrap over 3 folds would be too narrow). A dataset is `above chance`
+  when any method's lower bound exceeds 0.5, `near chance` when none does, `undetermined` with fewer
+  than 2 folds (kept in every aggregate). Near-chance datasets stay in every table; the fitted
+  curve and its peak are repeated without them.
+- **DAG controls** (`dag_controls.csv`): per dataset, fold-mean test score of `causalmixft` minus
+  that of `scm_emptydag` (resp. `scm_randomdag`) at the same n (flipped for losses), at every shared
+  size and averaged over them (`size = all`); mean with bootstrap 95 % interval, exact two-sided
+  Wilcoxon signed-rank test over datasets ("too few datasets" as for the paired tests),
+  Holm-corrected within each group x metric.
+- **Claims** (`claims.csv`): the paper's medians (arXiv 2601.04110, cited as claims) next to this
+  study's medians across datasets with bootstrap 95 % intervals: the normalized test ROC-AUC
+  improvement over the reference of `finetune` and of `causalmixft` at its validation-chosen size
+  (fold means of the per-fold test score at the chosen size, replicate means), and the
+  validation-test correlation gap on ROC-AUC of both (all sizes pooled, as `gap_regret.csv`'s `all`).
 - **Fidelity**: every numeric value of a generator's fidelity reports, nested values as dotted keys
   (e.g. `two_sample_auc`, where 0.5 means indistinguishable from real rows;
   `tstr.train_on_synthetic_auc` and `tstr.train_on_real_auc`; `marginal_distance.mean`;
