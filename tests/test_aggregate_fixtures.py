@@ -34,6 +34,7 @@ CONTRACT_KEYS = {
     "replicate_sd",
     "replicates",
     "finetune_config",
+    "backbone_provenance",
 }
 REPLICATE_KEYS = {
     "replicate",
@@ -99,6 +100,7 @@ def write_run(
         "replicate_sd": {split: {m: 0.0 for m in METRICS} for split in ("val", "test")},
         "replicates": entries,
         "finetune_config": {"steps": entries[0]["steps_run"], "lr": 1e-4, "eval_every": eval_every},
+        "backbone_provenance": None,  # the built-in model; adapters record package and checkpoint
     }
     path = metrics_path(runs_root, method, dataset, fold, size)
     write_json(path, record)

@@ -22,7 +22,8 @@ from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 from causalmixft.experiment.methods import Method
 from causalmixft.io import write_json
-from causalmixft.model.backbone import load_model, resolve_device, save_model
+from causalmixft.model.backbone import resolve_device
+from causalmixft.model.interface import BuiltinBackbone, as_backbone, load_backbone
 from causalmixft.model.finetune import FinetuneConfig, finetune
 from causalmixft.seeding import derive_seed
 
@@ -83,7 +84,13 @@ def run_method(
     n_classes = len(schema.classes)
     if n_classes < 2:
         raise StageError("finetune", dataset, "fewer than two classes in the schema")
-    model = load_model(weights, resolve_device(cfg.device))
+    model = load_backbone(weights, resolve_device(cfg.device))
+    if isinstance(model, BuiltinBackbone):
+        model = model.module  # the built-in transformer goes in as a plain module, as before
+    elif cfg.n_class_shifts is not None:
+        # Class-shift averaging is the built-in backbone's option (config.yaml sets it for that one);
+        # a published model's run records it as unused.
+        cfg = FinetuneConfig(**{**asdict(cfg), "n_class_shifts": None})
     encoded = {
         "pool_x": schema.encode_features(real),
         "pool_y": schema.encode_labels(real),
@@ -144,6 +151,8 @@ def run_method(
         "replicate_sd": {split: _replicate_stat(results, split, _sd) for split in ("val", "test")},
         "replicates": results,
         "finetune_config": asdict(cfg),
+        # Published models (causalmixft.model.adapters): package version and checkpoint sha256.
+        "backbone_provenance": model.provenance() if hasattr(model, "provenance") else None,
     }
     return best_model, metrics
 
@@ -173,5 +182,5 @@ def _mean(values: list) -> float | None:
 def save_run(model, metrics: dict, run_dir: str | Path) -> None:
     """``model.safetensors`` + ``config.json`` (the best weights), then ``metrics.json`` last."""
     # The weights are replicate 0's: the others differ only by their fine-tuning seed.
-    save_model(model, run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "size")}})
+    as_backbone(model).save(run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "size")}})
     write_json(Path(run_dir) / "metrics.json", metrics)

@@ -123,8 +123,6 @@ def load_backbone(directory: str | Path = builtin.DEFAULT_WEIGHTS, device: str |
     config = json.loads(config_path.read_text())
     if "d_model" in config:
         return BuiltinBackbone.load(directory, builtin.resolve_device(str(device)))
-    if "dim" in config:
-        from causalmixft.model.mitra import MitraBackbone
+    from causalmixft.model.adapters import load_adapter  # published models: Mitra, TabPFN, TabICL
 
-        return MitraBackbone.load(directory, device)
-    raise ValueError(f"{config_path} describes neither the built-in transformer (d_model) nor Mitra (dim)")
+    return load_adapter(directory, device)
