@@ -12,6 +12,7 @@ from test_aggregate_fixtures import grid_files, write_point, write_run
 from causalmixft.experiment import stats
 from causalmixft.experiment.aggregate import build_tables
 from causalmixft.experiment.answer import answer_tables
+from causalmixft.experiment.answer_text import render_answer
 from causalmixft.experiment.collect import load_runs
 from causalmixft.experiment.study import Study
 
@@ -66,6 +67,12 @@ def test_fitted_curve_peak_and_its_ratio_to_the_real_rows_by_hand(tmp_path):
     # Normalized: % of finetune's 0.70, the same parabola scaled by 100 / 0.7.
     normalized = cell(tables["scaling_peak"], group="all", subset="all", split="test", scale="normalized")
     assert normalized["peak_fit"] == pytest.approx(100 * 0.03 / 0.7)
+    # The Answer section prints these numbers with units and intervals: 256 / 204 = 1.25; 3 / 0.7 = 4.29 %.
+    study = Study.from_params(list(tables["runs_long"][["method", "dataset", "fold", "size"]].drop_duplicates()
+                                   .itertuples(index=False, name=None)), METHODS_WITH_REAL, SIZE_DEPENDENT)
+    text = "\n".join(render_answer(tables, study, lambda key: key))
+    assert (f"peaks at n = 256 (1.25 [1.25, 1.25] x real), where real = the 204 real train rows; the fitted gain "
+            f"there is +0.0300 [{low:+.4f}, {high:+.4f}] ROC-AUC (+4.29 % [") in text
 
 
 def test_a_curve_still_rising_peaks_at_the_largest_size_and_one_size_has_no_peak(tmp_path):

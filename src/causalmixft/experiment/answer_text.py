@@ -14,7 +14,7 @@ import pandas as pd
 
 from causalmixft.experiment.answer import CAUSAL_METHOD, CHANCE, LEVEL, PAPER_CLAIMS
 from causalmixft.experiment.findings import paired_findings
-from causalmixft.experiment.formatting import md_table, metric_label, metric_name, number, pvalue, signed
+from causalmixft.experiment.formatting import md_table, metric_label, metric_name, number, plural, pvalue, signed
 from causalmixft.experiment.plots import SCALING_PANELS
 from causalmixft.experiment.study import ALL, Study
 
@@ -226,7 +226,7 @@ def render_answer(tables: Mapping[str, pd.DataFrame], study: Study, link: Callab
     if not study.curve_methods:
         return ["## Answer", "", "The grid has no size-dependent method: no synthetic size to answer about.", ""]
     _, metric = headline(study)
-    groups = ", ".join(f"`{g}`: {len(d)} datasets" for g, d in study.groups.items())
+    groups = ", ".join(f"`{g}`: {plural(len(d), 'dataset')}" for g, d in study.groups.items())
     return [
         "## Answer",
         "",
