@@ -7,7 +7,7 @@ same rows (see causalmixft.model.zeroshot). ``--data-dir`` points at any directo
 of its manifest is used. Usage::
 
     python bench/bench_zeroshot.py [WEIGHTS_DIR] [--data-dir DIR] [--datasets A B] [--folds 5] [--budget 256]
-        [--class-shifts 1] [--no-baselines] [--threads 1]
+        [--class-shifts 10] [--n-estimators 8] [--preprocessing none quantile log] [--no-baselines] [--threads 1]
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-max-rows", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--class-shifts", type=int, default=None,
-                        help="class relabelings averaged per prediction (default: the backbone's setting)")
+                        help="class relabelings averaged per prediction (0: all; default: the backbone's setting)")
+    parser.add_argument("--n-estimators", type=int, default=None,
+                        help="inference-ensemble members (model/ensemble.py); default: the backbone's setting")
+    parser.add_argument("--preprocessing", nargs="+", default=None, help="member preprocessings (with --n-estimators)")
+    parser.add_argument("--no-category-orders", action="store_true", help="members keep the category codes as given")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -49,6 +53,12 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     datasets = args.datasets or manifest_datasets(args.data_dir)
     backbone = load_backbone(args.weights, "cpu")
+    if args.n_estimators is not None:
+        backbone.n_estimators = args.n_estimators
+    if args.preprocessing is not None:
+        backbone.preprocessing = tuple(args.preprocessing)
+    if args.no_category_orders:
+        backbone.category_orders = False
     table = evaluate_zero_shot(backbone, datasets, n_folds=args.folds, budget=args.budget, seed=args.seed,
                                baselines=not args.no_baselines, test_max_rows=args.test_max_rows,
                                n_class_shifts=args.class_shifts, directory=args.data_dir)
@@ -58,7 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
         "weights": args.weights,
         "data_dir": str(args.data_dir),
         "protocol": {"folds": args.folds, "budget": args.budget, "test_max_rows": args.test_max_rows,
-                     "seed": args.seed, "class_shifts": args.class_shifts,
+                     "seed": args.seed, "class_shifts": args.class_shifts, "n_estimators": args.n_estimators,
+                     "preprocessing": args.preprocessing, "category_orders": not args.no_category_orders,
                      "metric": "test ROC-AUC (one-vs-rest macro for multiclass), mean over folds"},
         "per_dataset": {d: {m: round(float(v), 4) for m, v in row.items()} for d, row in per_dataset.iterrows()},
         "mean_over_datasets": {m: round(float(v), 4) for m, v in per_dataset.mean().items()},
