@@ -58,7 +58,7 @@ def fold_splits(y: np.ndarray, folds: int, budget: int, seed: int, test_max_rows
 def causalmixft_rows(train, schema: TableSchema, size: int, name: str, seed: int):
     """``size`` synthetic rows of the workflow's generator fitted on ``train`` (encoded x, y)."""
     from causalmixft.causal.discover import discover_dag
-    from causalmixft.causal.generators import CausalMixFTGenerator
+    from causalmixft.causal.generator import CausalMixFTGenerator
     from causalmixft.causal.sample import SamplingOptions, sample_synthetic
     from causalmixft.causal.scm import fit_scm
 

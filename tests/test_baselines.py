@@ -20,7 +20,8 @@ from causalmixft.baselines.common import allocate, fill_missing
 from causalmixft.baselines.scm_emptydag import empty_dag
 from causalmixft.baselines.scm_randomdag import random_dag
 from causalmixft.baselines.tabebm import surrogate_negatives
-from causalmixft.causal.generators import GENERATORS, Generator, make_generator
+from causalmixft.generators.protocol import Generator
+from causalmixft.generators.registry import GENERATORS, make_generator, module_name, names, needs, rule_fitted
 from causalmixft.causal.sample import sample_synthetic
 from causalmixft.causal.simulate import schema_for
 from causalmixft.data.prepare import prepare_dataset
@@ -72,8 +73,12 @@ def test_every_baseline_module_is_a_registered_generator():
         assert name in GENERATORS
         assert baselines.generator_class(name).name == name
         assert set(baselines.needs(name)) <= set(baselines.NEEDS)
-        assert baselines.modules(name)[0] == f"baselines/{name}.py"
+        assert module_name(name) == f"causalmixft.baselines.{name}"
         assert (Path(baselines.__file__).parent / f"{name}.py").exists()
+    assert names() == ["causalmixft", *NAMES] and rule_fitted() == NAMES
+    assert needs("causalmixft") == () and module_name("causalmixft") == "causalmixft.causal.generator"
+    with pytest.raises(ValueError, match="unknown baseline generator 'nope'"):
+        module_name("nope")
     with pytest.raises(ValueError, match="unknown options"):
         make_generator("smote", k_neighbours=3)
     with pytest.raises(ValueError, match="multiple of pac"):

@@ -24,7 +24,7 @@ from conftest import REPO, load_yaml, run_snakemake, tiny_config, write_config
 from snakemake.utils import update_config, validate
 from test_aggregate_fixtures import write_point
 
-from causalmixft import failures
+from causalmixft import failures, layout
 from causalmixft.causal.simulate import schema_for
 from causalmixft.errors import StageError
 from causalmixft.experiment.collect import failure_rows, without_failed
@@ -116,7 +116,7 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
         tmp_path,
         input={"train": split["train"], "meta": split["meta"]},
         output={"fitted": str(fitted), "report": str(tmp_path / "gen" / "report.json")},
-        params={"settings": SETTINGS},
+        params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "mixed", 0)},
         wildcards={"generator": "smote", "dataset": "mixed", "fold": "0"},
     )
     assert "smote fitted on mixed fold 0 (120 rows)" in log
@@ -130,7 +130,10 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
         tmp_path,
         input={**split, "fitted": str(fitted), "report": str(tmp_path / "gen" / "report.json")},
         output={"synth": str(parquet), "fidelity": str(fidelity)},
-        params={"settings": SAMPLE_SETTINGS},
+        params={
+            "settings": SAMPLE_SETTINGS,
+            "marker": layout.failure_marker("sample_generator", "smote", "mixed", 0, 64),
+        },
         wildcards={"generator": "smote", "dataset": "mixed", "fold": "0", "size": "64"},
     )
     assert "smote mixed fold 0 n=64" in log
@@ -151,7 +154,7 @@ def test_a_generator_that_cannot_fit_fails_with_a_message_and_leaves_a_marker(tm
             tmp_path,
             input=inputs,
             output={"fitted": str(tmp_path / "g.pkl"), "report": str(tmp_path / "r.json")},
-            params={"settings": SETTINGS},
+            params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "rare", 0)},
             wildcards={"generator": "smote", "dataset": "rare", "fold": "0"},
         )
     assert "class 'r' has 1 train row" in (tmp_path / "fit_generator.log").read_text()
@@ -249,6 +252,7 @@ def test_the_aggregate_reports_every_method_and_the_cells_a_failure_rules_out(tm
 SNAKEFILE = f"""\
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 configfile: "config.yaml"
 
@@ -263,13 +267,15 @@ rule all:
     input:
         all_targets(),
 
+from causalmixft.workflow_config import flat
+
 keys = SimpleNamespace(generator="smote", dataset="diabetes", fold=0)
 Path("declared.json").write_text(json.dumps({{
     "fit_inputs": generator_fit_inputs(SimpleNamespace(generator="scm_randomdag", dataset="iris", fold=1)),
     "tabebm_inputs": generator_fit_inputs(SimpleNamespace(generator="tabebm", dataset="iris", fold=1)),
-    "smote_inputs": sorted(_flat(generator_fit_inputs(keys))),
-    "smote_settings": generator_settings("smote"),
-    "baseline_targets": baseline_targets(),
+    "smote_inputs": sorted(flat(generator_fit_inputs(keys))),
+    "smote_settings": WF.generator_settings("smote"),
+    "baseline_targets": WF.baseline_targets(),
     "failed": AGGREGATE_FAILED,
     "metrics": run_metrics_files(),
 }}))

@@ -6,7 +6,9 @@ import pytest
 
 from causalmixft.causal import simulate
 from causalmixft.causal.cast import ObservedDomain, cast_to_schema
-from causalmixft.causal.generators import CausalMixFTGenerator, Generator, make_generator
+from causalmixft.causal.generator import CausalMixFTGenerator
+from causalmixft.generators.protocol import Generator
+from causalmixft.generators.registry import make_generator
 from causalmixft.causal.sample import SamplingOptions, label_matched_order, sample_synthetic
 from causalmixft.data.schema import TARGET
 from causalmixft.errors import StageError

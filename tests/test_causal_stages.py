@@ -1,4 +1,4 @@
-"""The causal stages file to file, the thin Snakemake scripts, and checksummed pickles."""
+"""The causal stages file to file (the generator kit's steps), the thin Snakemake scripts, and checksummed pickles."""
 
 import json
 import runpy
@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from causalmixft.causal import simulate
-from causalmixft.causal.stages import run_discover, run_fit, run_sample, stage_seed
+from causalmixft.generators.job import Job, SplitFiles, stage_seed
+from causalmixft.generators.sampling import SampleTarget, SamplingSettings
+from causalmixft.generators.steps import load_fitted_generator, load_fitted_scm, run_discover, run_fit, run_sample
 from causalmixft.errors import StageError
 from causalmixft.io import read_pickle, write_json, write_parquet
 
@@ -40,30 +42,28 @@ def split_files(tmp_path_factory):
     return root, paths, table
 
 
-def outputs_in(folder: Path) -> dict:
-    return {n: (folder / f"n{n}.parquet", folder / f"n{n}.fidelity.json") for n in SIZES}
+JOB = Job("mixed", 0, 0)
+
+
+def target_in(folder: Path, size: int) -> SampleTarget:
+    return SampleTarget(size, folder / f"n{size}.parquet", folder / f"n{size}.fidelity.json")
+
+
+def files(paths: dict, val: bool = False) -> SplitFiles:
+    return SplitFiles(paths["train"], paths["meta"], paths["val"] if val else None)
 
 
 @pytest.fixture(scope="module")
 def stage_outputs(split_files):
     root, paths, _ = split_files
     out = root / "causal"
-    run_discover(paths["train"], paths["meta"], out / "dag.pkl", out / "dag.json", out / "dag.png", {}, "mixed", 0, 0)
-    run_fit(
-        paths["train"], paths["meta"], out / "dag.pkl", out / "scm.pkl", out / "scm_report.json", "fast", "mixed", 0, 0
-    )
+    run_discover(JOB, files(paths), out / "dag.pkl", out / "dag.json", out / "dag.png", {})
+    run_fit(JOB, files(paths), out / "dag.pkl", out / "scm.pkl", out / "scm_report.json", "fast")
     synth = root / "synth"
-    run_sample(
-        out / "scm.pkl",
-        paths["train"],
-        paths["val"],
-        paths["meta"],
-        outputs_in(synth),
-        {"fidelity_rows": 512},
-        "mixed",
-        0,
-        0,
-    )
+    sampling = SamplingSettings(fidelity_rows=512)
+    for size in SIZES:  # one job per size, as the workflow runs them
+        generator = load_fitted_scm(out / "scm.pkl", "mixed")
+        run_sample(JOB, files(paths, val=True), generator, target_in(synth, size), sampling)
     return out, synth
 
 
@@ -101,30 +101,31 @@ def test_a_changed_pickle_is_refused_with_a_stage_error(stage_outputs, split_fil
     tampered.write_bytes((out / "scm.pkl").read_bytes() + b"\0")
     (tmp_path / "scm.pkl.sha256").write_text((out / "scm.pkl.sha256").read_text())
     with pytest.raises(StageError, match=r"\[sample\] mixed: refusing to unpickle .*does not match"):
-        run_sample(tampered, paths["train"], paths["val"], paths["meta"], outputs_in(tmp_path), {}, "mixed", 0, 0)
+        load_fitted_scm(tampered, "mixed")
     (tmp_path / "dag.pkl").write_bytes((out / "dag.pkl").read_bytes())  # no sidecar
     with pytest.raises(StageError, match=r"\[fit\] mixed: .*checksum file dag.pkl.sha256 is missing"):
-        run_fit(
-            paths["train"],
-            paths["meta"],
-            tmp_path / "dag.pkl",
-            tmp_path / "s.pkl",
-            tmp_path / "r.json",
-            "fast",
-            "mixed",
-            0,
-            0,
-        )
+        run_fit(JOB, files(paths), tmp_path / "dag.pkl", tmp_path / "s.pkl", tmp_path / "r.json", "fast")
     assert not (tmp_path / "s.pkl").exists()
+
+
+def test_a_sample_needs_a_size_above_zero_and_the_pickle_of_an_scm(stage_outputs, split_files, tmp_path):
+    out, _ = stage_outputs
+    _, paths, _ = split_files
+    generator = load_fitted_scm(out / "scm.pkl", "mixed")
+    with pytest.raises(StageError, match=r"\[sample\] mixed: a sample needs a size above 0, got 0"):
+        run_sample(JOB, files(paths, val=True), generator, target_in(tmp_path, 0), SamplingSettings())
+    with pytest.raises(StageError, match=r"\[sample\] mixed: .*dag.pkl holds 'DiGraph', not a fitted SCM"):
+        load_fitted_scm(out / "dag.pkl", "mixed")
+    with pytest.raises(StageError, match=r"\[sample\] mixed: .*scm.pkl holds 'FittedSCM', not a fitted smote"):
+        load_fitted_generator(out / "scm.pkl", "mixed", "smote")  # not a Generator: the SCM it wraps
 
 
 def test_a_split_without_the_schemas_columns_is_a_stage_error(split_files, tmp_path):
     _, paths, table = split_files
     write_parquet(tmp_path / "train.parquet", table.frame.drop(columns="weight"))
     with pytest.raises(StageError, match=r"\[discover\] mixed: .*lacks the schema's columns \['weight'\]"):
-        run_discover(
-            tmp_path / "train.parquet", paths["meta"], tmp_path / "d.pkl", tmp_path / "d.json", None, {}, "mixed", 0, 0
-        )
+        split = SplitFiles(tmp_path / "train.parquet", paths["meta"])
+        run_discover(JOB, split, tmp_path / "d.pkl", tmp_path / "d.json", None, {})
 
 
 def _run_script(name: str, tmp_path: Path, **fields):

@@ -22,10 +22,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from causalmixft import layout
 from causalmixft.errors import StageError
 from causalmixft.io import read_json, write_json
 
-ROOT = "results/failed"
+ROOT = layout.FAILED
 
 
 def marker_path(rule: str, *parts: object, root: str | os.PathLike = ROOT) -> str:

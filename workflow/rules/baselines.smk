@@ -3,13 +3,13 @@
 # train rows (+ dag.pkl, backbone weights) -> fit_generator -> sample_generator (one job per size,
 # nested draws) + fidelity. A StageError (the generator cannot fit these rows) fails the job and
 # leaves a marker under results/failed/ that the aggregate stage reports (causalmixft.failures).
-# Needs common.smk (generator_* functions, BASELINE_GENERATORS, stage_targets) included first.
+# Needs common.smk (WF, generator_* functions, stage_targets) included first.
 
-GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}"
-GENERATOR_SYNTH = "results/synth/{generator}/{dataset}/fold{fold}"
+GENERATOR_FIT = layout.GENERATOR_FIT
+SAMPLE = layout.SAMPLE
 
 
-stage_targets("baselines", baseline_targets)
+stage_targets("baselines", WF.baseline_targets)
 
 
 rule fit_generator:
@@ -33,6 +33,7 @@ rule fit_generator:
         runtime=60,
     params:
         settings=fit_generator_params,
+        marker=fit_failure_marker,
     script:
         "../scripts/fit_generator.py"
 
@@ -41,8 +42,8 @@ rule sample_generator:
     input:
         unpack(generator_sample_inputs),
     output:
-        synth=f"{GENERATOR_SYNTH}/n{{size}}.parquet",
-        fidelity=f"{GENERATOR_SYNTH}/n{{size}}.fidelity.json",
+        synth=f"{SAMPLE}.parquet",
+        fidelity=f"{SAMPLE}.fidelity.json",
     log:
         "results/logs/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.log",
     benchmark:
@@ -56,6 +57,7 @@ rule sample_generator:
         mem_mb=3000,
         runtime=120,
     params:
-        settings=generator_sample_settings(),
+        settings=WF.generator_sample_settings(),
+        marker=sample_failure_marker,
     script:
         "../scripts/sample_generator.py"

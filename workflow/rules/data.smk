@@ -1,7 +1,11 @@
+SPLIT = layout.SPLIT
+PREPARED = layout.PREPARED
+
+
 stage_targets(
     "data",
     lambda: expand(
-        "results/splits/{dataset}/fold{fold}/{file}",
+        f"{SPLIT}/{{file}}",
         dataset=DATASETS,
         fold=FOLDS,
         file=["train.parquet", "val.parquet", "test.parquet", "meta.json"],
@@ -14,8 +18,8 @@ rule prepare_dataset:
         source=source_files,
         modules=script_code("prepare_dataset.py"),
     output:
-        table="results/data/{dataset}.parquet",
-        meta="results/data/{dataset}.meta.json",
+        table=f"{PREPARED}.parquet",
+        meta=f"{PREPARED}.meta.json",
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:
@@ -32,14 +36,14 @@ rule prepare_dataset:
 
 rule split:
     input:
-        table="results/data/{dataset}.parquet",
-        meta="results/data/{dataset}.meta.json",
+        table=f"{PREPARED}.parquet",
+        meta=f"{PREPARED}.meta.json",
         modules=script_code("split.py"),
     output:
-        train="results/splits/{dataset}/fold{fold}/train.parquet",
-        val="results/splits/{dataset}/fold{fold}/val.parquet",
-        test="results/splits/{dataset}/fold{fold}/test.parquet",
-        meta="results/splits/{dataset}/fold{fold}/meta.json",
+        train=f"{SPLIT}/train.parquet",
+        val=f"{SPLIT}/val.parquet",
+        test=f"{SPLIT}/test.parquet",
+        meta=f"{SPLIT}/meta.json",
     log:
         "results/logs/split/{dataset}/fold{fold}.log",
     benchmark:
@@ -47,6 +51,6 @@ rule split:
     conda:
         "../../envs/data.yaml"
     params:
-        protocol=protocol_params(),
+        protocol=WF.protocol_params(),
     script:
         "../scripts/split.py"

@@ -1,27 +1,30 @@
-stage_targets("finetune", lambda: [f"{run}/metrics.json" for run in run_dirs()])
+RUN = layout.RUN
+
+
+stage_targets("finetune", lambda: [f"{run}/metrics.json" for run in WF.run_dirs()])
 
 
 rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        weights="results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/model.safetensors",
-        config="results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/config.json",
-        metrics="results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/metrics.json",
+        weights=f"{RUN}/model.safetensors",
+        config=f"{RUN}/config.json",
+        metrics=f"{RUN}/metrics.json",
     log:
         "results/logs/finetune/{backbone}/{method}/{dataset}/fold{fold}/n{size}.log",
     benchmark:
         "results/benchmarks/finetune/{backbone}/{method}/{dataset}/fold{fold}/n{size}.tsv"
     conda:
-        "../../envs/model.yaml"
+        FINETUNE_ENV
     threads: 1
     resources:
         gpu=FINETUNE_GPUS,
         mem_mb=3000,
         runtime=60,
     params:
-        finetune=finetune_params(),
+        finetune=WF.finetune_params(),
         weights=BACKBONE_WEIGHTS,
-        replicates=replicate_params(),
+        replicates=WF.replicate_params(),
     script:
         "../scripts/finetune.py"

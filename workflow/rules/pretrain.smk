@@ -3,14 +3,16 @@
 # Resumable: the training state lives in results/models/{backbone}/pretrain/, which is not an
 # output, so a killed or timed-out job continues from its last checkpoint when rerun.
 
+MODEL = layout.MODEL
+
 
 rule pretrain_backbone:
     input:
         modules=script_code("pretrain_backbone.py"),
     output:
-        weights="results/models/{backbone}/model.safetensors",
-        config="results/models/{backbone}/config.json",
-        summary="results/models/{backbone}/summary.json",
+        weights=f"{MODEL}/model.safetensors",
+        config=f"{MODEL}/config.json",
+        summary=f"{MODEL}/summary.json",
     log:
         "results/logs/pretrain_backbone/{backbone}.log",
     benchmark:
@@ -24,6 +26,8 @@ rule pretrain_backbone:
         runtime=120,
     params:
         options=dict(sorted((PRETRAIN or {}).items())),
-        workdir=lambda wildcards: f"results/models/{wildcards.backbone}/pretrain",
+        workdir=lambda wildcards: layout.fill(
+            f"{MODEL}/pretrain", backbone=wildcards.backbone
+        ),
     script:
         "../scripts/pretrain_backbone.py"

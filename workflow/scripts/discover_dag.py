@@ -1,16 +1,16 @@
 """Snakemake script of rule discover_dag: train rows -> dag.pkl (+ .sha256), dag.json, dag.png."""
 
-from causalmixft.causal.stages import run_discover, script_logging
+from causalmixft.generators.job import Job, SplitFiles
+from causalmixft.generators.steps import run_discover
+from causalmixft.logs import script_logging
 
-with script_logging(snakemake.log[0]):  # noqa: F821 (snakemake is injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+with script_logging(smk.log[0]):
     run_discover(
-        train=snakemake.input.train,  # noqa: F821
-        meta=snakemake.input.meta,  # noqa: F821
-        dag_pkl=snakemake.output.dag,  # noqa: F821
-        dag_json=snakemake.output.json,  # noqa: F821
-        dag_png=snakemake.output.png,  # noqa: F821
-        discovery=snakemake.params.discovery,  # noqa: F821
-        dataset=snakemake.wildcards.dataset,  # noqa: F821
-        fold=int(snakemake.wildcards.fold),  # noqa: F821
-        seed=int(snakemake.params.seed),  # noqa: F821
+        Job(smk.wildcards.dataset, int(smk.wildcards.fold), int(smk.params.seed)),
+        SplitFiles(train=smk.input.train, meta=smk.input.meta),
+        dag_pkl=smk.output.dag,
+        dag_json=smk.output.json,
+        dag_png=smk.output.png,
+        discovery=smk.params.discovery,
     )

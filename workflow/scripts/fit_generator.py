@@ -1,8 +1,9 @@
 """Snakemake script of rule fit_generator: train rows (+ dag.pkl, backbone weights) -> generator.pkl, report.json.
 
 A StageError (the generator cannot fit these rows, e.g. SMOTE on a class with one row) fails the
-job with its message in the log and leaves results/failed/fit_generator/{generator}/{dataset}/
-fold{fold}.json for the aggregate stage (causalmixft.failures); any other error leaves no marker.
+job with its message in the log and leaves the marker the rule names (params.marker,
+results/failed/fit_generator/...) for the aggregate stage (causalmixft.failures); any other
+error leaves no marker.
 """
 
 import os
@@ -10,27 +11,22 @@ import os
 # One thread per job unless the rule asks for more: torch reads this when it is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", str(snakemake.threads))  # noqa: F821 (injected by Snakemake)
 
-from causalmixft.baselines.stage import run_fit_generator  # noqa: E402
-from causalmixft.causal.stages import script_logging  # noqa: E402
-from causalmixft.failures import marker_path, recorded_failure  # noqa: E402
+from causalmixft.failures import recorded_failure  # noqa: E402
+from causalmixft.generators.job import Job, SplitFiles  # noqa: E402
+from causalmixft.generators.steps import run_fit_generator  # noqa: E402
+from causalmixft.logs import script_logging  # noqa: E402
 
 smk = snakemake  # noqa: F821
 generator, dataset, fold = smk.wildcards.generator, smk.wildcards.dataset, int(smk.wildcards.fold)
 settings = dict(smk.params.settings)
-marker = marker_path("fit_generator", generator, dataset, f"fold{fold}")
 ident = {"rule": "fit_generator", "generator": generator, "dataset": dataset, "fold": fold}
-with script_logging(smk.log[0]), recorded_failure(marker, list(smk.input), settings, **ident):
+with script_logging(smk.log[0]), recorded_failure(smk.params.marker, list(smk.input), settings, **ident):
     run_fit_generator(
-        name=generator,
-        train=smk.input.train,
-        meta=smk.input.meta,
+        generator,
+        Job(dataset, fold, int(settings["seed"])),
+        SplitFiles(train=smk.input.train, meta=smk.input.meta),
         fitted=smk.output.fitted,
         report_path=smk.output.report,
-        options=settings.get("options"),
-        dataset=dataset,
-        fold=fold,
-        seed=int(settings["seed"]),
+        settings=settings,
         dag=getattr(smk.input, "dag", None),
-        weights=settings.get("weights"),
-        quality=settings.get("quality"),
     )

@@ -1,16 +1,16 @@
 """Snakemake script of rule fit_scm: train rows + dag.pkl -> scm.pkl (+ .sha256), scm_report.json."""
 
-from causalmixft.causal.stages import run_fit, script_logging
+from causalmixft.generators.job import Job, SplitFiles
+from causalmixft.generators.steps import run_fit
+from causalmixft.logs import script_logging
 
-with script_logging(snakemake.log[0]):  # noqa: F821 (snakemake is injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+with script_logging(smk.log[0]):
     run_fit(
-        train=snakemake.input.train,  # noqa: F821
-        meta=snakemake.input.meta,  # noqa: F821
-        dag_pkl=snakemake.input.dag,  # noqa: F821
-        scm_pkl=snakemake.output.scm,  # noqa: F821
-        report_json=snakemake.output.report,  # noqa: F821
-        quality=snakemake.params.quality,  # noqa: F821
-        dataset=snakemake.wildcards.dataset,  # noqa: F821
-        fold=int(snakemake.wildcards.fold),  # noqa: F821
-        seed=int(snakemake.params.seed),  # noqa: F821
+        Job(smk.wildcards.dataset, int(smk.wildcards.fold), int(smk.params.seed)),
+        SplitFiles(train=smk.input.train, meta=smk.input.meta),
+        dag_pkl=smk.input.dag,
+        scm_pkl=smk.output.scm,
+        report_json=smk.output.report,
+        quality=smk.params.quality,
     )

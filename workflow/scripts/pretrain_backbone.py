@@ -1,20 +1,20 @@
 """Rule pretrain_backbone: train the built-in backbone on the synthetic prior (resumable)."""
 
 import shutil
-import sys
+from pathlib import Path
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: F821 (snakemake)
+import torch
 
-from pathlib import Path  # noqa: E402
+from causalmixft.io import write_json
+from causalmixft.logs import script_logging
+from causalmixft.model.pretrain import pretrain_from_options
 
-import torch  # noqa: E402
-
-from causalmixft.io import write_json  # noqa: E402
-from causalmixft.model.pretrain import pretrain_from_options  # noqa: E402
-
-torch.set_num_threads(snakemake.threads)  # noqa: F821
-workdir = Path(snakemake.params.workdir)  # noqa: F821
-summary = pretrain_from_options(workdir, dict(snakemake.params.options))  # noqa: F821
-shutil.copyfile(workdir / "final" / "model.safetensors", snakemake.output.weights)  # noqa: F821
-shutil.copyfile(workdir / "final" / "config.json", snakemake.output.config)  # noqa: F821
-write_json(snakemake.output.summary, summary)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+# Appended to: a resumed job's log continues its earlier attempts'.
+with script_logging(smk.log[0], append=True):
+    torch.set_num_threads(smk.threads)
+    workdir = Path(smk.params.workdir)
+    summary = pretrain_from_options(workdir, dict(smk.params.options))
+    shutil.copyfile(workdir / "final" / "model.safetensors", smk.output.weights)
+    shutil.copyfile(workdir / "final" / "config.json", smk.output.config)
+    write_json(smk.output.summary, summary)

@@ -1,17 +1,17 @@
 """Snakemake script of rule sample_synthetic: scm.pkl -> n{size}.parquet + n{size}.fidelity.json, one size."""
 
-from causalmixft.causal.stages import run_sample, script_logging
+from causalmixft.generators.job import Job, SplitFiles
+from causalmixft.generators.sampling import SampleTarget, SamplingSettings
+from causalmixft.generators.steps import load_fitted_scm, run_sample
+from causalmixft.logs import script_logging
 
-size = int(snakemake.wildcards.size)  # noqa: F821 (snakemake is injected by Snakemake)
-with script_logging(snakemake.log[0]):  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+job = Job(smk.wildcards.dataset, int(smk.wildcards.fold), int(smk.params.seed))
+with script_logging(smk.log[0]):
     run_sample(
-        fitted=snakemake.input.scm,  # noqa: F821
-        train=snakemake.input.train,  # noqa: F821
-        val=snakemake.input.val,  # noqa: F821
-        meta=snakemake.input.meta,  # noqa: F821
-        outputs={size: (snakemake.output.synth, snakemake.output.fidelity)},  # noqa: F821
-        synthetic=snakemake.params.synthetic,  # noqa: F821
-        dataset=snakemake.wildcards.dataset,  # noqa: F821
-        fold=int(snakemake.wildcards.fold),  # noqa: F821
-        seed=int(snakemake.params.seed),  # noqa: F821
+        job,
+        SplitFiles(train=smk.input.train, meta=smk.input.meta, val=smk.input.val),
+        load_fitted_scm(smk.input.scm, job.dataset),
+        target=SampleTarget(int(smk.wildcards.size), smk.output.synth, smk.output.fidelity),
+        sampling=SamplingSettings.from_config(smk.params.synthetic),
     )

@@ -2,17 +2,17 @@
 
 A module ``causalmixft/baselines/<name>.py`` is the generator ``<name>``; it defines
 
-- ``GENERATOR``: a class implementing :class:`causalmixft.causal.generators.Generator` whose
+- ``GENERATOR``: a class implementing :class:`causalmixft.generators.protocol.Generator` whose
   ``name`` is ``<name>``, built as ``GENERATOR(dataset=..., **options, **needs)``;
 - ``NEEDS``: what the workflow hands it besides its config options (``synthetic.<name>``):
   ``"dag"`` (the discovered DAG of the fold, ``dag=networkx.DiGraph``), ``"backbone"``
-  (``weights=`` the backbone weights directory), ``"scm_quality"`` (``quality=`` scm.quality);
-- ``MODULES``: other package modules its results depend on (the rule names them as inputs).
+  (``weights=`` the backbone weights directory), ``"scm_quality"`` (``quality=`` scm.quality).
 
 Heavy libraries (torch, ctgan, imbalanced-learn, dowhy) are imported inside the generators, so
 listing the modules and reading ``NEEDS`` costs nothing at workflow parse time. The modules are
-registered in :data:`causalmixft.causal.generators.GENERATORS` under their names: adding a
-generator is one module here plus its name in the config's ``synthetic.generators``.
+registered in :data:`causalmixft.generators.registry.GENERATORS` under their names: adding a
+generator is one module here plus its name in the config's ``synthetic.generators``. The
+workflow's fit and sample steps around them are the kit's (:mod:`causalmixft.generators.steps`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-HELPERS = frozenset({"common", "stage"})  # modules of this package that are not generators
+HELPERS = frozenset({"common"})  # modules of this package that are not generators
 NEEDS = ("dag", "backbone", "scm_quality")
 
 
@@ -42,11 +42,6 @@ def module(name: str) -> ModuleType:
 
 def needs(name: str) -> tuple[str, ...]:
     return tuple(getattr(module(name), "NEEDS", ()))
-
-
-def modules(name: str) -> list[str]:
-    """Package modules (relative to src/causalmixft/) that generator ``name`` runs on."""
-    return [f"baselines/{name}.py", "baselines/common.py", *getattr(module(name), "MODULES", ())]
 
 
 def generator_class(name: str):

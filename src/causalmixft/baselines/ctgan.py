@@ -21,7 +21,6 @@ from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 
 NEEDS: tuple[str, ...] = ()
-MODULES: tuple[str, ...] = ()
 STAGE = "fit"
 log = logging.getLogger(__name__)
 

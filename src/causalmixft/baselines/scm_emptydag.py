@@ -20,7 +20,6 @@ from causalmixft.data.schema import TableSchema
 from causalmixft.seeding import derive_seed
 
 NEEDS = ("scm_quality",)
-MODULES = ("causal/scm.py", "causal/checks.py")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from causalmixft.errors import StageError
 from causalmixft.seeding import derive_seed
 
 NEEDS = ("dag", "scm_quality")
-MODULES = ("causal/scm.py", "causal/checks.py")
 STAGE = "fit"
 
 

@@ -23,7 +23,6 @@ from causalmixft.errors import StageError
 from causalmixft.seeding import derive_seed
 
 NEEDS: tuple[str, ...] = ()
-MODULES: tuple[str, ...] = ()
 STAGE = "fit"
 
 

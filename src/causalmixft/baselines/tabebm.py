@@ -39,7 +39,6 @@ from causalmixft.errors import StageError
 from causalmixft.seeding import derive_seed
 
 NEEDS = ("backbone",)
-MODULES = ("model/interface.py", "model/backbone.py", "model/transformer.py")
 STAGE = "fit"
 log = logging.getLogger(__name__)
 

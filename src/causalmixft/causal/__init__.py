@@ -6,11 +6,12 @@ Modules, one responsibility each:
 - ``discover``: PC + FCI runs (optionally bootstrapped) -> edge frequencies -> DAG;
 - ``orient``: the deterministic frequencies-to-DAG procedure;
 - ``scm``: dowhy.gcm mechanisms fitted on the DAG;
-- ``generators``: the :class:`Generator` interface and the CausalMixFT generator;
+- ``generator``: the CausalMixFT generator (the interface every generator implements, the
+  registry and the workflow's file-to-file steps are the kit's: :mod:`causalmixft.generators`);
 - ``cast``: synthetic rows cast back to the schema;
 - ``sample``: nested, label-matched samples from any generator;
 - ``fidelity``: two-sample test, TSTR, marginal and correlation distances;
-- ``plot``: a picture of the DAG; ``stages``: file-to-file steps for the workflow;
+- ``plot``: a picture of the DAG;
 - ``simulate``: tables from known SCMs (tests, benchmarks).
 """
 
@@ -23,10 +24,7 @@ _EXPORTS = {
     "DiscoverySettings": "discover",
     "discover_dag": "discover",
     "fidelity_report": "fidelity",
-    "GENERATORS": "generators",
-    "CausalMixFTGenerator": "generators",
-    "Generator": "generators",
-    "make_generator": "generators",
+    "CausalMixFTGenerator": "generator",
     "SamplingOptions": "sample",
     "SyntheticDraw": "sample",
     "sample_synthetic": "sample",

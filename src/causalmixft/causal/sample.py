@@ -21,17 +21,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pandas as pd
 
 from causalmixft.causal.cast import ObservedDomain, cast_to_schema
 from causalmixft.causal.checks import check_train_table
-from causalmixft.causal.generators import Generator
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 from causalmixft.seeding import derive_seed
+
+if TYPE_CHECKING:  # annotations only: the kit builds on this module, not the other way round
+    from causalmixft.generators.protocol import Generator
 
 STAGE = "sample"
 log = logging.getLogger(__name__)

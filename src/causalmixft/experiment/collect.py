@@ -7,13 +7,13 @@ raises instead of being reported as a gap.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
 
+from causalmixft import layout
 from causalmixft.errors import StageError
 from causalmixft.experiment.methods import Method, method_sizes
 from causalmixft.io import read_json
@@ -35,9 +35,7 @@ RUN_FIELDS = (
 # Per fine-tuning replicate (metrics.json ``replicates``): one row of runs_long per replicate.
 REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
 MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "size", "path", "reason"]
-FIDELITY_PATTERN = re.compile(
-    r"(?P<generator>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)\.fidelity\.json$"
-)
+FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/n{size}.fidelity.json
 # Summary values of a fidelity report (causal/fidelity.py writes the dotted ones, nested), in the
 # order tables show them; flat spellings of the same values are accepted too. Others follow.
 FIDELITY_KEYS = (
@@ -62,12 +60,13 @@ FIDELITY_SKIPPED = {"generator", "dataset", "fold", "size", "seed", "rows", "per
 BENCHMARK_COLUMNS = {"s": "wall_s", "cpu_time": "cpu_s", "max_rss": "max_rss_mib"}
 
 
-RUN_PATTERN = re.compile(r"(?P<method>[^/]+)/(?P<dataset>[^/]+)/fold(?P<fold>\d+)/n(?P<size>\d+)/metrics\.json$")
+RUN_PATTERN = layout.RUN_METRICS  # .../{method}/{dataset}/fold{fold}/n{size}/metrics.json
 
 
 def metrics_path(runs_root: str | Path, method: str, dataset: str, fold: int, size: int) -> Path:
     """``{runs_root}/{method}/{dataset}/fold{fold}/n{size}/metrics.json``; runs_root is runs/{backbone}."""
-    return Path(runs_root) / method / dataset / f"fold{fold}" / f"n{size}" / "metrics.json"
+    run = layout.fill(layout.tail(layout.RUN, "method"), method=method, dataset=dataset, fold=fold, size=size)
+    return Path(runs_root) / run / "metrics.json"
 
 
 def expected_runs(
@@ -88,8 +87,8 @@ def expected_runs(
     ]
 
 
-def metrics_files(backbone: str, grid: Iterable[Iterable], results: str = "results") -> list[str]:
-    return [f"{results}/runs/{backbone}/{m}/{d}/fold{f}/n{s}/metrics.json" for m, d, f, s in grid]
+def metrics_files(backbone: str, grid: Iterable[Iterable], results: str = layout.RESULTS) -> list[str]:
+    return [layout.metrics_file(backbone, m, d, f, s, results) for m, d, f, s in grid]
 
 
 def fidelity_files(
@@ -97,17 +96,16 @@ def fidelity_files(
     datasets: Iterable[str],
     folds: Iterable[int],
     sizes: Iterable[int],
-    results: str = "results",
+    results: str = layout.RESULTS,
 ) -> list[str]:
     """Fidelity reports of every generator the methods sample from, at every size above 0."""
     generators = sorted({method.generator for method in methods if method.generator})
-    positive = sorted({int(s) for s in sizes if int(s) > 0})
     return [
-        f"{results}/synth/{generator}/{dataset}/fold{fold}/n{size}.fidelity.json"
+        layout.sample_file(generator, dataset, fold, size, "fidelity.json", results)
         for generator in generators
         for dataset in datasets
         for fold in folds
-        for size in positive
+        for size in layout.sample_sizes(sizes)
     ]
 
 
@@ -117,7 +115,7 @@ def failure_rows(
     sizes: Iterable[int],
     failures: Iterable[Mapping],
     backbone: str,
-    results: str = "results",
+    results: str = layout.RESULTS,
 ) -> list[list]:
     """``MISSING_COLUMNS`` rows for what recorded generator failures leave absent.
 
@@ -127,7 +125,7 @@ def failure_rows(
     samples from that generator there gets a row naming the marker and the error, with the path
     of the absent file.
     """
-    positive = sorted({int(s) for s in sizes if int(s) > 0})
+    positive = layout.sample_sizes(sizes)
     generator_of = {method.name: method.generator for method in methods}
     by_cell: dict[tuple[str, str, int, int], tuple[str, str]] = {}
     for marker in failures:
@@ -137,12 +135,12 @@ def failure_rows(
             by_cell[(*cell, size)] = (str(marker["path"]), reason)
     rows = []
     for (generator, dataset, fold, size), (_, reason) in sorted(by_cell.items()):
-        path = f"{results}/synth/{generator}/{dataset}/fold{fold}/n{size}.fidelity.json"
+        path = layout.sample_file(generator, dataset, fold, size, "fidelity.json", results)
         rows.append(["fidelity", generator, dataset, fold, size, path, reason])
     for method, dataset, fold, size in normalise_grid(grid):
         cell = (generator_of.get(method), dataset, fold, size)
         if cell in by_cell:
-            path = f"{results}/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/metrics.json"
+            path = layout.metrics_file(backbone, method, dataset, fold, size, results)
             rows.append(["run", method, dataset, fold, size, path, by_cell[cell][1]])
     return rows
 

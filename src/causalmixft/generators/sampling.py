@@ -1,0 +1,143 @@
+"""The one sampling step of every generator: one size per job, written with its fidelity report.
+
+Size n is the first n rows of the generator's nested draw
+(:func:`causalmixft.causal.sample.sample_synthetic`), whose seeded chunks do not depend on the
+sizes asked for: every job of one (dataset, fold, generator) draws the same rows, so a larger
+sample holds every smaller one and adding a size runs only the new size's job. The draw is
+seeded with ``stage_seed(..., "sample", generator)`` and scored with
+:func:`causalmixft.causal.fidelity.fidelity_report` (seed ``stage_seed(..., "fidelity", generator)``).
+On a TabMWP probe the report also says how often the synthetic rows obey the label rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+from causalmixft.errors import StageError
+from causalmixft.generators.job import Job, Split
+from causalmixft.generators.protocol import Generator
+from causalmixft.io import write_json, write_parquet
+
+Path = str | os.PathLike
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The config's ``synthetic`` keys that shape a sample and its report (the rules' params)."""
+
+    clip_to_observed: bool = True
+    match_label_distribution: bool = True
+    fidelity_rows: int = 1024
+
+    @classmethod
+    def from_config(cls, synthetic: Mapping | None) -> "SamplingSettings":
+        """From the config's ``synthetic`` block (its other keys belong to the workflow)."""
+        synthetic = synthetic or {}
+        return cls(
+            clip_to_observed=bool(synthetic.get("clip_to_observed", True)),
+            match_label_distribution=bool(synthetic.get("match_label_distribution", True)),
+            fidelity_rows=int(synthetic.get("fidelity_rows", 1024)),
+        )
+
+    def to_params(self) -> dict:
+        """As the rules hand it to their scripts (plain, sorted: a Snakemake param)."""
+        return {
+            "clip_to_observed": self.clip_to_observed,
+            "fidelity_rows": self.fidelity_rows,
+            "match_label_distribution": self.match_label_distribution,
+        }
+
+
+@dataclass(frozen=True)
+class SampleTarget:
+    """One size of one generator and the two files it is written to."""
+
+    size: int
+    parquet: Path
+    fidelity: Path
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def sample_size(
+    generator: Generator,
+    split: Split,
+    job: Job,
+    target: SampleTarget,
+    sampling: SamplingSettings,
+    extra: Mapping | None = None,
+    timed: bool = False,
+) -> dict:
+    """Draw ``target.size`` rows of ``generator``, write them and their fidelity report; the report.
+
+    ``extra`` fields are added to the report; ``timed`` adds the draw's wall and CPU seconds and
+    the process's peak memory (``sample_time_s``, ``sample_cpu_s``, ``sample_peak_rss_mib``).
+    """
+    from causalmixft.causal.fidelity import fidelity_report
+    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
+    from causalmixft.data.tabmwp.probes import label_rule_fidelity
+
+    if target.size <= 0:
+        raise StageError("sample", job.dataset, f"a sample needs a size above 0, got {target.size}")
+    options = SamplingOptions(
+        clip_to_observed=sampling.clip_to_observed, match_label_distribution=sampling.match_label_distribution
+    )
+    start, cpu_start = time.perf_counter(), time.process_time()
+    draw = sample_synthetic(
+        generator,
+        split.train,
+        split.schema,
+        [target.size],
+        job.stage_seed("sample", generator.name),
+        options,
+        job.dataset,
+    )
+    rows = draw.prefix(target.size)
+    costs = {}
+    if timed:
+        costs = {
+            "sample_time_s": round(time.perf_counter() - start, 3),
+            "sample_cpu_s": round(time.process_time() - cpu_start, 3),
+            "sample_peak_rss_mib": peak_rss_mib(),
+        }
+    write_parquet(target.parquet, rows)
+    report = fidelity_report(
+        split.train,
+        rows,
+        split.val,
+        split.schema,
+        job.stage_seed("fidelity", generator.name),
+        sampling.fidelity_rows,
+    )
+    report.update(
+        generator=generator.name,
+        dataset=job.dataset,
+        fold=job.fold,
+        size=target.size,
+        sampling=draw.info,
+        **dict(extra or {}),
+        **costs,
+    )
+    report.update(label_rule_fidelity(split.meta, rows))
+    write_json(target.fidelity, report)
+    log.info(
+        "%s %s fold %s n=%d: two-sample AUC %s (%d rows drawn)",
+        generator.name,
+        job.dataset,
+        job.fold,
+        target.size,
+        report["two_sample_auc"],
+        draw.info.get("drawn", 0),
+    )
+    return report

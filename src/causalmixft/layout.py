@@ -1,0 +1,95 @@
+"""Where every result lives: the path patterns of the workflow's files, in one place.
+
+The rules declare their inputs and outputs with these patterns (Snakemake wildcards in braces),
+the aggregate stage (:mod:`causalmixft.experiment.collect`) lists and parses the files it reads
+with them, and the failure scan looks for the markers they name. A pattern is formatted with
+:func:`fill`, which leaves the wildcards it is not given in place.
+
+Synthetic size 0 stands for "real rows only": it has no sample file (:func:`sample_sizes`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+RESULTS = "results"
+
+PREPARED = "results/data/{dataset}"  # .parquet: the prepared table; .meta.json: its schema
+SPLIT = "results/splits/{dataset}/fold{fold}"  # train/val/test.parquet, meta.json
+CAUSAL = "results/causal/{dataset}/fold{fold}"  # dag.pkl, dag.json, dag.png, scm.pkl, scm_report.json
+GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}"  # generator.pkl, report.json
+SAMPLE = "results/synth/{generator}/{dataset}/fold{fold}/n{size}"  # .parquet, .fidelity.json
+MODEL = "results/models/{backbone}"  # a pretrained backbone: model.safetensors, config.json
+RUN = "results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}"  # metrics.json, weights
+FAILED = "results/failed"  # markers of jobs that failed for a reason of the data (causalmixft.failures)
+FAILED_FIT = "results/failed/fit_generator/{generator}/{dataset}/fold{fold}.json"
+FAILED_SAMPLE = "results/failed/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.json"
+LOGS = "results/logs"
+BENCHMARKS = "results/benchmarks"
+
+# Wildcards that are numbers; every other one is a name without "/".
+NUMERIC = frozenset({"fold", "size"})
+WILDCARD = re.compile(r"\{(\w+)\}")
+
+
+def fill(pattern: str, **values: object) -> str:
+    """``pattern`` with the wildcards in ``values`` replaced; the others stay wildcards."""
+    return WILDCARD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], pattern)
+
+
+def tail(pattern: str, start: str) -> str:
+    """``pattern`` from wildcard ``start`` on: ``tail(RUN, "method")`` is ``{method}/.../n{size}``."""
+    return pattern[pattern.index("{" + start + "}") :]
+
+
+def regex(pattern: str, start: str | None = None) -> re.Pattern:
+    """A regex with a named group per wildcard, matching the end of a path.
+
+    With ``start`` (a wildcard name), only the pattern's :func:`tail` is matched, so a path
+    under another results folder or backbone matches too.
+    """
+    if start is not None:
+        pattern = tail(pattern, start)
+    parts, last = [], 0
+    for match in WILDCARD.finditer(pattern):
+        parts.append(re.escape(pattern[last : match.start()]))
+        parts.append(rf"(?P<{match[1]}>\d+)" if match[1] in NUMERIC else rf"(?P<{match[1]}>[^/]+)")
+        last = match.end()
+    parts.append(re.escape(pattern[last:]))
+    return re.compile("".join(parts) + "$")
+
+
+def under(results: str, pattern: str) -> str:
+    """``pattern`` under another results folder than ``results/`` (tests, copies)."""
+    return results + pattern[len(RESULTS) :] if results != RESULTS else pattern
+
+
+def sample_sizes(sizes: Iterable[int]) -> list[int]:
+    """The synthetic sizes that have a sample file: every size above 0, sorted, each once."""
+    return sorted({int(n) for n in sizes if int(n) > 0})
+
+
+def sample_file(generator: str, dataset: str, fold: int, size: int, ext: str, results: str = RESULTS) -> str:
+    """``results/synth/{generator}/{dataset}/fold{fold}/n{size}.{ext}`` (ext: parquet, fidelity.json)."""
+    return fill(under(results, SAMPLE), generator=generator, dataset=dataset, fold=fold, size=size) + f".{ext}"
+
+
+def metrics_file(backbone: str, method: str, dataset: str, fold: int, size: int, results: str = RESULTS) -> str:
+    """``results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/metrics.json``."""
+    run = fill(under(results, RUN), backbone=backbone, method=method, dataset=dataset, fold=fold, size=size)
+    return f"{run}/metrics.json"
+
+
+def failure_marker(rule: str, generator: str, dataset: str, fold: int, size: int | None = None) -> str:
+    """The marker a failed fit_generator (no size) or sample_generator job leaves."""
+    if rule == "fit_generator":
+        return fill(FAILED_FIT, generator=generator, dataset=dataset, fold=fold)
+    if rule == "sample_generator":
+        return fill(FAILED_SAMPLE, generator=generator, dataset=dataset, fold=fold, size=size)
+    raise ValueError(f"no failure marker for rule {rule!r}")
+
+
+# The files the aggregate stage parses, matched by their path (under any results folder, backbone).
+RUN_METRICS = regex(RUN + "/metrics.json", start="method")
+FIDELITY = regex(SAMPLE + ".fidelity.json", start="generator")

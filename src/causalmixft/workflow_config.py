@@ -1,0 +1,293 @@
+"""The workflow's configuration, normalised once, and what each rule reads from it.
+
+Pure Python (no Snakemake), so it is unit-tested directly. ``workflow/rules/common.smk`` builds
+one :class:`WorkflowConfig` from the validated config and keeps only thin rule-facing wrappers.
+The schema (workflow/schemas/config.schema.yaml) fills its defaults before this module sees the
+config; what the schema cannot say (folds below n_folds, known source kinds and generators,
+every method's generator sampled) is checked here, with the offending key named.
+
+File paths come from :mod:`causalmixft.layout`; a rule's code inputs from ``code(script,
+*modules)`` (common.smk's ``script_code``), which is handed in so this module need not know
+where the scripts are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from causalmixft import failures, layout
+from causalmixft.data.sources import Source
+from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
+from causalmixft.errors import StageError
+from causalmixft.experiment.methods import Method, method_sizes, resolve_method
+from causalmixft.generators import registry
+
+Code = Callable[..., list]  # code(script, *extra_modules) -> the files a rule's script runs
+
+
+class ConfigError(ValueError):
+    """A config the schema accepts but the workflow cannot run; the message names the key."""
+
+
+def _no_code(script: str, *modules: str) -> list:
+    return []
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    config: Mapping  # the validated config, schema defaults filled in
+    datasets: list[str]
+    folds: list[int]
+    sizes: list[int]  # synthetic.sizes as configured; 0 = real rows only
+    sample_sizes: list[int]  # those with a sample file (above 0)
+    seed: int  # protocol.seed: every stage seed derives from it
+    replicates: int  # protocol.seeds: fine-tuning replicates per run
+    methods: list[Method]
+    generators: list[str]  # synthetic.generators
+    baseline_generators: list[str]  # those sampled by the generic generator rules
+    sampling: dict  # the synthetic keys that shape a sample (the sampling rules' params)
+    backbone: str
+    backbone_weights: str
+    pretrain: dict | None
+    finetune: dict
+    code: Code = _no_code
+
+    @classmethod
+    def from_config(cls, config: Mapping, code: Code = _no_code) -> "WorkflowConfig":
+        protocol, synthetic, finetune = config["protocol"], config["synthetic"], config["finetune"]
+        beyond = sorted(f for f in protocol["folds"] if f >= protocol["n_folds"])
+        if beyond:
+            raise ConfigError(
+                f"config: protocol.folds {beyond} must be below protocol.n_folds ({protocol['n_folds']})"
+            )
+        for name, spec in config["datasets"].items():
+            try:
+                Source.from_spec(name, spec)
+            except StageError as error:
+                raise ConfigError(f"config: datasets.{name}.source: {error}") from None
+        generators = list(synthetic.get("generators", [registry.CAUSALMIXFT]))
+        unknown = [g for g in generators if g not in registry.names()]
+        if unknown:
+            raise ConfigError(
+                f"config: synthetic.generators {unknown} are not generators; known: {registry.names()}"
+            )
+        try:
+            methods = [resolve_method(name, finetune.get("custom_methods")) for name in finetune["methods"]]
+        except ValueError as error:
+            raise ConfigError(f"config: finetune.methods: {error}") from None
+        for method in methods:
+            if method.generator and method.generator not in generators:
+                raise ConfigError(
+                    f"config: finetune.methods: method {method.name!r} trains on samples of generator "
+                    f"{method.generator!r}, which synthetic.generators {generators} does not "
+                    f"list; add it there (or drop the method)"
+                )
+        backbone = config["backbone"]
+        pretrain = backbone.get("pretrain")
+        return cls(
+            config=config,
+            datasets=sorted(config["datasets"]),
+            folds=sorted(protocol["folds"]),
+            sizes=[int(n) for n in synthetic["sizes"]],
+            sample_sizes=layout.sample_sizes(synthetic["sizes"]),
+            seed=int(protocol.get("seed", 0)),
+            replicates=int(protocol.get("seeds", 1)),
+            methods=methods,
+            generators=generators,
+            baseline_generators=[g for g in generators if g in registry.rule_fitted()],
+            sampling={
+                "clip_to_observed": bool(synthetic.get("clip_to_observed", True)),
+                "fidelity_rows": int(synthetic.get("fidelity_rows", 1024)),
+                "match_label_distribution": bool(synthetic.get("match_label_distribution", True)),
+            },
+            backbone=backbone["name"],
+            # A backbone with a `pretrain:` block is trained by the workflow (rule pretrain_backbone);
+            # otherwise fine-tuning starts from the shipped (or user-supplied) weights directory.
+            backbone_weights=layout.fill(layout.MODEL, backbone=backbone["name"])
+            if pretrain is not None
+            else backbone["weights"],
+            pretrain=pretrain,
+            finetune=dict(finetune),
+            code=code,
+        )
+
+    # --- data stage ---------------------------------------------------------------------
+
+    def dataset_spec(self, dataset: str) -> dict:
+        """The dataset's config entry as plain sorted data (the prepare rule's params)."""
+        if dataset not in self.config["datasets"]:
+            raise ConfigError(
+                f"unknown dataset {dataset!r}: not in the config's datasets ({', '.join(self.datasets)})"
+            )
+        return dict(sorted(self.config["datasets"][dataset].items()))
+
+    def source_files(self, dataset: str) -> list[str]:
+        """Local files a dataset is read from (a file: source and its manifest, a TabMWP table)."""
+        spec = self.dataset_spec(dataset)
+        kind, argument = spec["source"].split(":", 1)
+        if kind == "file":
+            return [argument] + ([spec["manifest"]] if spec.get("manifest") else [])
+        if kind == "tabmwp":
+            return [str(path) for path in tabmwp_input_files(argument)]
+        return []
+
+    def protocol_params(self) -> dict:
+        """The protocol settings that shape every split (not `folds`, which only picks them, nor
+        `seeds`, the fine-tuning replicates)."""
+        return {
+            key: value for key, value in sorted(self.config["protocol"].items()) if key not in ("folds", "seeds")
+        }
+
+    def split_files(self, dataset: str, fold: int, *names: str) -> dict[str, str]:
+        """``{name: results/splits/{dataset}/fold{fold}/{name}.parquet}`` (train, val, test)."""
+        split = layout.fill(layout.SPLIT, dataset=dataset, fold=fold)
+        return {name: f"{split}/{name}.parquet" for name in names}
+
+    def meta_file(self, dataset: str) -> str:
+        return layout.fill(layout.PREPARED, dataset=dataset) + ".meta.json"
+
+    # --- fine-tuning stage --------------------------------------------------------------
+
+    def weights_files(self) -> list[str]:
+        return [f"{self.backbone_weights}/model.safetensors", f"{self.backbone_weights}/config.json"]
+
+    def run_dirs(self) -> list[str]:
+        """Every (method, dataset, fold, size) run of the config, as its output folder."""
+        return [
+            layout.fill(layout.RUN, backbone=self.backbone, method=m.name, dataset=d, fold=f, size=n)
+            for m in self.methods
+            for d in self.datasets
+            for f in self.folds
+            for n in method_sizes(m, self.sizes)
+        ]
+
+    def finetune_inputs(self, method: str, dataset: str, fold: int, size: int) -> dict:
+        inputs = {
+            **self.split_files(dataset, fold, "train", "val", "test"),
+            "meta": self.meta_file(dataset),
+            "weights": self.weights_files(),
+            "modules": self.code("finetune.py"),
+        }
+        generator = resolve_method(method, self.finetune.get("custom_methods")).generator
+        if generator:
+            inputs["synthetic"] = layout.sample_file(generator, dataset, fold, size, "parquet")
+        return inputs
+
+    def finetune_params(self) -> dict:
+        return {key: value for key, value in sorted(self.finetune.items()) if key != "methods"}
+
+    def replicate_params(self) -> dict:
+        """Fine-tuning replicates per run and the seed they derive from (protocol.seeds, .seed)."""
+        return {"seeds": self.replicates, "seed": self.seed}
+
+    # --- synthetic generators -----------------------------------------------------------
+
+    def causal_targets(self) -> list[str]:
+        """CausalMixFT's samples and fidelity reports, every size above 0 (none if it is not sampled)."""
+        if registry.CAUSALMIXFT not in self.generators:
+            return []
+        return self._samples([registry.CAUSALMIXFT])
+
+    def baseline_targets(self) -> list[str]:
+        """Samples and fidelity reports of every configured generator but causalmixft, every size > 0."""
+        return self._samples(self.baseline_generators)
+
+    def _samples(self, generators: list[str]) -> list[str]:
+        return [
+            layout.sample_file(g, d, f, n, ext)
+            for g in generators
+            for d in self.datasets
+            for f in self.folds
+            for n in self.sample_sizes
+            for ext in ("parquet", "fidelity.json")
+        ]
+
+    def generator_settings(self, generator: str) -> dict:
+        """What a generator's fitted model depends on besides its input files (fit_generator params)."""
+        needs = registry.needs(generator)
+        settings = {
+            "options": dict(sorted(self.config["synthetic"].get(generator, {}).items())),
+            "seed": self.seed,
+        }
+        if "scm_quality" in needs:
+            settings["quality"] = self.config["scm"].get("quality", "fast")
+        if "backbone" in needs:
+            settings["weights"] = self.backbone_weights
+        return settings
+
+    def generator_sample_settings(self) -> dict:
+        """What a sample depends on besides its input files (sample_generator params)."""
+        return {"sampling": self.sampling, "seed": self.seed}
+
+    def generator_fit_inputs(self, generator: str, dataset: str, fold: int) -> dict:
+        """Train rows, meta, the generator's modules, and what its module's NEEDS names."""
+        needs = registry.needs(generator)
+        inputs = {
+            **self.split_files(dataset, fold, "train"),
+            "meta": self.meta_file(dataset),
+            "modules": self.code("fit_generator.py", registry.module_name(generator)),
+        }
+        if "dag" in needs:
+            causal = layout.fill(layout.CAUSAL, dataset=dataset, fold=fold)
+            inputs["dag"] = f"{causal}/dag.pkl"
+            inputs["dag_checksum"] = f"{causal}/dag.pkl.sha256"
+        if "backbone" in needs:
+            inputs["weights"] = self.weights_files()
+        return inputs
+
+    def generator_sample_inputs(self, generator: str, dataset: str, fold: int) -> dict:
+        """The fitted generator and its report, train and validation rows, and the sampling modules."""
+        fitted = layout.fill(layout.GENERATOR_FIT, generator=generator, dataset=dataset, fold=fold)
+        inputs = {"meta": self.meta_file(dataset)}
+        if "backbone" in registry.needs(generator):
+            inputs["weights"] = self.weights_files()
+        return {
+            **inputs,
+            "modules": self.code("sample_generator.py", registry.module_name(generator)),
+            "fitted": f"{fitted}/generator.pkl",
+            "checksum": f"{fitted}/generator.pkl.sha256",
+            "report": f"{fitted}/report.json",
+            **self.split_files(dataset, fold, "train", "val"),
+        }
+
+    def generator_failures(self) -> list[dict]:
+        """Current failure markers of this config's fit_generator and sample_generator jobs.
+
+        A job that failed with a StageError (e.g. SMOTE on a class with one train row) left
+        ``layout.FAILED_FIT`` or ``layout.FAILED_SAMPLE``; it counts while its inputs and
+        settings are unchanged (:mod:`causalmixft.failures`). The aggregate stage reports the
+        cells instead of waiting for them (a marker of the fit stands for every size).
+        """
+        found = []
+        for generator in self.baseline_generators:
+            for dataset in self.datasets:
+                for fold in self.folds:
+                    path = layout.failure_marker("fit_generator", generator, dataset, fold)
+                    marker = os.path.exists(path) and failures.current_marker(
+                        path,
+                        flat(self.generator_fit_inputs(generator, dataset, fold)),
+                        self.generator_settings(generator),
+                    )
+                    if marker:
+                        found.append({**marker, "size": None})
+                        continue
+                    for size in self.sample_sizes:
+                        path = layout.failure_marker("sample_generator", generator, dataset, fold, size)
+                        marker = os.path.exists(path) and failures.current_marker(
+                            path,
+                            flat(self.generator_sample_inputs(generator, dataset, fold)),
+                            self.generator_sample_settings(),
+                        )
+                        if marker:
+                            found.append({**marker, "size": size})
+        return found
+
+
+def flat(inputs: Mapping[str, Any]) -> list[str]:
+    """The files of a named input dict (a value is a file or a list of files)."""
+    files = []
+    for value in inputs.values():
+        files += [value] if isinstance(value, str) else list(value)
+    return files
