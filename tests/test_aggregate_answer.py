@@ -68,25 +68,52 @@ def test_fitted_curve_peak_and_its_ratio_to_the_real_rows_by_hand(tmp_path):
     normalized = cell(tables["scaling_peak"], group="all", subset="all", split="test", scale="normalized")
     assert normalized["peak_fit"] == pytest.approx(100 * 0.03 / 0.7)
     # The Answer section prints these numbers with units and intervals: 256 / 204 = 1.25; 3 / 0.7 = 4.29 %.
-    study = Study.from_params(list(tables["runs_long"][["method", "dataset", "fold", "size"]].drop_duplicates()
-                                   .itertuples(index=False, name=None)), METHODS_WITH_REAL, SIZE_DEPENDENT)
+    study = Study.from_params(
+        list(
+            tables["runs_long"][["method", "dataset", "fold", "size"]]
+            .drop_duplicates()
+            .itertuples(index=False, name=None)
+        ),
+        METHODS_WITH_REAL,
+        SIZE_DEPENDENT,
+    )
     text = "\n".join(render_answer(tables, study, lambda key: key))
-    assert (f"peaks at n = 256 (1.25 [1.25, 1.25] x real), where real = the 204 real train rows; the fitted gain "
-            f"there is +0.0300 [{low:+.4f}, {high:+.4f}] ROC-AUC (+4.29 % [") in text
+    assert (
+        f"peaks at n = 256 (1.25 [1.25, 1.25] x real), where real = the 204 real train rows; the fitted gain "
+        f"there is +0.0300 [{low:+.4f}, {high:+.4f}] ROC-AUC (+4.29 % ["
+    ) in text
 
 
 def test_a_curve_still_rising_peaks_at_the_largest_size_and_one_size_has_no_peak(tmp_path):
     # Gains .01, .02 at n = 64, 256 on both datasets: two sizes give a line (degree 1), rising,
     # so its maximum is the largest size measured, and the table says so.
-    scores = {("zeroshot", 0): {"A": 0.6, "B": 0.6}, ("finetune", 0): {"A": 0.7, "B": 0.8},
-              ("causalmixft", 64): {"A": 0.71, "B": 0.81}, ("causalmixft", 256): {"A": 0.72, "B": 0.82}}
-    peak = cell(answer_for(tmp_path, write_grid(tmp_path, scores))["scaling_peak"], group="all", subset="all",
-                split="test", scale="absolute")
-    assert (peak["degree"], peak["peak_size"], peak["peak_fit"], peak["edge"]) == (1, 256, pytest.approx(0.02),
-                                                                                  "largest size")
+    scores = {
+        ("zeroshot", 0): {"A": 0.6, "B": 0.6},
+        ("finetune", 0): {"A": 0.7, "B": 0.8},
+        ("causalmixft", 64): {"A": 0.71, "B": 0.81},
+        ("causalmixft", 256): {"A": 0.72, "B": 0.82},
+    }
+    peak = cell(
+        answer_for(tmp_path, write_grid(tmp_path, scores))["scaling_peak"],
+        group="all",
+        subset="all",
+        split="test",
+        scale="absolute",
+    )
+    assert (peak["degree"], peak["peak_size"], peak["peak_fit"], peak["edge"]) == (
+        1,
+        256,
+        pytest.approx(0.02),
+        "largest size",
+    )
     one = {key: value for key, value in scores.items() if key != ("causalmixft", 256)}
-    peak = cell(answer_for(tmp_path / "one", write_grid(tmp_path / "one", one))["scaling_peak"], group="all",
-                subset="all", split="test", scale="absolute")
+    peak = cell(
+        answer_for(tmp_path / "one", write_grid(tmp_path / "one", one))["scaling_peak"],
+        group="all",
+        subset="all",
+        split="test",
+        scale="absolute",
+    )
     assert peak["degree"] == 0 and math.isnan(peak["peak_ratio"]) and peak["note"].startswith("one synthetic size")
 
 
@@ -103,13 +130,17 @@ def test_chance_by_a_t_interval_over_folds_and_the_fit_without_near_chance_datas
         ("causalmixft", 64): {"N": (0.49, 0.51, 0.47), "Y": (0.81, 0.83, 0.79)},
         ("causalmixft", 256): {"N": (0.48, 0.50, 0.46), "Y": (0.82, 0.84, 0.80)},
     }
-    val = {key: {d: (0.9, 0.9, 0.9) if key == ("causalmixft", 64) else 0.1 + np.array(v) * 0
-               for d, v in per.items()} for key, per in scores.items()}
+    val = {
+        key: {d: (0.9, 0.9, 0.9) if key == ("causalmixft", 64) else 0.1 + np.array(v) * 0 for d, v in per.items()}
+        for key, per in scores.items()
+    }
     tables = answer_for(tmp_path, write_grid(tmp_path, scores, val))
     chance = tables["chance"].set_index(["dataset", "method"])
     half = 4.302652729911275 * 0.02 / math.sqrt(3)
     row = chance.loc[("N", "finetune")]
-    assert (row["n_folds"], row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((3, 0.5, 0.5 - half, 0.5 + half))
+    assert (row["n_folds"], row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (3, 0.5, 0.5 - half, 0.5 + half)
+    )
     assert not row["above_chance"] and not chance.loc[("N", "zeroshot"), "above_chance"]
     assert chance.loc[("N", "causalmixft"), "mean"] == pytest.approx(0.49)  # at the validation-chosen n = 64
     assert chance.loc[("Y", "finetune"), "above_chance"]
@@ -128,10 +159,13 @@ def test_discovered_dag_against_controls_wilcoxon_and_holm_by_hand(tmp_path):
     # W+ = 1 + 3 + 5 = 9, W- = 12. One size: rows n = all and n = 64 hold the same differences, so the
     # Holm family (2 controls x 2 rows) has .03125 twice: adjusted max(4 x .03125, 3 x .03125) = .125.
     datasets = [f"D{i}" for i in range(1, 7)]
-    scores = {("zeroshot", 0): {d: 0.5 for d in datasets}, ("finetune", 0): {d: 0.6 for d in datasets},
-              ("causalmixft", 64): {d: 0.7 for d in datasets},
-              ("scm_emptydag", 64): {d: 0.7 - 0.01 * (i + 1) for i, d in enumerate(datasets)},
-              ("scm_randomdag", 64): {d: 0.7 - 0.01 * (i + 1) * (-1) ** i for i, d in enumerate(datasets)}}
+    scores = {
+        ("zeroshot", 0): {d: 0.5 for d in datasets},
+        ("finetune", 0): {d: 0.6 for d in datasets},
+        ("causalmixft", 64): {d: 0.7 for d in datasets},
+        ("scm_emptydag", 64): {d: 0.7 - 0.01 * (i + 1) for i, d in enumerate(datasets)},
+        ("scm_randomdag", 64): {d: 0.7 - 0.01 * (i + 1) * (-1) ** i for i, d in enumerate(datasets)},
+    }
     dag = answer_for(tmp_path, write_grid(tmp_path, scores))["dag_controls"]
     empty = cell(dag, control="scm_emptydag", size=64)
     assert (empty["n_better"], empty["n_worse"], empty["wilcoxon_p"]) == (6, 0, pytest.approx(2 / 64))
@@ -159,11 +193,17 @@ def test_size_selection_val_test_by_size_and_claims_by_hand(tmp_path):
     #   n = 0 (finetune, 40 / 40 everywhere): constant, rho undefined.
     # Claims: finetune +40 % on every dataset -> median 40; causalmixft at its chosen size: A .60 -> +20,
     #   B .80 -> +60, C .90 -> +80: median +60.
-    scores = {("zeroshot", 0): {d: 0.5 for d in "ABC"}, ("finetune", 0): {d: 0.7 for d in "ABC"},
-              ("causalmixft", 64): {"A": 0.6, "B": 0.7, "C": 0.9},
-              ("causalmixft", 256): {"A": 0.8, "B": 0.8, "C": 0.6}}
-    val = {**scores, ("causalmixft", 64): {"A": 0.8, "B": 0.7, "C": 0.9},
-           ("causalmixft", 256): {"A": 0.75, "B": 0.8, "C": 0.6}}
+    scores = {
+        ("zeroshot", 0): {d: 0.5 for d in "ABC"},
+        ("finetune", 0): {d: 0.7 for d in "ABC"},
+        ("causalmixft", 64): {"A": 0.6, "B": 0.7, "C": 0.9},
+        ("causalmixft", 256): {"A": 0.8, "B": 0.8, "C": 0.6},
+    }
+    val = {
+        **scores,
+        ("causalmixft", 64): {"A": 0.8, "B": 0.7, "C": 0.9},
+        ("causalmixft", 256): {"A": 0.75, "B": 0.8, "C": 0.6},
+    }
     tables = answer_for(tmp_path, write_grid(tmp_path, scores, val))
     selection = cell(tables["size_selection"], group="all", method="causalmixft")
     assert (selection["agree_mean"], selection["regret_mean"]) == pytest.approx((2 / 3, 0.2 / 3))

@@ -36,17 +36,25 @@ DAG_CONTROLS = ("scm_emptydag", "scm_randomdag")  # same generator on an empty /
 SUBSETS = ("all", "above_chance")  # every dataset; without the near-chance datasets
 SCALES = {"absolute": "absolute", "normalized": "improvement"}  # scale -> column of the gains
 
-FIT_COLUMNS = ("group subset method split metric scale log2_size size measured n_datasets degree fit band_low "
-               "band_high").split()
-PEAK_COLUMNS = ("group subset method split metric scale n_datasets degree n_real_train peak_size peak_ratio "
-                "ratio_ci_low ratio_ci_high peak_fit peak_band_low peak_band_high edge note").split()
-SELECTION_COLUMNS = ("group method metric n_datasets agree_mean agree_ci_low agree_ci_high regret_mean "
-                     "regret_ci_low regret_ci_high regret_median zero_share chosen_ratio_median").split()
-VAL_TEST_COLUMNS = ("group method metric size source n_datasets spearman spearman_ci_low spearman_ci_high "
-                    "gap_median regret_median").split()
+FIT_COLUMNS = (
+    "group subset method split metric scale log2_size size measured n_datasets degree fit band_low " "band_high"
+).split()
+PEAK_COLUMNS = (
+    "group subset method split metric scale n_datasets degree n_real_train peak_size peak_ratio "
+    "ratio_ci_low ratio_ci_high peak_fit peak_band_low peak_band_high edge note"
+).split()
+SELECTION_COLUMNS = (
+    "group method metric n_datasets agree_mean agree_ci_low agree_ci_high regret_mean "
+    "regret_ci_low regret_ci_high regret_median zero_share chosen_ratio_median"
+).split()
+VAL_TEST_COLUMNS = (
+    "group method metric size source n_datasets spearman spearman_ci_low spearman_ci_high " "gap_median regret_median"
+).split()
 CHANCE_COLUMNS = "dataset method n_folds mean ci_low ci_high above_chance dataset_status".split()
-DAG_COLUMNS = ("group metric control size n_datasets n_better n_worse mean_difference ci_low ci_high "
-               "median_difference wilcoxon_w wilcoxon_p p_holm significant note").split()
+DAG_COLUMNS = (
+    "group metric control size n_datasets n_better n_worse mean_difference ci_low ci_high "
+    "median_difference wilcoxon_w wilcoxon_p p_holm significant note"
+).split()
 CLAIM_COLUMNS = "group claim paper study ci_low ci_high n_datasets unit basis".split()
 
 
@@ -142,7 +150,9 @@ def real_train_rows(long: pd.DataFrame, study: Study) -> pd.Series:
     return rows.groupby("dataset")["n_real_rows"].median()
 
 
-def scaling_fit(gains: pd.DataFrame, n_real: pd.Series, subsets: dict, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scaling_fit(
+    gains: pd.DataFrame, n_real: pd.Series, subsets: dict, study: Study
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(fitted curve on the grid, peak per curve) per group x subset x method x split x metric x scale."""
     fit_rows, peak_rows = [], []
     for group, datasets in study.groups.items():
@@ -152,30 +162,52 @@ def scaling_fit(gains: pd.DataFrame, n_real: pd.Series, subsets: dict, study: St
                 for scale, column in SCALES.items():
                     points = cell.assign(x=np.log2(cell["size"].astype(float)), y=cell[column])
                     points = points[np.isfinite(points["y"])]
-                    block = {"group": group, "subset": subset, "method": method, "split": split,
-                             "metric": metric, "scale": scale}
+                    block = {
+                        "group": group,
+                        "subset": subset,
+                        "method": method,
+                        "split": split,
+                        "metric": metric,
+                        "scale": scale,
+                    }
                     if points.empty:
                         continue
                     sizes = np.log2(np.array(sorted(cell["size"].unique()), float))
                     grid = np.unique(np.concatenate([np.linspace(sizes[0], sizes[-1], GRID_POINTS), sizes]))
                     curve = fit_curve(points, grid)
                     for i, x in enumerate(grid):
-                        fit_rows.append({**block, "log2_size": x, "size": 2.0**x, "measured": bool(np.isin(x, sizes)),
-                                         "n_datasets": curve["n_datasets"], "degree": curve["degree"],
-                                         "fit": curve["fit"][i], "band_low": curve["band_low"][i],
-                                         "band_high": curve["band_high"][i]})
+                        fit_rows.append(
+                            {
+                                **block,
+                                "log2_size": x,
+                                "size": 2.0**x,
+                                "measured": bool(np.isin(x, sizes)),
+                                "n_datasets": curve["n_datasets"],
+                                "degree": curve["degree"],
+                                "fit": curve["fit"][i],
+                                "band_low": curve["band_low"][i],
+                                "band_high": curve["band_high"][i],
+                            }
+                        )
                     real = float(n_real.reindex(points["dataset"].unique()).median())
                     peak_rows.append({**block, **_peak(curve, grid, real)})
-    fit = ordered(pd.DataFrame(fit_rows, columns=FIT_COLUMNS), study, ["group", "subset", "metric", "split", "method"])
-    peak = ordered(pd.DataFrame(peak_rows, columns=PEAK_COLUMNS), study, ["group", "subset", "metric", "split", "method"])
+    fit = ordered(pd.DataFrame(fit_rows, columns=FIT_COLUMNS), study, ["group", "metric", "split", "method"])
+    peak = ordered(pd.DataFrame(peak_rows, columns=PEAK_COLUMNS), study, ["group", "metric", "split", "method"])
     return fit, peak
 
 
 def _peak(curve: dict, grid: np.ndarray, n_real: float) -> dict:
     i = curve["peak"]
-    row = {"n_datasets": curve["n_datasets"], "degree": curve["degree"], "n_real_train": n_real,
-           "peak_size": 2.0 ** grid[i], "peak_fit": curve["fit"][i], "peak_band_low": curve["band_low"][i],
-           "peak_band_high": curve["band_high"][i], "note": ""}
+    row = {
+        "n_datasets": curve["n_datasets"],
+        "degree": curve["degree"],
+        "n_real_train": n_real,
+        "peak_size": 2.0 ** grid[i],
+        "peak_fit": curve["fit"][i],
+        "peak_band_low": curve["band_low"][i],
+        "peak_band_high": curve["band_high"][i],
+        "note": "",
+    }
     row["peak_ratio"] = row["peak_size"] / n_real if n_real > 0 else np.nan
     low, high = _band(2.0 ** grid[curve["peaks"]]) if len(curve["peaks"]) else (np.nan, np.nan)
     row["ratio_ci_low"], row["ratio_ci_high"] = low / n_real, high / n_real
@@ -194,22 +226,39 @@ def size_selection(choices: pd.DataFrame, best: pd.DataFrame, n_real: pd.Series,
     and the regret (means over datasets with bootstrap intervals, from best_size), how often n = 0
     won, and the median chosen size as a multiple of the real train rows."""
     rows = []
-    units = choices.assign(zero=(choices["chosen_size"] == 0).astype(float),
-                           ratio=choices["chosen_size"] / choices["dataset"].map(n_real))
+    units = choices.assign(
+        zero=(choices["chosen_size"] == 0).astype(float), ratio=choices["chosen_size"] / choices["dataset"].map(n_real)
+    )
     per_fold = units.groupby(["method", "metric", "dataset", "fold"])[["zero", "ratio"]].agg(
-        {"zero": "mean", "ratio": "median"})
+        {"zero": "mean", "ratio": "median"}
+    )
     per_dataset = per_fold.groupby(["method", "metric", "dataset"]).mean().reset_index()
     for group, datasets in study.groups.items():
         for (method, metric), cell in best[best["dataset"].isin(datasets)].groupby(["method", "metric"], sort=True):
             agree = stats.bootstrap_mean_ci(cell["agree_share"].to_numpy(float))
             regret = stats.bootstrap_mean_ci(cell["regret"].to_numpy(float))
-            extra = per_dataset[(per_dataset["method"] == method) & (per_dataset["metric"] == metric)
-                                & per_dataset["dataset"].isin(datasets)]
-            rows.append({"group": group, "method": method, "metric": metric, "n_datasets": len(cell),
-                         "agree_mean": agree[0], "agree_ci_low": agree[1], "agree_ci_high": agree[2],
-                         "regret_mean": regret[0], "regret_ci_low": regret[1], "regret_ci_high": regret[2],
-                         "regret_median": float(cell["regret"].median()), "zero_share": float(extra["zero"].mean()),
-                         "chosen_ratio_median": float(extra["ratio"].median())})
+            extra = per_dataset[
+                (per_dataset["method"] == method)
+                & (per_dataset["metric"] == metric)
+                & per_dataset["dataset"].isin(datasets)
+            ]
+            rows.append(
+                {
+                    "group": group,
+                    "method": method,
+                    "metric": metric,
+                    "n_datasets": len(cell),
+                    "agree_mean": agree[0],
+                    "agree_ci_low": agree[1],
+                    "agree_ci_high": agree[2],
+                    "regret_mean": regret[0],
+                    "regret_ci_low": regret[1],
+                    "regret_ci_high": regret[2],
+                    "regret_median": float(cell["regret"].median()),
+                    "zero_share": float(extra["zero"].mean()),
+                    "chosen_ratio_median": float(extra["ratio"].median()),
+                }
+            )
     return ordered(pd.DataFrame(rows, columns=SELECTION_COLUMNS), study)
 
 
@@ -218,8 +267,9 @@ def val_test_by_size(per_dataset: pd.DataFrame, gap: pd.DataFrame, study: Study)
     between the validation and the test improvement over the reference (%), with its bootstrap
     interval, next to the median curve gap and early-stopping regret of that size (gap_regret)."""
     rows = []
-    wide = per_dataset.pivot_table(index=["method", "size", "dataset", "metric"], columns="split",
-                                   values="improvement", aggfunc="first").reindex(columns=["val", "test"])
+    wide = per_dataset.pivot_table(
+        index=["method", "size", "dataset", "metric"], columns="split", values="improvement", aggfunc="first"
+    ).reindex(columns=["val", "test"])
     wide = wide.reset_index()
     for group, datasets in study.groups.items():
         members = wide[wide["dataset"].isin(datasets)]
@@ -229,18 +279,33 @@ def val_test_by_size(per_dataset: pd.DataFrame, gap: pd.DataFrame, study: Study)
                 sizes = sorted(members.loc[members["method"] == method, "size"].unique())
                 for size in [0, *sizes]:
                     source = anchor if size == 0 else method
-                    cell = members[(members["method"] == source) & (members["size"] == size)
-                                   & (members["metric"] == metric)]
+                    cell = members[
+                        (members["method"] == source) & (members["size"] == size) & (members["metric"] == metric)
+                    ]
                     if cell.empty:
                         continue
                     rho, low, high = spearman_ci(cell["val"].to_numpy(float), cell["test"].to_numpy(float))
-                    curve = gap[(gap["group"] == group) & (gap["metric"] == metric) & (gap["method"] == source)
-                                & (gap["size"].astype(str) == (ALL if size == 0 else str(size)))]
-                    rows.append({"group": group, "method": method, "metric": metric, "size": int(size),
-                                 "source": source, "n_datasets": int(cell[["val", "test"]].notna().all(axis=1).sum()),
-                                 "spearman": rho, "spearman_ci_low": low, "spearman_ci_high": high,
-                                 "gap_median": curve["gap_median"].iloc[0] if len(curve) else np.nan,
-                                 "regret_median": curve["regret_median"].iloc[0] if len(curve) else np.nan})
+                    curve = gap[
+                        (gap["group"] == group)
+                        & (gap["metric"] == metric)
+                        & (gap["method"] == source)
+                        & (gap["size"].astype(str) == (ALL if size == 0 else str(size)))
+                    ]
+                    rows.append(
+                        {
+                            "group": group,
+                            "method": method,
+                            "metric": metric,
+                            "size": int(size),
+                            "source": source,
+                            "n_datasets": int(cell[["val", "test"]].notna().all(axis=1).sum()),
+                            "spearman": rho,
+                            "spearman_ci_low": low,
+                            "spearman_ci_high": high,
+                            "gap_median": curve["gap_median"].iloc[0] if len(curve) else np.nan,
+                            "regret_median": curve["regret_median"].iloc[0] if len(curve) else np.nan,
+                        }
+                    )
     return ordered(pd.DataFrame(rows, columns=VAL_TEST_COLUMNS), study)
 
 
@@ -254,18 +319,30 @@ def chance_table(scores: pd.DataFrame, choices: pd.DataFrame, study: Study) -> p
     ``undetermined`` when no method has two folds."""
     if "roc_auc" not in study.metrics:
         return pd.DataFrame(columns=CHANCE_COLUMNS)
-    plain = scores[(scores["metric"] == "roc_auc") & (scores["split"] == "test")
-                   & ~scores["method"].isin(study.size_dependent)][["method", "dataset", "fold", "value"]]
+    plain = scores[
+        (scores["metric"] == "roc_auc") & (scores["split"] == "test") & ~scores["method"].isin(study.size_dependent)
+    ][["method", "dataset", "fold", "value"]]
     picked = choices[choices["metric"] == "roc_auc"].groupby(["method", "dataset", "fold"])["test_at_chosen"]
     folds = pd.concat([plain, picked.mean().rename("value").reset_index()], ignore_index=True)
     rows = []
     for (method, dataset), cell in folds.groupby(["method", "dataset"], sort=True):
         v = cell["value"].to_numpy(float)
         v = v[np.isfinite(v)]
-        half = scipy_stats.t.ppf(0.5 + LEVEL / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
+        half = (
+            scipy_stats.t.ppf(0.5 + LEVEL / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
+        )
         mean = v.mean() if len(v) else np.nan
-        rows.append({"dataset": dataset, "method": method, "n_folds": len(v), "mean": mean,
-                     "ci_low": mean - half, "ci_high": mean + half, "above_chance": bool(mean - half > CHANCE)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "n_folds": len(v),
+                "mean": mean,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+                "above_chance": bool(mean - half > CHANCE),
+            }
+        )
     table = pd.DataFrame(rows, columns=CHANCE_COLUMNS[:-1])
     by_dataset = table.groupby("dataset")
     above, defined = by_dataset["above_chance"].transform("any"), by_dataset["ci_low"].transform("count") > 0
@@ -295,15 +372,30 @@ def dag_controls(means: pd.DataFrame, study: Study) -> pd.DataFrame:
         for metric in study.metrics:
             sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
             scores = test[(test["metric"] == metric) & test["dataset"].isin(datasets)].pivot_table(
-                index="dataset", columns=["method", "size"], values="value", aggfunc="first")
+                index="dataset", columns=["method", "size"], values="value", aggfunc="first"
+            )
             block = []
             for control in controls:
-                sizes = sorted({s for m, s in scores.columns if m == control} & {s for m, s in scores.columns if m == CAUSAL_METHOD})
+                sizes = sorted(
+                    {s for m, s in scores.columns if m == control}
+                    & {s for m, s in scores.columns if m == CAUSAL_METHOD}
+                )
                 diffs = pd.DataFrame({s: sign * (scores[(CAUSAL_METHOD, s)] - scores[(control, s)]) for s in sizes})
                 for size in [ALL, *sizes]:
-                    d = (diffs.mean(axis=1) if size == ALL else diffs[size]).to_numpy(float) if len(sizes) else np.array([])
-                    block.append({"group": group, "metric": metric, "control": control, "size": size,
-                                  **_paired(d[np.isfinite(d)], study.alpha)})
+                    d = (
+                        (diffs.mean(axis=1) if size == ALL else diffs[size]).to_numpy(float)
+                        if len(sizes)
+                        else np.array([])
+                    )
+                    block.append(
+                        {
+                            "group": group,
+                            "metric": metric,
+                            "control": control,
+                            "size": size,
+                            **_paired(d[np.isfinite(d)], study.alpha),
+                        }
+                    )
             for row, p in zip(block, stats.holm(np.array([r["wilcoxon_p"] for r in block], float))):
                 row["p_holm"], row["significant"] = p, bool(np.isfinite(p) and p < study.alpha)
             rows += block
@@ -313,10 +405,18 @@ def dag_controls(means: pd.DataFrame, study: Study) -> pd.DataFrame:
 def _paired(d: np.ndarray, alpha: float) -> dict:
     mean, low, high = stats.bootstrap_mean_ci(d)
     test = stats.wilcoxon_signed_rank(d, alpha)
-    return {"n_datasets": len(d), "n_better": int((d > 0).sum()), "n_worse": int((d < 0).sum()),
-            "mean_difference": mean, "ci_low": low, "ci_high": high,
-            "median_difference": float(np.median(d)) if len(d) else np.nan,
-            "wilcoxon_w": test.statistic, "wilcoxon_p": test.pvalue, "note": test.note}
+    return {
+        "n_datasets": len(d),
+        "n_better": int((d > 0).sum()),
+        "n_worse": int((d < 0).sum()),
+        "mean_difference": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "median_difference": float(np.median(d)) if len(d) else np.nan,
+        "wilcoxon_w": test.statistic,
+        "wilcoxon_p": test.pvalue,
+        "note": test.note,
+    }
 
 
 # --- the paper's claims, measured here ------------------------------------------------------
@@ -345,21 +445,40 @@ def claims_table(scores: pd.DataFrame, choices: pd.DataFrame, gap_runs: pd.DataF
     gaps = gap_runs[gap_runs["metric"] == "roc_auc"].groupby(["method", "dataset", "size", "fold"])["gap"].mean()
     gaps = gaps.groupby(["method", "dataset"]).mean()
     per_dataset = {}
-    for label, method, fold_values in (("improvement", study.baseline, baseline), ("improvement", CAUSAL_METHOD, at_chosen)):
+    for label, method, fold_values in (
+        ("improvement", study.baseline, baseline),
+        ("improvement", CAUSAL_METHOD, at_chosen),
+    ):
         normalized = 100.0 * (fold_values / reference.reindex(fold_values.index) - 1.0)
         per_dataset[(label, method)] = normalized.replace([np.inf, -np.inf], np.nan).groupby("dataset").mean()
     for method in (study.baseline, CAUSAL_METHOD):
-        per_dataset[("gap", method)] = gaps[method] if method in gaps.index.get_level_values(0) else pd.Series(dtype=float)
+        per_dataset[("gap", method)] = (
+            gaps[method] if method in gaps.index.get_level_values(0) else pd.Series(dtype=float)
+        )
     rows = []
     for group, datasets in study.groups.items():
         for (kind, method), (claim, paper) in zip(per_dataset, PAPER_CLAIMS.items()):
             values = per_dataset[(kind, method)].reindex(list(datasets)).to_numpy(float)
             median, low, high = median_ci(values)
             unit = "% of the zero-shot ROC-AUC" if kind == "improvement" else "1 - Spearman (0 to 2)"
-            basis = (f"test ROC-AUC; {method} at its validation-chosen size" if method == CAUSAL_METHOD and kind == "improvement"
-                     else "test ROC-AUC" if kind == "improvement" else "ROC-AUC curves, every size pooled")
-            rows.append({"group": group, "claim": claim, "paper": paper, "study": median, "ci_low": low,
-                         "ci_high": high, "n_datasets": int(np.isfinite(values).sum()), "unit": unit, "basis": basis})
+            basis = (
+                f"test ROC-AUC; {method} at its validation-chosen size"
+                if method == CAUSAL_METHOD and kind == "improvement"
+                else "test ROC-AUC" if kind == "improvement" else "ROC-AUC curves, every size pooled"
+            )
+            rows.append(
+                {
+                    "group": group,
+                    "claim": claim,
+                    "paper": paper,
+                    "study": median,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n_datasets": int(np.isfinite(values).sum()),
+                    "unit": unit,
+                    "basis": basis,
+                }
+            )
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

@@ -19,6 +19,15 @@ from causalmixft.experiment.plots import SCALING_PANELS
 from causalmixft.experiment.study import ALL, Study
 
 CI = f"{int(100 * LEVEL)} % CI"
+# (value, lower, upper) columns of the answer tables
+PEAK = ("peak_fit", "peak_band_low", "peak_band_high")
+AGREE = ("agree_mean", "agree_ci_low", "agree_ci_high")
+REGRET = ("regret_mean", "regret_ci_low", "regret_ci_high")
+RHO = ("spearman", "spearman_ci_low", "spearman_ci_high")
+
+
+def _three(row, columns: tuple[str, str, str], scale: float = 1.0) -> list[float]:
+    return [scale * row[column] for column in columns]
 
 
 def _ci(value, low, high, digits: int, unit: str = "", sign: bool = True) -> str:
@@ -53,10 +62,10 @@ def _peak_cell(peaks: pd.DataFrame, metric: str, **where) -> str:
     if absolute.empty:
         return ""
     a = absolute.iloc[0]
-    text = f"{_ratio(a)}; gain {_ci(a['peak_fit'], a['peak_band_low'], a['peak_band_high'], 4)} {metric_label(metric)}"
+    text = f"{_ratio(a)}; gain {_ci(*_three(a, PEAK), 4)} {metric_label(metric)}"
     if len(normalized):
         n = normalized.iloc[0]
-        text += f", {_ci(n['peak_fit'], n['peak_band_low'], n['peak_band_high'], 2, ' %')}"
+        text += f", {_ci(*_three(n, PEAK), 2, ' %')}"
     return f"{text} ({int(a['n_datasets'])})"
 
 
@@ -74,31 +83,35 @@ def lead(tables: Mapping[str, pd.DataFrame], study: Study) -> str:
     if absolute.empty:
         return f"No {method} run has a test {name} to fit: the question has no answer from these runs."
     a = absolute.iloc[0]
-    relative = "" if normalized.empty else (
-        f" ({_ci(normalized.iloc[0]['peak_fit'], normalized.iloc[0]['peak_band_low'], normalized.iloc[0]['peak_band_high'], 2, ' %')}"
-        f" of {study.baseline}'s score)")
+    relative = (
+        ""
+        if normalized.empty
+        else (f" ({_ci(*_three(normalized.iloc[0], PEAK), 2, ' %')}" f" of {study.baseline}'s score)")
+    )
     edge = f"; the peak is the {a['edge']} measured, so the curve may go on beyond it" if a["edge"] else ""
     sentences = [
         f"**{method} against plain fine-tuning ({study.baseline}), test {name}, {int(a['n_datasets'])} datasets**: the "
         f"improvement, fitted against log2 n (degree-{int(a['degree'])} least squares), peaks at {_ratio(a)}, "
         f"where real = the {number(a['n_real_train'], 0)} real train rows{edge}; the fitted gain there is "
-        f"{_ci(a['peak_fit'], a['peak_band_low'], a['peak_band_high'], 4)} {name}{relative}."
+        f"{_ci(*_three(a, PEAK), 4)} {name}{relative}."
     ]
     select = _pick(tables["size_selection"], group=ALL, method=method, metric=metric)
     if len(select):
         s = select.iloc[0]
         sentences.append(
             f"Choosing the size per fold on validation rows picks the test-best size in "
-            f"{_ci(100 * s['agree_mean'], 100 * s['agree_ci_low'], 100 * s['agree_ci_high'], 0, ' %', sign=False)} of the choices "
-            f"(mean over datasets), at a mean test regret of {_ci(s['regret_mean'], s['regret_ci_low'], s['regret_ci_high'], 4)} {name}.")
+            f"{_ci(*_three(s, AGREE, 100), 0, ' %', sign=False)} of the choices "
+            f"(mean over datasets), at a mean test regret of {_ci(*_three(s, REGRET), 4)} {name}."
+        )
     by_size = _pick(tables["val_test_by_size"], group=ALL, method=method, metric=metric)
     by_size = by_size[np.isfinite(by_size["spearman"].to_numpy(float))]
     if len(by_size) >= 2:
         first, last = by_size.iloc[0], by_size.iloc[-1]
         sentences.append(
             f"Validation ranks the datasets' gains as test does with Spearman "
-            f"{_ci(first['spearman'], first['spearman_ci_low'], first['spearman_ci_high'], 2)} at n = {first['size']} "
-            f"and {_ci(last['spearman'], last['spearman_ci_low'], last['spearman_ci_high'], 2)} at n = {last['size']}.")
+            f"{_ci(*_three(first, RHO), 2)} at n = {first['size']} "
+            f"and {_ci(*_three(last, RHO), 2)} at n = {last['size']}."
+        )
     return " ".join(sentences)
 
 
@@ -107,12 +120,19 @@ def curve_section(peaks: pd.DataFrame, study: Study) -> str:
     for split, metric in SCALING_PANELS:
         if metric not in study.metrics:
             continue
-        rows = [{"method": m, **{g: _peak_cell(peaks, metric, group=g, subset="all", method=m, split=split)
-                                 for g in study.groups}} for m in study.curve_methods]
+        rows = [
+            {
+                "method": m,
+                **{g: _peak_cell(peaks, metric, group=g, subset="all", method=m, split=split) for g in study.groups},
+            }
+            for m in study.curve_methods
+        ]
         parts.append(f"**{metric_name(split, metric)}**\n\n{md_table(pd.DataFrame(rows))}")
-    legend = (f"Per cell: the size n where the fitted improvement over {study.baseline} peaks (n / real train rows "
-              f"[{CI}]), the fitted gain there in score units and in % of {study.baseline}'s score [{CI} band], "
-              "(datasets). Fitted values at every size: `scaling_fit.csv`.")
+    legend = (
+        f"Per cell: the size n where the fitted improvement over {study.baseline} peaks (n / real train rows "
+        f"[{CI}]), the fitted gain there in score units and in % of {study.baseline}'s score [{CI} band], "
+        "(datasets). Fitted values at every size: `scaling_fit.csv`."
+    )
     return "\n\n".join([legend, *parts])
 
 
@@ -126,10 +146,12 @@ def selection_section(selection: pd.DataFrame, study: Study) -> str:
                 row[group] = ""
                 continue
             s = cell.iloc[0]
-            row[group] = (f"agree {_ci(100 * s['agree_mean'], 100 * s['agree_ci_low'], 100 * s['agree_ci_high'], 0, ' %', sign=False)}; "
-                          f"regret {_ci(s['regret_mean'], s['regret_ci_low'], s['regret_ci_high'], 4)} "
-                          f"{metric_label(metric)}; n = 0 chosen in {number(100 * s['zero_share'], 0)} %; median chosen "
-                          f"n = {number(s['chosen_ratio_median'], 2)} x real ({int(s['n_datasets'])})")
+            row[group] = (
+                f"agree {_ci(*_three(s, AGREE, 100), 0, ' %', sign=False)}; "
+                f"regret {_ci(*_three(s, REGRET), 4)} "
+                f"{metric_label(metric)}; n = 0 chosen in {number(100 * s['zero_share'], 0)} %; median chosen "
+                f"n = {number(s['chosen_ratio_median'], 2)} x real ({int(s['n_datasets'])})"
+            )
         rows.append(row)
     return md_table(pd.DataFrame(rows))
 
@@ -144,12 +166,19 @@ def val_test_section(by_size: pd.DataFrame, study: Study) -> str:
             entry = {"n": str(size)}
             for group in study.groups:
                 cell = _pick(rows, group=group, size=size)
-                entry[group] = "" if cell.empty else (
-                    f"rho {_ci(cell.iloc[0]['spearman'], cell.iloc[0]['spearman_ci_low'], cell.iloc[0]['spearman_ci_high'], 2)} "
-                    f"({int(cell.iloc[0]['n_datasets'])}); gap {number(cell.iloc[0]['gap_median'], 2)}; "
-                    f"regret {number(cell.iloc[0]['regret_median'], 4)}")
+                entry[group] = (
+                    ""
+                    if cell.empty
+                    else (
+                        f"rho {_ci(*_three(cell.iloc[0], RHO), 2)} "
+                        f"({int(cell.iloc[0]['n_datasets'])}); gap {number(cell.iloc[0]['gap_median'], 2)}; "
+                        f"regret {number(cell.iloc[0]['regret_median'], 4)}"
+                    )
+                )
             table.append(entry)
-        parts.append(f"**{method}, {metric_label(metric)}** (n = 0: {study.anchor(method)})\n\n{md_table(pd.DataFrame(table))}")
+        parts.append(
+            f"**{method}, {metric_label(metric)}** (n = 0: {study.anchor(method)})\n\n{md_table(pd.DataFrame(table))}"
+        )
     return "\n\n".join(parts)
 
 
@@ -159,16 +188,26 @@ def chance_section(chance: pd.DataFrame, peaks: pd.DataFrame, study: Study) -> s
     status = chance.drop_duplicates("dataset").set_index("dataset")["dataset_status"]
     listed = {s: ", ".join(status.index[status == s]) or "none" for s in ("near chance", "undetermined")}
     best = chance.sort_values("mean", ascending=False).drop_duplicates("dataset").set_index("dataset")
-    near = [f"{d} (best: {best.loc[d, 'method']} {number(best.loc[d, 'mean'])} [{number(best.loc[d, 'ci_low'])}, "
-            f"{number(best.loc[d, 'ci_high'])}])" for d in status.index[status == "near chance"]]
+    near = [
+        f"{d} (best: {best.loc[d, 'method']} {number(best.loc[d, 'mean'])} [{number(best.loc[d, 'ci_low'])}, "
+        f"{number(best.loc[d, 'ci_high'])}])"
+        for d in status.index[status == "near chance"]
+    ]
     method, metric = headline(study)
-    rows = [{"datasets": subset, **{g: _peak_cell(peaks, metric, group=g, subset=subset, method=method, split="test")
-                                    for g in study.groups}} for subset in ("all", "above_chance")]
+    rows = [
+        {
+            "datasets": subset,
+            **{g: _peak_cell(peaks, metric, group=g, subset=subset, method=method, split="test") for g in study.groups},
+        }
+        for subset in ("all", "above_chance")
+    ]
     return (
         f"Near chance (no method's test ROC-AUC {CI} over folds lies above {CHANCE}): "
         f"{'; '.join(near) or 'none'}. Undetermined (fewer than 2 folds): {listed['undetermined']}. "
         f"They stay in every table; the fit below is repeated without them.\n\n"
-        f"**{method}, test {metric_label(metric)}, with and without near-chance datasets**\n\n{md_table(pd.DataFrame(rows))}")
+        f"**{method}, test {metric_label(metric)}, with and without near-chance datasets**\n\n"
+        + md_table(pd.DataFrame(rows))
+    )
 
 
 def dag_section(dag: pd.DataFrame, study: Study) -> str:
@@ -185,22 +224,28 @@ def dag_section(dag: pd.DataFrame, study: Study) -> str:
                 continue
             r = cell.iloc[0]
             test = f"Holm p = {pvalue(r['p_holm'])}" if not r["note"] else "too few datasets"
-            entry[group] = (f"{_ci(r['mean_difference'], r['ci_low'], r['ci_high'], 4)} {metric_label(metric)}; "
-                            f"better {r['n_better']} / worse {r['n_worse']} of {r['n_datasets']}; {test}")
+            entry[group] = (
+                f"{_ci(r['mean_difference'], r['ci_low'], r['ci_high'], 4)} {metric_label(metric)}; "
+                f"better {r['n_better']} / worse {r['n_worse']} of {r['n_datasets']}; {test}"
+            )
         rows.append(entry)
-    return (f"{CAUSAL_METHOD} minus the control at equal n, fold-mean test {metric_label(metric)} per dataset (positive: the "
-            f"discovered DAG is better); n = all: mean over the shared sizes; exact Wilcoxon over datasets, Holm within "
-            f"each group and metric.\n\n{md_table(pd.DataFrame(rows))}")
+    return (
+        f"{CAUSAL_METHOD} minus the control at equal n, fold-mean test {metric_label(metric)} per dataset "
+        f"(positive: the discovered DAG is better); n = all: mean over the shared sizes; exact Wilcoxon over datasets, "
+        f"Holm within "
+        f"each group and metric.\n\n{md_table(pd.DataFrame(rows))}"
+    )
 
 
 PAPER_TEXT = (
-    "Bühler, Purucker and Hutter (arXiv 2601.04110) **claim** the medians of the `paper (claimed)` column below, over 33 "
-    "TabArena classification datasets with the Mitra backbone, one synthetic amount per dataset and early "
-    "stopping on the validation rows (the abstract does not say how its ROC-AUC improvement is normalized, nor "
-    "its unit). This study differs in backbone ({backbone}, not Mitra), in protocol (the synthetic size swept and "
-    "chosen per fold on validation rows, paired replicates, episodes mixed as `finetune.mixing` below says) and in datasets (those of "
-    "this report, TabMWP-derived tasks included where configured). Its improvement is in % of the zero-shot "
-    "score; its gap is 1 - Spearman of one replicate's validation and test curves, averaged per dataset."
+    "Bühler, Purucker and Hutter (arXiv 2601.04110) **claim** the medians of the `paper (claimed)` column below, "
+    "over 33 TabArena classification datasets with the Mitra backbone, one synthetic amount per dataset and "
+    "early stopping on the validation rows (the abstract does not say how its ROC-AUC improvement is "
+    "normalized, nor its unit). This study differs in backbone ({backbone}, not Mitra), in protocol (the "
+    "synthetic size swept and chosen per fold on validation rows, paired replicates, episodes mixed as "
+    "`finetune.mixing` below says) and in datasets (those of this report, TabMWP-derived tasks included where "
+    "configured). Its improvement is in % of the zero-shot score; its gap is 1 - Spearman of one replicate's "
+    "validation and test curves, averaged per dataset."
 )
 
 
@@ -218,7 +263,8 @@ def claims_section(claims: pd.DataFrame, study: Study, backbones: list[str]) -> 
             entry[f"this study: {group}"] = f"{value} ({int(r['n_datasets'])})"
         entry["unit, basis"] = f"{r['unit']}; {r['basis']}"
         rows.append(entry)
-    return f"{text}\n\nMedians across datasets [{CI}, bootstrap over datasets] (datasets):\n\n{md_table(pd.DataFrame(rows))}"
+    legend = f"Medians across datasets [{CI}, bootstrap over datasets] (datasets):"
+    return f"{text}\n\n{legend}\n\n{md_table(pd.DataFrame(rows))}"
 
 
 def render_answer(tables: Mapping[str, pd.DataFrame], study: Study, link: Callable[[str], str]) -> list[str]:
