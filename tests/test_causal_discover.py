@@ -60,8 +60,7 @@ def test_dag_json_records_nodes_edges_frequencies_and_settings():
     assert {n["role"] for n in record["nodes"] if n["name"] == TARGET} == {"label"}
     assert {(e["source"], e["target"]) for e in record["edges"]} == set(table.dag.edges)
     assert all({"a", "b", "adjacent", "a_to_b", "b_to_a", "undirected"} <= set(p) for p in record["edge_frequencies"])
-    # auto: 500 rows x 4 columns is within RCIT's budget
-    assert record["settings"]["algorithms"] == ["pc", "fci"] and record["ci_test"] == "rcit"
+    assert record["settings"]["algorithms"] == ["pc", "fci"] and record["ci_test"] == "fisherz"
     assert record["settings"]["ci_test"] == "auto"
 
 

@@ -151,7 +151,7 @@ def discover_dag(
     ci.excluded = find_degenerate_columns(ci.matrix, ci.names, first=schema.target)
     tested = [i for i, name in enumerate(ci.names) if name not in ci.excluded]
     all_categorical = all(ci.kinds[i] == "categorical" for i in tested)
-    test = resolve_ci_test(settings.ci_test, all_categorical, settings.kci_max_rows, len(frame), len(tested))
+    test = resolve_ci_test(settings.ci_test, all_categorical, settings.kci_max_rows)
     p = len(ci.names)
     adjacent, directed, symmetric, bidirected = (np.zeros((p, p)) for _ in range(4))
     resamples = [None] if settings.bootstrap == 0 else list(range(settings.bootstrap))
