@@ -40,12 +40,12 @@ def _ci(value, low, high, digits: int, unit: str = "", sign: bool = True) -> str
     return f"{fmt(value, digits)}{unit} [{fmt(low, digits)}, {fmt(high, digits)}]"
 
 
-def _ratio(row) -> str:
+def _ratio(row, edge: bool = True) -> str:
     """``n = 512 (2.51 x real [1.25, 5.02])``: the peak size as a multiple of the real train rows."""
     if not np.isfinite(row["peak_ratio"]):
         return "no peak (" + (row["note"] or "no data") + ")"
     ratio = _ci(row["peak_ratio"], row["ratio_ci_low"], row["ratio_ci_high"], 2, sign=False)
-    edge = f", the {row['edge']} measured" if row["edge"] else ""
+    edge = f", the {row['edge']} measured" if edge and row["edge"] else ""
     return f"n = {number(row['peak_size'], 0)} ({ratio} x real{edge})"
 
 
@@ -91,7 +91,7 @@ def lead(tables: Mapping[str, pd.DataFrame], study: Study) -> str:
     edge = f"; the peak is the {a['edge']} measured, so the curve may go on beyond it" if a["edge"] else ""
     sentences = [
         f"**{method} against plain fine-tuning ({study.baseline}), test {name}, {int(a['n_datasets'])} datasets**: the "
-        f"improvement, fitted against log2 n (degree-{int(a['degree'])} least squares), peaks at {_ratio(a)}, "
+        f"improvement, fitted against log2 n (degree-{int(a['degree'])} least squares), peaks at {_ratio(a, edge=False)}, "
         f"where real = the {number(a['n_real_train'], 0)} real train rows{edge}; the fitted gain there is "
         f"{_ci(*_three(a, PEAK), 4)} {name}{relative}."
     ]

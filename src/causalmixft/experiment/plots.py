@@ -356,16 +356,16 @@ def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
                 _no_data(ax)
                 continue
             ax.axhline(0, color="grey", linestyle="--", linewidth=1, label=f"{study.baseline} (0 by definition)")
+            counts = []
             for method, line in panel.groupby("method", sort=False):
                 line = line.sort_values("log2_size")
-                n = int(line["n_datasets"].iloc[0])
+                counts.append(f"{method} {int(line['n_datasets'].iloc[0])}")
                 ax.plot(line["log2_size"], line["fit"], color=colors[method], label=method)
                 ax.fill_between(line["log2_size"], line["band_low"], line["band_high"], color=colors[method],
                                 alpha=0.18, linewidth=0)
                 measured = line[line["measured"]]
                 ax.scatter(measured["log2_size"], measured["fit"], s=14, color=colors[method])
-                ax.text(0.02, 0.98 - 0.07 * study.curve_methods.index(method), f"{method}: {plural(n, 'dataset')}",
-                        transform=ax.transAxes, va="top", fontsize=7, color=colors[method])
+            ax.text(0.02, 0.98, "datasets: " + ", ".join(counts), transform=ax.transAxes, va="top", fontsize=7)
             ticks = sorted(panel.loc[panel["measured"], "log2_size"].unique())
             ax.set_xticks(ticks, [str(int(round(2**t))) for t in ticks])
             ax.set_xlabel("synthetic rows n (log2 scale)", fontsize=8)
