@@ -169,8 +169,14 @@ EDITS = {
     "causal/discover.py": ({"discover_dag", "fit_scm"}, {"prepare_dataset", "split", "pretrain_backbone"}),
     # the aggregation's own modules rerun the aggregation only
     "experiment/plots.py": ({"aggregate"}, ALL_RULES - {"aggregate"}),
+    # the generator kit's sampling step reruns every sample and what uses it, not discovery or fits
+    "generators/sampling.py": (
+        {"sample_synthetic", "sample_generator", "finetune", "aggregate"},
+        {"prepare_dataset", "split", "discover_dag", "fit_scm", "fit_generator", "pretrain_backbone"},
+    ),
     # modules no job runs: the workflow's own parse-time helpers
     "workflow_code.py": (set(), ALL_RULES),
+    "workflow_config.py": (set(), ALL_RULES),
     "preflight.py": (set(), ALL_RULES),
 }
 

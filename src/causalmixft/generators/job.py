@@ -8,6 +8,8 @@ input is a :class:`StageError` naming the dataset and the stage.
 from __future__ import annotations
 
 import os
+import resource
+import sys
 from dataclasses import dataclass
 
 import pandas as pd
@@ -81,3 +83,9 @@ def load_checked_pickle(path: Path, stage: str, dataset: str):
         return read_pickle(path)
     except (OSError, ValueError) as exc:
         raise StageError(stage, dataset, str(exc)) from exc
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
-import sys
 import time
 from dataclasses import dataclass
 from typing import Mapping
 
 from causalmixft.errors import StageError
-from causalmixft.generators.job import Job, Split
+from causalmixft.generators.job import Job, Split, peak_rss_mib
 from causalmixft.generators.protocol import Generator
 from causalmixft.io import write_json, write_parquet
 
@@ -62,12 +60,6 @@ class SampleTarget:
     size: int
     parquet: Path
     fidelity: Path
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def sample_size(

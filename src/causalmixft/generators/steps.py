@@ -12,7 +12,7 @@ Paths in, paths out, testable without Snakemake:
   (:func:`causalmixft.generators.sampling.sample_size`).
 
 Each step imports only its own stage's modules: dowhy alone takes seconds to import, and a
-discovery job does not need it.
+discovery job does not need it; nor does it run (or rerun after an edit of) the sampling step.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from causalmixft.errors import StageError
-from causalmixft.generators.job import Job, SplitFiles, load_checked_pickle, load_split
+from causalmixft.generators.job import Job, SplitFiles, load_checked_pickle, load_split, peak_rss_mib
 from causalmixft.generators.protocol import Generator
-from causalmixft.generators.sampling import SampleTarget, SamplingSettings, peak_rss_mib, sample_size
 from causalmixft.io import read_json, write_json, write_pickle
+
+if TYPE_CHECKING:
+    from causalmixft.generators.sampling import SampleTarget, SamplingSettings
 
 Path = str | os.PathLike
 log = logging.getLogger(__name__)
@@ -144,6 +146,8 @@ def run_sample(
     fit's seconds (``fit_time_s``) and the draw's seconds and memory: the baselines' cost
     comparison. CausalMixFT's fit spans two jobs, whose costs the workflow's benchmarks hold.
     """
+    from causalmixft.generators.sampling import sample_size
+
     rows = load_split(split, "sample", job.dataset)
     if fit_report is None:
         return sample_size(generator, rows, job, target, sampling)
