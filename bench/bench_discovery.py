@@ -33,6 +33,7 @@ import contextlib
 import io
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -56,7 +57,7 @@ SCM_METRICS = ("corr_error", "corr_floor", "tstr", "trtr")
 def plain_pc(frame, schema, alpha: float = 0.05) -> gs.Marks:
     ci = encode_for_ci(frame, schema)
     with contextlib.redirect_stdout(io.StringIO()):
-        graph = pc(ci.matrix, alpha, FAST_FISHERZ, stable=True, show_progress=False).G.graph
+        graph = pc(ci.matrix, alpha, FAST_FISHERZ, stable=True, show_progress=False).G.graph  # uc_rule 0
     return gs.endpoint_marks(np.asarray(graph), ci.names)
 
 
@@ -168,7 +169,9 @@ def run(args) -> dict:
                     bench_table(mechanisms, n_rows, confounders, args.features, seed, args)
                     for seed in range(args.seeds)
                 ]
-                results[f"{mechanisms}-{n_rows}-hidden{confounders}"] = summarize(tables)
+                key = f"{mechanisms}-{n_rows}-hidden{confounders}"
+                results[key] = summarize(tables)
+                print(f"{key}: done at {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
     return results
 
 
