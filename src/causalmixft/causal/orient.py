@@ -19,9 +19,9 @@ Procedure (also in ``docs/causal.md``, section 3):
    outgoing edge whose undirected neighbours are each adjacent to all of x's other neighbours,
    point its undirected edges into x (``extension``) and remove x. This adds no unshielded
    collider and no cycle. Among such nodes the label is taken first, then the features from the
-   last column to the first: an undirected label edge points into the label exactly when that
+   last column to the first: the label's remaining undirected edges point into it as soon as that
    creates no collider, so the SCM models the label by a classifier on those neighbours (the
-   conditional that matters for classification), and otherwise the label is a cause; between
+   conditional that matters for classification); the edges peeled before that make it a cause; between
    features, the earlier column becomes the cause. Markov-equivalent DAGs fit the same
    distribution, so this choice is a convention, not a claim about the data.
 6. If no node qualifies, the voted graph has no consistent extension (contradicting votes, e.g.
