@@ -12,7 +12,8 @@ Modules, one responsibility each:
 - ``sample``: nested, label-matched samples from any generator;
 - ``fidelity``: two-sample test, TSTR, marginal and correlation distances;
 - ``plot``: a picture of the DAG;
-- ``simulate``: tables from known SCMs (tests, benchmarks).
+- ``simulate``: tables from known SCMs (tests, benchmarks);
+- ``graph_scores``: scores of an estimated graph against a known DAG (bench, tests).
 """
 
 import importlib
