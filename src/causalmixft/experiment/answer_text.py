@@ -91,9 +91,9 @@ def lead(tables: Mapping[str, pd.DataFrame], study: Study) -> str:
     edge = f"; the peak is the {a['edge']} measured, so the curve may go on beyond it" if a["edge"] else ""
     sentences = [
         f"**{method} against plain fine-tuning ({study.baseline}), test {name}, {int(a['n_datasets'])} datasets**: the "
-        f"improvement, fitted against log2 n (degree-{int(a['degree'])} least squares), peaks at {_ratio(a, edge=False)}, "
-        f"where real = the {number(a['n_real_train'], 0)} real train rows{edge}; the fitted gain there is "
-        f"{_ci(*_three(a, PEAK), 4)} {name}{relative}."
+        f"improvement, fitted against log2 n (degree-{int(a['degree'])} least squares), peaks at "
+        f"{_ratio(a, edge=False)}, where real = the {number(a['n_real_train'], 0)} real train rows{edge}; the fitted "
+        f"gain there is {_ci(*_three(a, PEAK), 4)} {name}{relative}."
     ]
     select = _pick(tables["size_selection"], group=ALL, method=method, metric=metric)
     if len(select):
@@ -104,14 +104,19 @@ def lead(tables: Mapping[str, pd.DataFrame], study: Study) -> str:
             f"(mean over datasets), at a mean test regret of {_ci(*_three(s, REGRET), 4)} {name}."
         )
     by_size = _pick(tables["val_test_by_size"], group=ALL, method=method, metric=metric)
-    by_size = by_size[np.isfinite(by_size["spearman"].to_numpy(float))]
     if len(by_size) >= 2:
         first, last = by_size.iloc[0], by_size.iloc[-1]
-        sentences.append(
-            f"Validation ranks the datasets' gains as test does with Spearman "
-            f"{_ci(*_three(first, RHO), 2)} at n = {first['size']} "
-            f"and {_ci(*_three(last, RHO), 2)} at n = {last['size']}."
+        sentence = (
+            f"From n = {first['size']} to n = {last['size']}, the median validation-test curve gap goes from "
+            f"{number(first['gap_median'], 2)} to {number(last['gap_median'], 2)} (0 = validation ranks the steps as "
+            "test does)"
         )
+        if np.isfinite(first["spearman"]) and np.isfinite(last["spearman"]):
+            sentence += (
+                f" and the Spearman correlation over datasets of validation and test gains from "
+                f"{_ci(*_three(first, RHO), 2)} to {_ci(*_three(last, RHO), 2)}"
+            )
+        sentences.append(sentence + ".")
     return " ".join(sentences)
 
 
