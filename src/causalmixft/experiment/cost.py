@@ -32,6 +32,7 @@ import pandas as pd
 
 from causalmixft.experiment.methods import Method, method_sizes, resolve_method
 from causalmixft.io import read_json
+from causalmixft.layout import sample_sizes
 
 GPU_RULES = ("finetune", "pretrain_backbone")
 JOB_COLUMNS = ["rule", "variant", "dataset", "fold", "size", "n_features", "wall_s", "cpu_s", "max_rss_mib"]
@@ -224,7 +225,7 @@ def job_steps(config: Mapping) -> int:
 def target_jobs(spec: Mapping) -> pd.DataFrame:
     """Every job of the target grid the projection knows how to cost: rule, variant, n_features, size."""
     rows = []
-    positive = [s for s in spec["sizes"] if s > 0]
+    positive = sample_sizes(spec["sizes"])
     methods = [Method(m["name"], m["pool"], m.get("generator")) for m in spec["methods"]]
 
     def add(rule, variant, n_features, size=None, repeat=1):

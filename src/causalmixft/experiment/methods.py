@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from causalmixft.layout import sample_sizes
+
 POOLS = ("none", "real", "real+synthetic", "synthetic")
 
 
@@ -73,4 +75,4 @@ def resolve_method(name: str, extra: dict | None = None) -> Method:
 
 def method_sizes(method: Method, sizes: list[int]) -> list[int]:
     """The synthetic sizes at which ``method`` runs (0 stands for 'no synthetic rows')."""
-    return sorted(s for s in sizes if s > 0) if method.size_dependent else [0]
+    return sample_sizes(sizes) if method.size_dependent else [0]
