@@ -18,7 +18,7 @@ from causalmixft.model.ensemble import (PREPROCESSINGS, Member, applicable_prepr
                                        permute_categories, preprocess)
 from causalmixft.model.transformer import ModelConfig, TabularTransformer
 
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "tfm-small"
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "tfm-small-v2"  # model card: weights/tfm-small-v2/MODEL_CARD.md
 
 
 def resolve_device(device: str = "auto") -> torch.device:
