@@ -139,6 +139,17 @@ def test_missing_values_stay_nan_and_are_counted(tmp_path):
     assert meta["n_rows"] == 4
 
 
+def test_missing_categorical_cells_stay_missing_through_the_schema_cast(tmp_path):
+    # A split file or a synthetic sample is cast by the schema; a missing cell must not become the
+    # level 'nan', which generators would learn and then drop every row that has it.
+    frame = pd.DataFrame({"c": ["u", None, "v", "u"], "target": ["a", "b", "a", "b"]})
+    table, meta = prepare_table("t", raw_table(tmp_path, frame), source="file:t")
+    schema = TableSchema.from_meta(meta)
+    for cast in (schema.cast(table), schema.cast(table.astype(object))):
+        assert cast["c"].isna().tolist() == [False, True, False, False]
+        assert "nan" not in set(cast["c"].dropna())
+
+
 def test_column_with_one_value_and_missing_is_kept(tmp_path):
     frame = pd.DataFrame({"x": [1.0, np.nan, 1.0], "k": [7, 7, 7], "target": ["a", "b", "a"]})
     _, meta = prepare_table("t", raw_table(tmp_path, frame), source="file:t")

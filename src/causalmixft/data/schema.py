@@ -71,8 +71,10 @@ class TableSchema:
             if f.kind == "numeric":
                 out[f.name] = pd.to_numeric(column, errors="coerce").astype("float64")
             else:
+                # Missing stays NaN (a float, not np.nan itself after .where: test with isna), never
+                # the string 'nan', which generators would learn as a level.
                 out[f.name] = column.astype(object).where(column.notna(), np.nan).map(
-                    lambda v: v if isinstance(v, str) or v is np.nan else str(v)
+                    lambda v: v if isinstance(v, str) or pd.isna(v) else str(v)
                 )
         out[self.target] = frame[self.target].astype(str)
         return out.reset_index(drop=True)
