@@ -23,7 +23,7 @@ from causalmixft.model.transformer import TabularTransformer
 # The shipped prediction settings of the built-in backbone (TabularFMClassifier's defaults), chosen on
 # validation rows with bench/bench_ensemble.py (docs/backbone.md). BuiltinBackbone itself defaults to a
 # single pass so that a bare network predicts as it is.
-DEFAULT_ENSEMBLE = {"n_estimators": 8, "n_class_shifts": None, "preprocessing": builtin.PREPROCESSINGS,
+DEFAULT_ENSEMBLE = {"n_estimators": 16, "n_class_shifts": None, "preprocessing": builtin.PREPROCESSINGS,
                     "category_orders": True}
 
 
