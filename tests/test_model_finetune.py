@@ -154,6 +154,15 @@ def test_class_shifts_apply_to_evaluations(task):
     assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
 
 
+def test_the_inference_ensemble_applies_to_evaluations(task):
+    model = tiny_model()
+    cfg = FinetuneConfig(steps=0, device="cpu", n_estimators=3)
+    result = finetune(model, *task["pool"], *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    proba = predict_proba(model, *task["context"], task["val"][0], 2, n_estimators=3)
+    assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
+    assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
+
+
 def test_a_backbone_object_comes_back_as_a_backbone(task):
     result = run(BuiltinBackbone(tiny_model()), task, FinetuneConfig(steps=2, eval_every=2, device="cpu"))
     assert isinstance(result.model, BuiltinBackbone)

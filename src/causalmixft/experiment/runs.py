@@ -87,10 +87,10 @@ def run_method(
     model = load_backbone(weights, resolve_device(cfg.device))
     if isinstance(model, BuiltinBackbone):
         model = model.module  # the built-in transformer goes in as a plain module, as before
-    elif cfg.n_class_shifts is not None:
-        # Class-shift averaging is the built-in backbone's option (config.yaml sets it for that one);
-        # a published model's run records it as unused.
-        cfg = FinetuneConfig(**{**asdict(cfg), "n_class_shifts": None})
+    else:
+        # The inference ensemble is the built-in backbone's option (config.yaml sets it for that
+        # one); a published model's run records it as unused.
+        cfg = FinetuneConfig(**{**asdict(cfg), "n_class_shifts": None, "n_estimators": None})
     encoded = {
         "pool_x": schema.encode_features(real),
         "pool_y": schema.encode_labels(real),

@@ -70,9 +70,10 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0
     device: str = "auto"
     select_metric: str = "roc_auc"
-    # Evaluations of the built-in backbone average over this many cyclic class relabelings
-    # (backbone.predict_proba); None keeps the backbone's own setting (1 for a plain model).
+    # Evaluations of the built-in backbone: the inference ensemble's size (n_estimators passes,
+    # model/ensemble.py) and the cap on its class shifts; None keeps the backbone's own setting.
     n_class_shifts: int | None = None
+    n_estimators: int | None = None
 
     def __post_init__(self):
         for name, value, allowed in (("mixing", self.mixing, MIXINGS), ("synthetic_in", self.synthetic_in,
@@ -313,10 +314,11 @@ def finetune(
     was_module = isinstance(model, TabularTransformer)
     # Train a copy: the caller's model stays the pre-trained one (zero-shot runs reuse it).
     backbone = copy.deepcopy(as_backbone(model)).to(device)
-    if cfg.n_class_shifts is not None:
-        if not isinstance(backbone, BuiltinBackbone):
-            raise ValueError(f"n_class_shifts is for the built-in backbone only, not {type(backbone).__name__}")
-        backbone.n_class_shifts = cfg.n_class_shifts
+    for name in ("n_class_shifts", "n_estimators"):
+        if getattr(cfg, name) is not None:
+            if not isinstance(backbone, BuiltinBackbone):
+                raise ValueError(f"{name} is for the built-in backbone only, not {type(backbone).__name__}")
+            setattr(backbone, name, getattr(cfg, name))
     if n_classes > backbone.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {backbone.max_classes}")
     module = backbone.module
