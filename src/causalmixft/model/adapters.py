@@ -10,6 +10,8 @@ which environment a run needs without loading it.
 
 from __future__ import annotations
 
+import argparse
+
 import hashlib
 import importlib
 import importlib.metadata
@@ -52,6 +54,29 @@ def file_sha256(path: str | Path) -> str:
 def missing_checkpoint(name: str, path: Path, expected: str) -> FileNotFoundError:
     return FileNotFoundError(f"no {name} checkpoint at {path}: expected {expected}; the adapter never downloads "
                              f"weights, so copy them there first (docs/backbones.md)")
+
+
+def checkpoint_dir(name: str, directory: str | Path, expected: str) -> Path:
+    """``directory`` if it holds config.json and model.safetensors; else one error naming what is missing."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise missing_checkpoint(name, directory, expected)
+    missing = [file for file in ("config.json", "model.safetensors") if not (directory / file).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name} checkpoint {directory} lacks {', '.join(missing)}; expected {expected}")
+    return directory
+
+
+def convert_command(name: str, convert, argv: list[str] | None = None) -> None:
+    """``python -m causalmixft.model.<name> convert CKPT DIRECTORY``: a published checkpoint -> safetensors."""
+    parser = argparse.ArgumentParser(prog=f"python -m causalmixft.model.{name.lower()}",
+                                     description=f"{name} checkpoints for the workflow")
+    commands = parser.add_subparsers(dest="command", required=True)
+    converting = commands.add_parser("convert", help=f"a published {name} .ckpt -> a safetensors checkpoint directory")
+    converting.add_argument("ckpt")
+    converting.add_argument("directory")
+    args = parser.parse_args(argv)
+    print(convert(args.ckpt, args.directory))
 
 
 def adapter_class(name: str) -> type:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from causalmixft.model.adapters import AdapterBackbone, file_sha256, import_package, missing_checkpoint
+from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, file_sha256, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
 TAB2D_MODULE = "autogluon.tabular.models.mitra._internal.models.tab2d"
@@ -55,12 +55,7 @@ class MitraBackbone(AdapterBackbone):
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "auto") -> "MitraBackbone":
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise missing_checkpoint("Mitra", directory, EXPECTED)
-        missing = [name for name in ("config.json", "model.safetensors") if not (directory / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"Mitra checkpoint {directory} lacks {', '.join(missing)}; expected {EXPECTED}")
+        directory = checkpoint_dir("Mitra", directory, EXPECTED)
         device = resolve_device(str(device))
         module = _build(json.loads((directory / "config.json").read_text()), device)
         weights = directory / "model.safetensors"

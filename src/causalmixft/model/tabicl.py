@@ -19,7 +19,6 @@ training and at prediction alike, so fine-tuning optimises what evaluation measu
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from causalmixft.model.adapters import AdapterBackbone, file_sha256, import_package, missing_checkpoint
+from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, convert_command, file_sha256, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
 EXPECTED = ("a local directory with config.json ({'backbone': 'tabicl', 'max_classes': ..., 'config': {...}}) and model.safetensors "
@@ -54,12 +53,7 @@ class TabICLBackbone(AdapterBackbone):
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "auto") -> "TabICLBackbone":
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise missing_checkpoint("TabICL", directory, EXPECTED)
-        missing = [name for name in ("config.json", "model.safetensors") if not (directory / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"TabICL checkpoint {directory} lacks {', '.join(missing)}; expected {EXPECTED}")
+        directory = checkpoint_dir("TabICL", directory, EXPECTED)
         config = json.loads((directory / "config.json").read_text())["config"]
         module = tabicl_class()(**config)
         weights = directory / "model.safetensors"
@@ -119,13 +113,7 @@ def convert(ckpt: str | Path, directory: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m causalmixft.model.tabicl", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    converting = commands.add_parser("convert", help="a published TabICL .ckpt -> a safetensors checkpoint directory")
-    converting.add_argument("ckpt")
-    converting.add_argument("directory")
-    args = parser.parse_args(argv)
-    print(convert(args.ckpt, args.directory))
+    convert_command("TabICL", convert, argv)
 
 
 if __name__ == "__main__":

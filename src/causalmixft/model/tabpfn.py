@@ -22,16 +22,14 @@ not applied: one forward pass on the table as it is, in training and at predicti
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from causalmixft.model.adapters import AdapterBackbone, file_sha256, import_package, missing_checkpoint
+from causalmixft.model.adapters import AdapterBackbone, convert_command, file_sha256, import_package, missing_checkpoint
 from causalmixft.model.backbone import autocast, resolve_device
 
 EXPECTED = ("a TabPFN .safetensors checkpoint file, or a directory with model.safetensors and config.json "
@@ -148,13 +146,7 @@ def convert(source: str | Path, directory: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m causalmixft.model.tabpfn", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    converting = commands.add_parser("convert", help="a published TabPFN .ckpt -> a safetensors checkpoint directory")
-    converting.add_argument("ckpt")
-    converting.add_argument("directory")
-    args = parser.parse_args(argv)
-    print(convert(args.ckpt, args.directory))
+    convert_command("TabPFN", convert, argv)
 
 
 if __name__ == "__main__":
