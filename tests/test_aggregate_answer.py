@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,10 +12,11 @@ from test_aggregate_fixtures import grid_files, write_point, write_run
 
 from causalmixft.experiment import stats
 from causalmixft.experiment.aggregate import build_tables
-from causalmixft.experiment.answer import answer_tables
+from causalmixft.experiment.answer import answer_tables, null_auc_se
 from causalmixft.experiment.answer_text import render_answer
-from causalmixft.experiment.collect import load_runs
+from causalmixft.experiment.collect import load_runs, load_test_class_counts
 from causalmixft.experiment.study import Study
+from causalmixft.errors import StageError
 
 METHODS_WITH_REAL = {"finetune", "causalmixft", "scm_emptydag", "scm_randomdag"}
 SIZE_DEPENDENT = {"causalmixft", "scm_emptydag", "scm_randomdag"}
@@ -214,3 +216,52 @@ def test_size_selection_val_test_by_size_and_claims_by_hand(tmp_path):
     assert math.isnan(by_size.loc[0, "spearman"]) and by_size.loc[0, "source"] == "finetune"
     claims = tables["claims"].set_index("claim")["study"]
     assert claims.iloc[0] == pytest.approx(40.0) and claims.iloc[1] == pytest.approx(60.0)
+
+
+def test_null_auc_se_is_the_mann_whitney_null_sd_and_its_multiclass_bound():
+    # Binary 50/50: sqrt(101 / (12 x 50 x 50)) = .058022; both classes give the same value.
+    assert null_auc_se([50, 50]) == pytest.approx(math.sqrt(101 / 30000))
+    # Three classes 10/20/30 of 60: one-vs-rest SDs sqrt(61 / (12 x 10 x 50)), (12 x 20 x 40),
+    # (12 x 30 x 30) = .100830, .079713, .075154; their mean .085232 bounds the macro mean's SD.
+    expected = np.mean([math.sqrt(61 / (12 * a * (60 - a))) for a in (10, 20, 30)])
+    assert null_auc_se([10, 20, 30]) == pytest.approx(expected) and expected == pytest.approx(0.085232, abs=1e-6)
+    assert math.isnan(null_auc_se([40, 0]))  # one class present: no ROC-AUC
+
+
+def test_chance_test_against_the_null_of_the_test_rows_with_holm_over_methods(tmp_path):
+    # One fold is enough. A (one fold, test rows 50/50, null SD s = .058022): zeroshot .60 -> z = 1.7235,
+    #   p = .04240; finetune .55 -> z = .86174, p = .19441; Holm over the two: .08480 and .19441, so
+    #   neither is below .05 and A is "near chance" although .60 alone would pass.
+    # B (two folds, 100/100 each: s = .040927 per fold, sqrt(2) s / 2 = .028940 for the mean):
+    #   zeroshot .58 .60 -> z = 3.10993, p = .000936, Holm 2 x p = .001871: "above chance".
+    scores = {
+        ("zeroshot", 0): {"A": 0.60, "B": (0.58, 0.60)},
+        ("finetune", 0): {"A": 0.55, "B": (0.52, 0.50)},
+    }
+    expected = write_grid(tmp_path, scores)
+    study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, metrics=("roc_auc",))
+    tables = build_tables(load_runs(expected, grid_files(tmp_path, expected)), study)
+    counts = {("A", 0): [50, 50], ("B", 0): [100, 100], ("B", 1): [100, 100]}
+    chance = answer_tables(tables, study, counts)["chance"].set_index(["dataset", "method"])
+    a0, a1 = chance.loc[("A", "zeroshot")], chance.loc[("A", "finetune")]
+    assert (a0["n_folds"], a0["null_se"], a0["z"]) == pytest.approx((1, 0.058022, 1.7235), abs=1e-4)
+    assert (a0["p"], a1["p"]) == pytest.approx((0.04240, 0.19441), abs=1e-5)
+    assert (a0["p_holm"], a1["p_holm"]) == pytest.approx((0.08480, 0.19441), abs=1e-5)
+    assert math.isnan(a0["ci_low"])  # one fold: no t interval, the test still decides
+    assert set(chance.loc["A", "dataset_status"]) == {"near chance"} and not chance.loc["A", "above_chance"].any()
+    b0 = chance.loc[("B", "zeroshot")]
+    assert (b0["null_se"], b0["z"], b0["p_holm"]) == pytest.approx((0.028940, 3.10993, 0.001871), abs=1e-5)
+    assert b0["above_chance"] and not chance.loc[("B", "finetune"), "above_chance"]
+    assert set(chance.loc["B", "dataset_status"]) == {"above chance"}
+    # Without class counts one fold decides nothing: A is undetermined, B falls back to its t interval.
+    fallback = answer_tables(tables, study)["chance"].drop_duplicates("dataset").set_index("dataset")
+    assert fallback.loc["A", "dataset_status"] == "undetermined"
+
+
+def test_test_class_counts_come_from_the_split_meta_and_a_bad_file_names_the_dataset(tmp_path):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"dataset": "D", "fold": 2, "counts": {"test": {"classes": {"0": 7, "1": 5}}}}))
+    bad.write_text(json.dumps({"dataset": "E", "fold": 0, "counts": {}}))
+    assert load_test_class_counts([good]) == {("D", 2): [7, 5]}
+    with pytest.raises(StageError, match=r"\[aggregate\] E: .*bad.json: no test class counts"):
+        load_test_class_counts([good, bad])

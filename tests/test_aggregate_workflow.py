@@ -55,6 +55,10 @@ def workdir(tmp_path: Path) -> Path:
     # common.smk resolves the package next to the Snakefile; the rule names its modules as inputs.
     (tmp_path / "src").symlink_to(REPO / "src")
     runs = tmp_path / "results" / "runs" / "tfm-small"
+    for dataset in ("diabetes", "iris"):
+        for fold in (0, 1):  # the split stage's meta.json: test class counts for the chance test
+            meta = {"dataset": dataset, "fold": fold, "counts": {"test": {"classes": {"0": 40, "1": 35}}}}
+            write_json(tmp_path / "results" / "splits" / dataset / f"fold{fold}" / "meta.json", meta)
     for method, sizes in (("zeroshot", [0]), ("finetune", [0]), ("causalmixft", SIZES), ("scm_only", SIZES)):
         for dataset in ("diabetes", "iris"):
             for fold in (0, 1):

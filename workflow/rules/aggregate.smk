@@ -49,6 +49,8 @@ rule aggregate:
             AGGREGATE_FAILED,
         ),
         failures=sorted({marker["path"] for marker in AGGREGATE_FAILURES}),
+        # test class counts per (dataset, fold), for the chance test (answer.chance_table)
+        split_metas=expand(f"{layout.SPLIT}/meta.json", dataset=DATASETS, fold=FOLDS),
         modules=script_code("aggregate.py"),
     output:
         summary=report(

@@ -19,5 +19,6 @@ with script_logging(smk.log[0]):
         failed=getattr(smk.params, "failed", []),
         meta_root=smk.params.meta_root,
         projection=smk.params.projection,
+        split_metas=smk.input.split_metas,
     )
     print(f"aggregated {len(smk.input.metrics)} runs; {len(tables['missing'])} expected files missing")

@@ -16,6 +16,7 @@ Computed from the other tables of the stage, never from the run files directly:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -50,7 +51,7 @@ SELECTION_COLUMNS = (
 VAL_TEST_COLUMNS = (
     "group method metric size source n_datasets spearman spearman_ci_low spearman_ci_high " "gap_median regret_median"
 ).split()
-CHANCE_COLUMNS = "dataset method n_folds mean ci_low ci_high above_chance dataset_status".split()
+CHANCE_COLUMNS = "dataset method n_folds mean ci_low ci_high null_se z p p_holm above_chance dataset_status".split()
 DAG_COLUMNS = (
     "group metric control size n_datasets n_better n_worse mean_difference ci_low ci_high "
     "median_difference wilcoxon_w wilcoxon_p p_holm significant note"
@@ -312,26 +313,56 @@ def val_test_by_size(per_dataset: pd.DataFrame, gap: pd.DataFrame, study: Study)
 # --- chance level ---------------------------------------------------------------------------
 
 
-def chance_table(scores: pd.DataFrame, choices: pd.DataFrame, study: Study) -> pd.DataFrame:
+def null_auc_se(class_counts) -> float:
+    """Standard deviation of a test set's ROC-AUC when the scores are independent of the labels (the
+    Mann-Whitney null): sqrt((n1 + n0 + 1) / (12 n1 n0)) for one class against the rest. For the
+    one-vs-rest macro ROC-AUC of more classes, the mean of the classes' values: an upper bound, since
+    the SD of a mean is at most the mean of the SDs (the classes' AUCs are dependent). NaN below two
+    classes."""
+    counts = np.asarray([c for c in class_counts if c > 0], float)
+    if len(counts) < 2:
+        return float("nan")
+    n = counts.sum()
+    return float(np.mean(np.sqrt((n + 1) / (12 * counts * (n - counts)))))
+
+
+def chance_table(
+    scores: pd.DataFrame,
+    choices: pd.DataFrame,
+    study: Study,
+    test_class_counts: Mapping[tuple[str, int], Sequence[int]] | None = None,
+) -> pd.DataFrame:
     """Per dataset x method (size-dependent methods at their validation-chosen size): fold-mean test
-    ROC-AUC with a t interval over folds, whether it lies above 0.5, and the dataset's status:
-    ``above chance`` when any method's interval does, ``near chance`` when none does,
-    ``undetermined`` when no method has two folds."""
+    ROC-AUC with a t interval over folds, and a one-sided test of "above 0.5".
+
+    The test: under "scores independent of the labels" each fold's test ROC-AUC has mean 0.5 and the
+    SD ``null_auc_se`` of its test class counts, whatever the training draw, and the folds' disjoint
+    test sets are independent, so z = (fold-mean - 0.5) / (sqrt(sum of the folds' null variances) / k)
+    is standard normal; p = P(Z > z), Holm-corrected over the dataset's methods. A dataset is
+    ``above chance`` when any method's corrected p is below the study's alpha, else ``near chance``.
+    Without ``test_class_counts`` ({(dataset, fold): class counts of its test rows}) the t interval
+    decides (any lower bound above 0.5), and with fewer than two folds the dataset is ``undetermined``.
+    """
     if "roc_auc" not in study.metrics:
         return pd.DataFrame(columns=CHANCE_COLUMNS)
+    counts = test_class_counts or {}
     plain = scores[
         (scores["metric"] == "roc_auc") & (scores["split"] == "test") & ~scores["method"].isin(study.size_dependent)
     ][["method", "dataset", "fold", "value"]]
     picked = choices[choices["metric"] == "roc_auc"].groupby(["method", "dataset", "fold"])["test_at_chosen"]
-    folds = pd.concat([plain, picked.mean().rename("value").reset_index()], ignore_index=True)
+    chosen = picked.mean().rename("value").reset_index()
+    folds = pd.concat([plain, chosen], ignore_index=True) if len(chosen) else plain
     rows = []
     for (method, dataset), cell in folds.groupby(["method", "dataset"], sort=True):
+        cell = cell[np.isfinite(cell["value"].to_numpy(float))]
         v = cell["value"].to_numpy(float)
-        v = v[np.isfinite(v)]
         half = (
             scipy_stats.t.ppf(0.5 + LEVEL / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
         )
         mean = v.mean() if len(v) else np.nan
+        fold_se = np.array([null_auc_se(counts.get((dataset, int(f)), ())) for f in cell["fold"]], float)
+        null_se = np.sqrt(np.sum(fold_se**2)) / len(v) if len(v) else np.nan
+        z = (mean - CHANCE) / null_se if null_se > 0 else np.nan
         rows.append(
             {
                 "dataset": dataset,
@@ -340,12 +371,20 @@ def chance_table(scores: pd.DataFrame, choices: pd.DataFrame, study: Study) -> p
                 "mean": mean,
                 "ci_low": mean - half,
                 "ci_high": mean + half,
-                "above_chance": bool(mean - half > CHANCE),
+                "null_se": null_se,
+                "z": z,
+                "p": scipy_stats.norm.sf(z) if np.isfinite(z) else np.nan,
             }
         )
-    table = pd.DataFrame(rows, columns=CHANCE_COLUMNS[:-1])
+    table = pd.DataFrame(rows, columns=CHANCE_COLUMNS[:-2])
+    table["p_holm"] = table.groupby("dataset")["p"].transform(lambda p: stats.holm(p.to_numpy(float)))
+    tested = table.groupby("dataset")["p_holm"].transform("count") > 0
+    table["above_chance"] = np.where(
+        tested, table["p_holm"] < study.alpha, (table["ci_low"] > CHANCE).to_numpy()
+    ).astype(bool)
     by_dataset = table.groupby("dataset")
-    above, defined = by_dataset["above_chance"].transform("any"), by_dataset["ci_low"].transform("count") > 0
+    above = by_dataset["above_chance"].transform("any")
+    defined = tested | (by_dataset["ci_low"].transform("count") > 0)
     table["dataset_status"] = np.where(above, "above chance", np.where(defined, "near chance", "undetermined"))
     return ordered(table, study, ["dataset", "method"])
 
@@ -485,13 +524,18 @@ def claims_table(scores: pd.DataFrame, choices: pd.DataFrame, gap_runs: pd.DataF
 # --- everything -----------------------------------------------------------------------------
 
 
-def answer_tables(tables: dict[str, pd.DataFrame], study: Study) -> dict[str, pd.DataFrame]:
+def answer_tables(
+    tables: dict[str, pd.DataFrame],
+    study: Study,
+    test_class_counts: Mapping[tuple[str, int], Sequence[int]] | None = None,
+) -> dict[str, pd.DataFrame]:
     """The answer tables, from the stage's other tables (runs_long, size_choices, best_size,
-    improvement_per_dataset, gap_regret, gap_regret_runs)."""
+    improvement_per_dataset, gap_regret, gap_regret_runs) and, for the chance test, the test rows'
+    class counts per (dataset, fold) (``chance_table``)."""
     long = tables["runs_long"]
     scores = fold_scores(long, study)
     n_real = real_train_rows(long, study)
-    chance = chance_table(scores, tables["size_choices"], study)
+    chance = chance_table(scores, tables["size_choices"], study, test_class_counts)
     fit, peak = scaling_fit(baseline_gains(scores, study), n_real, chance_subsets(chance, study), study)
     return {
         "scaling_fit": fit,

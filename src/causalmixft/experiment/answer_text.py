@@ -194,8 +194,7 @@ def chance_section(chance: pd.DataFrame, peaks: pd.DataFrame, study: Study) -> s
     listed = {s: ", ".join(status.index[status == s]) or "none" for s in ("near chance", "undetermined")}
     best = chance.sort_values("mean", ascending=False).drop_duplicates("dataset").set_index("dataset")
     near = [
-        f"{d} (best: {best.loc[d, 'method']} {number(best.loc[d, 'mean'])} [{number(best.loc[d, 'ci_low'])}, "
-        f"{number(best.loc[d, 'ci_high'])}])"
+        f"{d} (best: {best.loc[d, 'method']} {number(best.loc[d, 'mean'])}, Holm p {number(best.loc[d, 'p_holm'])})"
         for d in status.index[status == "near chance"]
     ]
     method, metric = headline(study)
@@ -207,8 +206,10 @@ def chance_section(chance: pd.DataFrame, peaks: pd.DataFrame, study: Study) -> s
         for subset in ("all", "above_chance")
     ]
     return (
-        f"Near chance (no method's test ROC-AUC {CI} over folds lies above {CHANCE}): "
-        f"{'; '.join(near) or 'none'}. Undetermined (fewer than 2 folds): {listed['undetermined']}. "
+        f"Near chance (no method's test ROC-AUC is above {CHANCE} by a one-sided test against the "
+        f"Mann-Whitney null of its test rows, Holm over the dataset's methods, alpha {number(study.alpha)}): "
+        f"{'; '.join(near) or 'none'}. Undetermined (no test class counts, fewer than 2 folds): "
+        f"{listed['undetermined']}. "
         f"They stay in every table; the fit below is repeated without them.\n\n"
         f"**{method}, test {metric_label(metric)}, with and without near-chance datasets**\n\n"
         + md_table(pd.DataFrame(rows))

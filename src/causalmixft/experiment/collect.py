@@ -287,6 +287,20 @@ def load_fidelity(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFra
     return pd.DataFrame(rows, columns=columns), pd.DataFrame(missing, columns=MISSING_COLUMNS)
 
 
+def load_test_class_counts(split_metas: Iterable[str | Path]) -> dict[tuple[str, int], list[int]]:
+    """{(dataset, fold): class counts of the fold's test rows} from the split stage's meta.json files
+    (``counts.test.classes``), for the chance test (answer.chance_table)."""
+    counts = {}
+    for path in split_metas:
+        meta = read_json(path)
+        try:
+            classes = meta["counts"]["test"]["classes"]
+            counts[(str(meta["dataset"]), int(meta["fold"]))] = [int(c) for c in classes.values()]
+        except (KeyError, TypeError, ValueError) as error:
+            raise StageError("aggregate", str(meta.get("dataset", "-")), f"{path}: no test class counts ({error!r})")
+    return counts
+
+
 def _numeric_leaves(report: dict, prefix: str = "") -> list[tuple[str, float]]:
     """(dotted key, value) of every number in ``report``; null counts as NaN, booleans are not numbers."""
     leaves = []

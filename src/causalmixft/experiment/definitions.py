@@ -92,11 +92,17 @@ METRIC_DEFINITIONS = """\
   constant values), next to that size's median curve gap and early-stopping regret (`gap_regret.csv`).
 - **Chance** (`chance.csv`): per dataset and method (size-dependent methods at their
   validation-chosen size), the fold-mean test ROC-AUC with a 95 % t interval over folds (mean
-  +- t(0.975, k - 1) x SD / sqrt(k) for k folds; the fold spread holds both test-row and
-  training noise, and a bootstrap over 3 folds would be too narrow). A dataset is `above chance`
-  when any method's lower bound exceeds 0.5, `near chance` when none does, `undetermined` with fewer
-  than 2 folds (kept in every aggregate). Near-chance datasets stay in every table; the fitted
-  curve and its peak are repeated without them.
+  +- t(0.975, k - 1) x SD / sqrt(k) for k folds; descriptive), and a one-sided test of "above 0.5"
+  that holds with one fold: when the scores are independent of the labels, a fold's test ROC-AUC
+  has mean 0.5 and SD sqrt((n1 + n0 + 1) / (12 n1 n0)) (the Mann-Whitney null; n1, n0 the test
+  rows of one class and of the rest; for the multi-class one-vs-rest mean, the mean of the classes'
+  SDs, an upper bound), whatever the training draw; the folds' test rows are disjoint, so
+  z = (fold mean - 0.5) / (sqrt(sum of the folds' null variances) / k), p = P(Z > z), Holm-corrected
+  over the dataset's methods (`null_se`, `z`, `p`, `p_holm`; class counts from the split stage's
+  meta.json). A dataset is `above chance` when any method's corrected p is below 0.05, `near chance`
+  when none is (`undetermined` only where no test class counts were read and fewer than 2 folds ran;
+  then the t interval decides). Near-chance datasets stay in every table; the fitted curve and its
+  peak are repeated without them.
 - **DAG controls** (`dag_controls.csv`): per dataset, fold-mean test score of `causalmixft` minus
   that of `scm_emptydag` (resp. `scm_randomdag`) at the same n (flipped for losses), at every shared
   size and averaged over them (`size = all`); mean with bootstrap 95 % interval, exact two-sided

@@ -15,7 +15,13 @@ import pandas as pd
 from causalmixft.experiment import cost, plots
 from causalmixft.experiment.aggregate import build_tables
 from causalmixft.experiment.answer import answer_tables
-from causalmixft.experiment.collect import MISSING_COLUMNS, load_benchmarks, load_fidelity, load_runs
+from causalmixft.experiment.collect import (
+    MISSING_COLUMNS,
+    load_benchmarks,
+    load_fidelity,
+    load_runs,
+    load_test_class_counts,
+)
 from causalmixft.experiment.study import Study
 from causalmixft.experiment.summary import render_summary
 from causalmixft.io import atomic_path
@@ -83,6 +89,7 @@ def aggregate_results(
     failed: Iterable[Iterable] = (),
     meta_root: str | Path | None = None,
     projection: Mapping | None = None,
+    split_metas: Iterable[str | Path] = (),
 ) -> dict[str, pd.DataFrame]:
     """Write every output named in ``OUTPUTS`` to ``outputs[name]``; return the tables.
 
@@ -94,7 +101,8 @@ def aggregate_results(
     recorded generator failure rules out; they are reported as missing with the error.
     ``meta_root`` holds the prepared datasets' ``{dataset}.meta.json`` (feature counts for the
     cost's growth fits) and ``projection`` is a target grid (``cost.projection_spec``) to project
-    the measured cost to.
+    the measured cost to. ``split_metas`` are the split stage's meta.json files, whose test class
+    counts the chance test needs (without them: answer.chance_table's fallback).
     """
     absent = [name for name in OUTPUTS if name not in outputs]
     if absent:
@@ -119,7 +127,7 @@ def aggregate_results(
     local_steps = cost.job_steps(config) if config else None
     n_features = cost.load_feature_counts(meta_root)
     tables.update(cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"]))
-    tables.update(answer_tables(tables, study))
+    tables.update(answer_tables(tables, study, load_test_class_counts(split_metas)))
 
     for name in TABLES:
         write_csv(outputs[name], tables[name])
