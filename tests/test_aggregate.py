@@ -519,6 +519,17 @@ def test_source_kinds_become_groups_only_when_mixed():
     mixed = {"b": {"source": "tabmwp:x"}, "a": {"source": "openml:1"}, "c": {"source": "openml:2"}}
     assert source_kind_groups(mixed) == {"openml": ["a", "c"], "tabmwp": ["b"]}
     assert source_kind_groups({"a": {"source": "openml:1"}}) == {}
+    # Files group by their folder: the shipped TabArena tables are "tabarena", a user's table its folder.
+    files = {"t": {"source": "file:resources/tabarena/t.csv.gz"}, "u": {"source": "file:/data/mine/u.csv"}}
+    assert source_kind_groups({**files, "m": {"source": "tabmwp:grade"}}) == {
+        "mine": ["u"],
+        "tabarena": ["t"],
+        "tabmwp": ["m"],
+    }
+    assert source_kind_groups({"v": {"source": "file:v.csv"}, "w": {"source": "sklearn:iris"}}) == {
+        "file": ["v"],
+        "sklearn": ["w"],
+    }
 
 
 def test_findings_word_undefined_trends_and_a_curve_without_its_anchor(tmp_path):

@@ -94,7 +94,7 @@ def test_rule_declares_every_output_and_the_configured_grid(tmp_path):
     assert "results/runs/tfm-small/scm_only/iris/fold1/n1024/metrics.json" in declared["metrics"]
     assert len(declared["fidelity"]) == 2 * 2 * 3
     assert "results/synth/causalmixft/diabetes/fold0/n64.fidelity.json" in declared["fidelity"]
-    assert declared["groups"] == {"file": ["diabetes"], "sklearn": ["iris"]}
+    assert declared["groups"] == {"sklearn": ["iris"], "tabarena": ["diabetes"]}
 
 
 @pytest.mark.slow

@@ -151,15 +151,22 @@ def without_failed(paths: Iterable[str], failed: Iterable[Iterable]) -> list[str
     return [path for path in paths if str(path) not in absent]
 
 
+def source_group(source: str) -> str:
+    """A dataset's report group: its source kind (``openml``, ``tabmwp``, ``sklearn``), and for a
+    ``file:`` source the name of the file's folder (``resources/tabarena/x.csv.gz`` -> ``tabarena``)."""
+    kind, _, rest = str(source).partition(":")
+    return (Path(rest).parent.name or kind) if kind == "file" else kind
+
+
 def source_kind_groups(datasets: Mapping[str, Mapping]) -> dict[str, list[str]]:
-    """Dataset names grouped by source kind (``openml``, ``tabmwp``, ...) when the config mixes kinds.
+    """Dataset names grouped by ``source_group`` when the config mixes groups.
 
     The summary then repeats its headline tables per group, so TabArena tasks and TabMWP-derived
-    tasks are also reported apart; with a single kind there is nothing to separate.
+    tasks are also reported apart; with a single group there is nothing to separate.
     """
     groups: dict[str, list[str]] = {}
     for name, spec in sorted(datasets.items()):
-        groups.setdefault(str(spec["source"]).split(":", 1)[0], []).append(name)
+        groups.setdefault(source_group(spec["source"]), []).append(name)
     return groups if len(groups) > 1 else {}
 
 
