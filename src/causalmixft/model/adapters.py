@@ -11,7 +11,6 @@ which environment a run needs without loading it.
 from __future__ import annotations
 
 import argparse
-
 import hashlib
 import importlib
 import importlib.metadata
