@@ -32,6 +32,12 @@ study: $(STAMP)
 study-dry-run: $(STAMP)
 	$(SNAKEMAKE) --configfile config/study.yaml --dry-run
 
+# The study's fold 0 only (config/study-pilot.yaml): the run behind docs/results/study-pilot/.
+.PHONY: study-pilot
+study-pilot: $(STAMP)
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/study.yaml config/study-pilot.yaml --keep-going \
+		|| { $(SNAKEMAKE) aggregate --cores $(CORES) --configfile config/study.yaml config/study-pilot.yaml; exit 1; }
+
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --dry-run
 
