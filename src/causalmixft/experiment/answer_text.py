@@ -207,7 +207,7 @@ def chance_section(chance: pd.DataFrame, peaks: pd.DataFrame, study: Study) -> s
     ]
     return (
         f"Near chance (no method's test ROC-AUC is above {CHANCE} by a one-sided test against the "
-        f"Mann-Whitney null of its test rows, Holm over the dataset's methods, alpha {number(study.alpha)}): "
+        f"Mann-Whitney null of its test rows, Holm over the dataset's methods, alpha {study.alpha:g}): "
         f"{'; '.join(near) or 'none'}. Undetermined (no test class counts, fewer than 2 folds): "
         f"{listed['undetermined']}. "
         f"They stay in every table; the fit below is repeated without them.\n\n"
