@@ -11,6 +11,7 @@ which environment a run needs without loading it.
 from __future__ import annotations
 
 import argparse
+
 import hashlib
 import importlib
 import importlib.metadata
