@@ -32,6 +32,7 @@ N_RESAMPLES, SEED, LEVEL = 4000, 0, 0.95  # the bootstrap of every interval over
 FIT_DEGREE = 2  # quadratic in log2 size: one bend, so a peak inside the range can show
 GRID_POINTS = 33  # fitted curve evaluated on this many log2-spaced sizes, plus the measured ones
 CHANCE = 0.5  # ROC-AUC of a classifier that ranks at random
+ClassCounts = Mapping[tuple[str, int], Sequence[int]]  # (dataset, fold) -> its test rows' class counts
 CAUSAL_METHOD = "causalmixft"
 DAG_CONTROLS = ("scm_emptydag", "scm_randomdag")  # same generator on an empty / a random DAG
 SUBSETS = ("all", "above_chance")  # every dataset; without the near-chance datasets
@@ -330,7 +331,7 @@ def chance_table(
     scores: pd.DataFrame,
     choices: pd.DataFrame,
     study: Study,
-    test_class_counts: Mapping[tuple[str, int], Sequence[int]] | None = None,
+    test_class_counts: ClassCounts | None = None,
 ) -> pd.DataFrame:
     """Per dataset x method (size-dependent methods at their validation-chosen size): fold-mean test
     ROC-AUC with a t interval over folds, and a one-sided test of "above 0.5".
@@ -527,7 +528,7 @@ def claims_table(scores: pd.DataFrame, choices: pd.DataFrame, gap_runs: pd.DataF
 def answer_tables(
     tables: dict[str, pd.DataFrame],
     study: Study,
-    test_class_counts: Mapping[tuple[str, int], Sequence[int]] | None = None,
+    test_class_counts: ClassCounts | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The answer tables, from the stage's other tables (runs_long, size_choices, best_size,
     improvement_per_dataset, gap_regret, gap_regret_runs) and, for the chance test, the test rows'
