@@ -24,7 +24,7 @@ baselines: $(STAMP)
 
 # The study (config/study.yaml over config.yaml; README "The study"): every shipped TabArena table
 # and the TabMWP tasks, every method; hours on 2 cores. Interrupted, it resumes where it stopped.
-# make study-pilot: the same run on fold 0 and the core methods (config/study-pilot.yaml), the run
+# make study-pilot: the same run on fold 0 only (config/study-pilot.yaml), the run
 # behind docs/results/study-pilot/.
 STUDY_CONFIGS := config/study.yaml
 study-pilot: STUDY_CONFIGS += config/study-pilot.yaml
