@@ -258,3 +258,12 @@ def test_improvement_plot_with_many_methods_draws_iqr_bars(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = plots.improvement_curves(pd.DataFrame(rows), study, "all", "test", "roc_auc")
     assert [len(line) for line in lines.values()] == [3] * len(generators)
+
+
+def test_the_fit_panels_name_one_dataset_count_when_every_method_has_it():
+    # One line per method only where the counts differ: a long one-line label left the panel and
+    # the constrained layout squeezed every axis of the study's 6-method plot to make room for it.
+    from causalmixft.experiment.plots import _dataset_counts
+
+    assert _dataset_counts({"causalmixft": 22, "scm_only": 22}) == "datasets: 22 per method"
+    assert _dataset_counts({"causalmixft": 22, "scm_only": 21}) == "datasets:\ncausalmixft 22\nscm_only 21"

@@ -339,6 +339,14 @@ def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: 
     save(figure, path)
 
 
+def _dataset_counts(counts: dict[str, int]) -> str:
+    """'datasets: 22 per method', or one line per method where they differ: a long single line
+    would leave the panel and make the constrained layout squeeze every axis to fit it."""
+    if len(set(counts.values())) == 1:
+        return f"datasets: {next(iter(counts.values()))} per method"
+    return "datasets:\n" + "\n".join(f"{method} {n}" for method, n in counts.items())
+
+
 def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
     """Fitted absolute improvement over plain fine-tuning vs log2 synthetic size (answer.py), with
     its bootstrap band over datasets; one row per dataset group, one column per SCALING_PANELS view."""
@@ -356,16 +364,16 @@ def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
                 _no_data(ax)
                 continue
             ax.axhline(0, color="grey", linestyle="--", linewidth=1, label=f"{study.baseline} (0 by definition)")
-            counts = []
+            counts = {}
             for method, line in panel.groupby("method", sort=False):
                 line = line.sort_values("log2_size")
-                counts.append(f"{method} {int(line['n_datasets'].iloc[0])}")
+                counts[method] = int(line["n_datasets"].iloc[0])
                 ax.plot(line["log2_size"], line["fit"], color=colors[method], label=method)
                 ax.fill_between(line["log2_size"], line["band_low"], line["band_high"], color=colors[method],
                                 alpha=0.18, linewidth=0)
                 measured = line[line["measured"]]
                 ax.scatter(measured["log2_size"], measured["fit"], s=14, color=colors[method])
-            ax.text(0.02, 0.98, "datasets: " + ", ".join(counts), transform=ax.transAxes, va="top", fontsize=7)
+            ax.text(0.02, 0.98, _dataset_counts(counts), transform=ax.transAxes, va="top", fontsize=7)
             ticks = sorted(panel.loc[panel["measured"], "log2_size"].unique())
             ax.set_xticks(ticks, [str(int(round(2**t))) for t in ticks])
             ax.set_xlabel("synthetic rows n (log2 scale)", fontsize=8)
