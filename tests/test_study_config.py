@@ -13,7 +13,8 @@ from conftest import MANIFEST, REPO, job_counts, load_yaml, run_snakemake
 from snakemake.utils import update_config, validate
 
 from causalmixft.data.tabmwp.tasks import TASKS
-from causalmixft.experiment.methods import method_sizes, resolve_method
+from causalmixft.experiment.collect import generator_sizes, run_sizes
+from causalmixft.experiment.methods import resolve_method
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 STUDY = load_yaml(REPO / "config" / "study.yaml")
@@ -70,6 +71,10 @@ def test_the_grid_is_what_the_issue_asks():
     train_rows = protocol["real_budget"] - round(protocol["val_fraction"] * protocol["real_budget"])
     assert sizes[0] < train_rows < sizes[-1]
     assert REQUIRED_METHODS <= set(config["finetune"]["methods"])
+    # the DAG controls run at some of causalmixft's sizes (equal-size comparisons), here one
+    own = config["synthetic"]["sizes_by_generator"]
+    assert set(own) == {"scm_emptydag", "scm_randomdag"} and all(set(v) <= set(sizes) and v for v in own.values())
+    assert "causalmixft" not in own
     # the splits of every dataset need real_budget rows next to the largest test fold
     for name, spec in config["datasets"].items():
         kind, _, argument = spec["source"].partition(":")
@@ -82,19 +87,19 @@ def expected_jobs(config: dict) -> dict[str, int]:
     """Jobs per rule of a fresh run, from the grid alone."""
     n_datasets, n_folds = len(config["datasets"]), len(config["protocol"]["folds"])
     folds = n_datasets * n_folds
-    sizes = [s for s in config["synthetic"]["sizes"] if s > 0]
+    sizes, by_generator = config["synthetic"]["sizes"], config["synthetic"].get("sizes_by_generator")
     baselines = [g for g in config["synthetic"]["generators"] if g != "causalmixft"]
     custom = config["finetune"].get("custom_methods")
-    runs = sum(len(method_sizes(resolve_method(m, custom), config["synthetic"]["sizes"]))
-               for m in config["finetune"]["methods"])
+    runs = sum(len(run_sizes(resolve_method(m, custom), sizes, by_generator)) for m in config["finetune"]["methods"])
+    sampled = {g: len([n for n in generator_sizes(g, sizes, by_generator) if n > 0]) for g in ["causalmixft", *baselines]}
     return {
         "prepare_dataset": n_datasets,
         "split": folds,
         "discover_dag": folds,
         "fit_scm": folds,
-        "sample_synthetic": folds * len(sizes),
+        "sample_synthetic": folds * sampled["causalmixft"],
         "fit_generator": folds * len(baselines),
-        "sample_generator": folds * len(baselines) * len(sizes),
+        "sample_generator": folds * sum(sampled[g] for g in baselines),
         "finetune": folds * runs,
         "aggregate": 1,
         "all": 1,

@@ -60,6 +60,14 @@ def test_a_pretrained_backbone_is_read_from_the_workflows_own_model_folder():
         (lambda c: c["synthetic"].update(generators=["nope"]), "synthetic.generators ['nope'] are not generators"),
         (lambda c: c["finetune"].update(methods=["no_such"]), "config: finetune.methods: unknown method 'no_such'"),
         (lambda c: c["finetune"].update(methods=["smote"]), "method 'smote' trains on samples of generator 'smote'"),
+        (
+            lambda c: c["synthetic"].update(sizes_by_generator={"smote": [64]}),
+            "config: synthetic.sizes_by_generator.smote: not one of synthetic.generators ['causalmixft']",
+        ),
+        (
+            lambda c: c["synthetic"].update(sizes=[0, 64], sizes_by_generator={"causalmixft": [64, 128]}),
+            "config: synthetic.sizes_by_generator.causalmixft: [128] are not sizes above 0 of synthetic.sizes [0, 64]",
+        ),
     ],
 )
 def test_what_the_schema_cannot_say_fails_naming_the_key(edit, message):
@@ -102,6 +110,34 @@ def test_targets_and_runs_cover_the_grid_and_size_zero_has_no_sample():
     assert "results/runs/tfm-small/zeroshot/iris/fold0/n0" in runs
     assert "results/runs/tfm-small/smote/iris/fold0/n0" not in runs
     assert len(runs) == 2 * 2 * (2 + 4 * 2)  # datasets x folds x (zeroshot, finetune at n0 + 4 methods x 2 sizes)
+
+
+def test_a_generator_sampled_at_some_sizes_runs_its_methods_at_those_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wf = settings(sizes=[0, 64, 256], sizes_by_generator={"scm_randomdag": [64], "smote": [256]})
+    assert wf.generator_sample_sizes("scm_randomdag") == [64] and wf.generator_sample_sizes("causalmixft") == [64, 256]
+    samples = wf.baseline_targets()
+    assert "results/synth/scm_randomdag/iris/fold0/n64.parquet" in samples
+    assert not any("scm_randomdag" in path and "/n256." in path for path in samples)
+    assert not any("smote" in path and "/n64." in path for path in samples)
+    assert len(samples) == 2 * 2 * (2 + 1 + 1) * 2  # datasets x folds x (tabebm 2 sizes, smote 1, random 1) x files
+    runs = wf.run_dirs()
+    assert "results/runs/tfm-small/scm_randomdag/iris/fold0/n64" in runs
+    assert "results/runs/tfm-small/scm_randomdag/iris/fold0/n256" not in runs
+    assert "results/runs/tfm-small/causalmixft/iris/fold0/n256" in runs
+    assert len(runs) == 2 * 2 * (2 + 2 + 1 + 2 + 1)  # zeroshot+finetune, causalmixft, smote, tabebm, random
+    grid = collect.expected_runs(wf.methods, wf.datasets, wf.folds, wf.sizes, wf.sizes_by_generator)
+    assert sorted(layout.fill(layout.RUN, backbone="tfm-small", method=m, dataset=d, fold=f, size=n)
+                  for m, d, f, n in grid) == sorted(runs)
+    fidelity = collect.fidelity_files(wf.methods, wf.datasets, wf.folds, wf.sizes, by_generator=wf.sizes_by_generator)
+    assert sorted(fidelity) == sorted(p for p in wf.causal_targets() + samples if p.endswith(".fidelity.json"))
+    # a failed fit rules out the generator's own sizes, not every size of the grid
+    found = [{"generator": "scm_randomdag", "dataset": "iris", "fold": 0, "size": None, "path": "m.json", "message": "x"}]
+    rows = collect.failure_rows(wf.methods, grid, wf.sizes, found, wf.backbone, by_generator=wf.sizes_by_generator)
+    assert sorted(row[5] for row in rows) == [
+        "results/runs/tfm-small/scm_randomdag/iris/fold0/n64/metrics.json",
+        "results/synth/scm_randomdag/iris/fold0/n64.fidelity.json",
+    ]
 
 
 def test_the_failure_scan_finds_current_markers_only(tmp_path, monkeypatch):

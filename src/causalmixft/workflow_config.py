@@ -21,7 +21,8 @@ from causalmixft import failures, layout
 from causalmixft.data.sources import Source
 from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.errors import StageError
-from causalmixft.experiment.methods import Method, method_sizes, resolve_method
+from causalmixft.experiment.collect import generator_sizes, run_sizes
+from causalmixft.experiment.methods import Method, resolve_method
 from causalmixft.generators import registry
 
 Code = Callable[..., list]  # code(script, *extra_modules) -> the files a rule's script runs
@@ -42,6 +43,7 @@ class WorkflowConfig:
     folds: list[int]
     sizes: list[int]  # synthetic.sizes as configured; 0 = real rows only
     sample_sizes: list[int]  # those with a sample file (above 0)
+    sizes_by_generator: dict[str, list[int]]  # generators sampled at a subset of sizes only
     seed: int  # protocol.seed: every stage seed derives from it
     replicates: int  # protocol.seeds: fine-tuning replicates per run
     methods: list[Method]
@@ -84,6 +86,21 @@ class WorkflowConfig:
                     f"{method.generator!r}, which synthetic.generators {generators} does not "
                     f"list; add it there (or drop the method)"
                 )
+        sizes_by_generator = {
+            generator: sorted(int(n) for n in own) for generator, own in synthetic.get("sizes_by_generator", {}).items()
+        }
+        for generator, own in sizes_by_generator.items():
+            if generator not in generators:
+                raise ConfigError(
+                    f"config: synthetic.sizes_by_generator.{generator}: not one of synthetic.generators {generators}"
+                )
+            outside = sorted(set(own) - set(layout.sample_sizes(synthetic["sizes"])))
+            if outside:
+                # a subset keeps every comparison between generators at sizes both have
+                raise ConfigError(
+                    f"config: synthetic.sizes_by_generator.{generator}: {outside} are not sizes above 0 of "
+                    f"synthetic.sizes {list(synthetic['sizes'])}"
+                )
         backbone = config["backbone"]
         pretrain = backbone.get("pretrain")
         return cls(
@@ -92,6 +109,7 @@ class WorkflowConfig:
             folds=sorted(protocol["folds"]),
             sizes=[int(n) for n in synthetic["sizes"]],
             sample_sizes=layout.sample_sizes(synthetic["sizes"]),
+            sizes_by_generator=sizes_by_generator,
             seed=int(protocol.get("seed", 0)),
             replicates=int(protocol.get("seeds", 1)),
             methods=methods,
@@ -160,7 +178,7 @@ class WorkflowConfig:
             for m in self.methods
             for d in self.datasets
             for f in self.folds
-            for n in method_sizes(m, self.sizes)
+            for n in run_sizes(m, self.sizes, self.sizes_by_generator)
         ]
 
     def finetune_inputs(self, method: str, dataset: str, fold: int, size: int) -> dict:
@@ -194,13 +212,17 @@ class WorkflowConfig:
         """Samples and fidelity reports of every configured generator but causalmixft, every size > 0."""
         return self._samples(self.baseline_generators)
 
+    def generator_sample_sizes(self, generator: str) -> list[int]:
+        """The sizes above 0 ``generator`` is sampled at (synthetic.sizes_by_generator, else all)."""
+        return layout.sample_sizes(generator_sizes(generator, self.sizes, self.sizes_by_generator))
+
     def _samples(self, generators: list[str]) -> list[str]:
         return [
             layout.sample_file(g, d, f, n, ext)
             for g in generators
             for d in self.datasets
             for f in self.folds
-            for n in self.sample_sizes
+            for n in self.generator_sample_sizes(g)
             for ext in ("parquet", "fidelity.json")
         ]
 
@@ -273,7 +295,7 @@ class WorkflowConfig:
                     if marker:
                         found.append({**marker, "size": None})
                         continue
-                    for size in self.sample_sizes:
+                    for size in self.generator_sample_sizes(generator):
                         path = layout.failure_marker("sample_generator", generator, dataset, fold, size)
                         marker = os.path.exists(path) and failures.current_marker(
                             path,

@@ -8,7 +8,7 @@ from causalmixft.experiment import collect, cost
 
 # [method, dataset, fold, size] of every run the config asks for, as the finetune rule runs them.
 AGGREGATE_GRID = collect.expected_runs(
-    configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+    configured_methods(), DATASETS, FOLDS, WF.sizes, WF.sizes_by_generator
 )
 # Runs and fidelity reports that a recorded generator failure rules out (a fit_generator or
 # sample_generator job failed with a StageError: WorkflowConfig.generator_failures). They are not
@@ -17,9 +17,10 @@ AGGREGATE_FAILURES = WF.generator_failures()
 AGGREGATE_FAILED = collect.failure_rows(
     configured_methods(),
     AGGREGATE_GRID,
-    config["synthetic"]["sizes"],
+    WF.sizes,
     AGGREGATE_FAILURES,
     BACKBONE,
+    by_generator=WF.sizes_by_generator,
 )
 # Lambdas, not defs: Snakemake's lint wants functions in common.smk, and these are one-liners.
 run_metrics_files = lambda: collect.without_failed(
@@ -44,7 +45,11 @@ rule aggregate:
         metrics=run_metrics_files(),
         fidelity=collect.without_failed(
             collect.fidelity_files(
-                configured_methods(), DATASETS, FOLDS, config["synthetic"]["sizes"]
+                configured_methods(),
+                DATASETS,
+                FOLDS,
+                WF.sizes,
+                by_generator=WF.sizes_by_generator,
             ),
             AGGREGATE_FAILED,
         ),

@@ -69,21 +69,40 @@ def metrics_path(runs_root: str | Path, method: str, dataset: str, fold: int, si
     return Path(runs_root) / run / "metrics.json"
 
 
-def expected_runs(
-    methods: Iterable[Method], datasets: Iterable[str], folds: Iterable[int], sizes: Iterable[int]
-) -> list[list]:
-    """[method, dataset, fold, size] of every run of the grid, as plain lists (a Snakemake param).
+SizesByGenerator = Mapping[str, Iterable[int]]  # synthetic.sizes_by_generator
 
-    Each method runs at the sizes the fine-tuning stage gives it (``method_sizes``): n=0 only
-    without synthetic rows (zeroshot, finetune), every size above 0 otherwise.
-    """
+
+def generator_sizes(
+    generator: str | None, sizes: Iterable[int], by_generator: SizesByGenerator | None = None
+) -> list[int]:
+    """The sizes ``generator`` is sampled at: its entry of ``by_generator`` (config
+    ``synthetic.sizes_by_generator``, a subset of ``sizes``), else every size of ``sizes``."""
+    own = (by_generator or {}).get(generator) if generator else None
+    return [int(n) for n in (sizes if own is None else own)]
+
+
+def run_sizes(method: Method, sizes: Iterable[int], by_generator: SizesByGenerator | None = None) -> list[int]:
+    """The sizes at which ``method`` runs: n=0 only without synthetic rows (zeroshot, finetune),
+    otherwise every size above 0 that its generator is sampled at (:func:`generator_sizes`)."""
+    return method_sizes(method, generator_sizes(method.generator, sizes, by_generator))
+
+
+def expected_runs(
+    methods: Iterable[Method],
+    datasets: Iterable[str],
+    folds: Iterable[int],
+    sizes: Iterable[int],
+    by_generator: SizesByGenerator | None = None,
+) -> list[list]:
+    """[method, dataset, fold, size] of every run of the grid, as plain lists (a Snakemake param);
+    each method at its :func:`run_sizes`."""
     sizes = [int(s) for s in sizes]
     return [
         [method.name, str(dataset), int(fold), size]
         for method in methods
         for dataset in datasets
         for fold in folds
-        for size in method_sizes(method, sizes)
+        for size in run_sizes(method, sizes, by_generator)
     ]
 
 
@@ -97,15 +116,16 @@ def fidelity_files(
     folds: Iterable[int],
     sizes: Iterable[int],
     results: str = layout.RESULTS,
+    by_generator: SizesByGenerator | None = None,
 ) -> list[str]:
-    """Fidelity reports of every generator the methods sample from, at every size above 0."""
+    """Fidelity reports of every generator the methods sample from, at each of its sizes above 0."""
     generators = sorted({method.generator for method in methods if method.generator})
     return [
         layout.sample_file(generator, dataset, fold, size, "fidelity.json", results)
         for generator in generators
         for dataset in datasets
         for fold in folds
-        for size in layout.sample_sizes(sizes)
+        for size in layout.sample_sizes(generator_sizes(generator, sizes, by_generator))
     ]
 
 
@@ -116,6 +136,7 @@ def failure_rows(
     failures: Iterable[Mapping],
     backbone: str,
     results: str = layout.RESULTS,
+    by_generator: SizesByGenerator | None = None,
 ) -> list[list]:
     """``MISSING_COLUMNS`` rows for what recorded generator failures leave absent.
 
@@ -125,13 +146,13 @@ def failure_rows(
     samples from that generator there gets a row naming the marker and the error, with the path
     of the absent file.
     """
-    positive = layout.sample_sizes(sizes)
     generator_of = {method.name: method.generator for method in methods}
     by_cell: dict[tuple[str, str, int, int], tuple[str, str]] = {}
     for marker in failures:
         cell = (str(marker["generator"]), str(marker["dataset"]), int(marker["fold"]))
         reason = f"generator {cell[0]} failed ({marker['path']}): {marker['message']}"
-        for size in positive if marker.get("size") is None else [int(marker["size"])]:
+        every_size = layout.sample_sizes(generator_sizes(cell[0], sizes, by_generator))
+        for size in every_size if marker.get("size") is None else [int(marker["size"])]:
             by_cell[(*cell, size)] = (str(marker["path"]), reason)
     rows = []
     for (generator, dataset, fold, size), (_, reason) in sorted(by_cell.items()):
