@@ -13,7 +13,7 @@ from conftest import MANIFEST, REPO, job_counts, load_yaml, run_snakemake
 from snakemake.utils import update_config, validate
 
 from causalmixft.data.tabmwp.tasks import TASKS
-from causalmixft.experiment.collect import generator_sizes, run_sizes
+from causalmixft.experiment.collect import generator_sample_sizes, run_sizes
 from causalmixft.experiment.methods import resolve_method
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -91,7 +91,7 @@ def expected_jobs(config: dict) -> dict[str, int]:
     baselines = [g for g in config["synthetic"]["generators"] if g != "causalmixft"]
     custom = config["finetune"].get("custom_methods")
     runs = sum(len(run_sizes(resolve_method(m, custom), sizes, by_generator)) for m in config["finetune"]["methods"])
-    sampled = {g: len([n for n in generator_sizes(g, sizes, by_generator) if n > 0]) for g in ["causalmixft", *baselines]}
+    sampled = {g: len(generator_sample_sizes(g, sizes, by_generator)) for g in ["causalmixft", *baselines]}
     return {
         "prepare_dataset": n_datasets,
         "split": folds,

@@ -21,7 +21,7 @@ from causalmixft import failures, layout
 from causalmixft.data.sources import Source
 from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.errors import StageError
-from causalmixft.experiment.collect import generator_sizes, run_sizes
+from causalmixft.experiment.collect import expected_runs, generator_sample_sizes
 from causalmixft.experiment.methods import Method, resolve_method
 from causalmixft.generators import registry
 
@@ -86,6 +86,7 @@ class WorkflowConfig:
                     f"{method.generator!r}, which synthetic.generators {generators} does not "
                     f"list; add it there (or drop the method)"
                 )
+        sample_sizes = layout.sample_sizes(synthetic["sizes"])
         sizes_by_generator = {
             generator: sorted(int(n) for n in own) for generator, own in synthetic.get("sizes_by_generator", {}).items()
         }
@@ -94,7 +95,7 @@ class WorkflowConfig:
                 raise ConfigError(
                     f"config: synthetic.sizes_by_generator.{generator}: not one of synthetic.generators {generators}"
                 )
-            outside = sorted(set(own) - set(layout.sample_sizes(synthetic["sizes"])))
+            outside = sorted(set(own) - set(sample_sizes))
             if outside:
                 # a subset keeps every comparison between generators at sizes both have
                 raise ConfigError(
@@ -108,7 +109,7 @@ class WorkflowConfig:
             datasets=sorted(config["datasets"]),
             folds=sorted(protocol["folds"]),
             sizes=[int(n) for n in synthetic["sizes"]],
-            sample_sizes=layout.sample_sizes(synthetic["sizes"]),
+            sample_sizes=sample_sizes,
             sizes_by_generator=sizes_by_generator,
             seed=int(protocol.get("seed", 0)),
             replicates=int(protocol.get("seeds", 1)),
@@ -171,14 +172,15 @@ class WorkflowConfig:
     def weights_files(self) -> list[str]:
         return [f"{self.backbone_weights}/model.safetensors", f"{self.backbone_weights}/config.json"]
 
+    def run_grid(self) -> list[list]:
+        """[method, dataset, fold, size] of every run of the config (collect.expected_runs)."""
+        return expected_runs(self.methods, self.datasets, self.folds, self.sizes, self.sizes_by_generator)
+
     def run_dirs(self) -> list[str]:
         """Every (method, dataset, fold, size) run of the config, as its output folder."""
         return [
-            layout.fill(layout.RUN, backbone=self.backbone, method=m.name, dataset=d, fold=f, size=n)
-            for m in self.methods
-            for d in self.datasets
-            for f in self.folds
-            for n in run_sizes(m, self.sizes, self.sizes_by_generator)
+            layout.fill(layout.RUN, backbone=self.backbone, method=m, dataset=d, fold=f, size=n)
+            for m, d, f, n in self.run_grid()
         ]
 
     def finetune_inputs(self, method: str, dataset: str, fold: int, size: int) -> dict:
@@ -214,7 +216,7 @@ class WorkflowConfig:
 
     def generator_sample_sizes(self, generator: str) -> list[int]:
         """The sizes above 0 ``generator`` is sampled at (synthetic.sizes_by_generator, else all)."""
-        return layout.sample_sizes(generator_sizes(generator, self.sizes, self.sizes_by_generator))
+        return generator_sample_sizes(generator, self.sizes, self.sizes_by_generator)
 
     def _samples(self, generators: list[str]) -> list[str]:
         return [

@@ -7,9 +7,7 @@
 from causalmixft.experiment import collect, cost
 
 # [method, dataset, fold, size] of every run the config asks for, as the finetune rule runs them.
-AGGREGATE_GRID = collect.expected_runs(
-    configured_methods(), DATASETS, FOLDS, WF.sizes, WF.sizes_by_generator
-)
+AGGREGATE_GRID = WF.run_grid()
 # Runs and fidelity reports that a recorded generator failure rules out (a fit_generator or
 # sample_generator job failed with a StageError: WorkflowConfig.generator_failures). They are not
 # inputs, so the aggregate runs without them, and missing.csv lists them with the error.

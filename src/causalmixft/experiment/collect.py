@@ -72,19 +72,19 @@ def metrics_path(runs_root: str | Path, method: str, dataset: str, fold: int, si
 SizesByGenerator = Mapping[str, Iterable[int]]  # synthetic.sizes_by_generator
 
 
-def generator_sizes(
+def generator_sample_sizes(
     generator: str | None, sizes: Iterable[int], by_generator: SizesByGenerator | None = None
 ) -> list[int]:
-    """The sizes ``generator`` is sampled at: its entry of ``by_generator`` (config
-    ``synthetic.sizes_by_generator``, a subset of ``sizes``), else every size of ``sizes``."""
+    """The sizes above 0 ``generator`` is sampled at: its entry of ``by_generator`` (config
+    ``synthetic.sizes_by_generator``, a subset of ``sizes``), else those of ``sizes``."""
     own = (by_generator or {}).get(generator) if generator else None
-    return [int(n) for n in (sizes if own is None else own)]
+    return layout.sample_sizes(sizes if own is None else own)
 
 
 def run_sizes(method: Method, sizes: Iterable[int], by_generator: SizesByGenerator | None = None) -> list[int]:
     """The sizes at which ``method`` runs: n=0 only without synthetic rows (zeroshot, finetune),
-    otherwise every size above 0 that its generator is sampled at (:func:`generator_sizes`)."""
-    return method_sizes(method, generator_sizes(method.generator, sizes, by_generator))
+    otherwise every size its generator is sampled at (:func:`generator_sample_sizes`)."""
+    return method_sizes(method, generator_sample_sizes(method.generator, sizes, by_generator))
 
 
 def expected_runs(
@@ -125,7 +125,7 @@ def fidelity_files(
         for generator in generators
         for dataset in datasets
         for fold in folds
-        for size in layout.sample_sizes(generator_sizes(generator, sizes, by_generator))
+        for size in generator_sample_sizes(generator, sizes, by_generator)
     ]
 
 
@@ -151,7 +151,7 @@ def failure_rows(
     for marker in failures:
         cell = (str(marker["generator"]), str(marker["dataset"]), int(marker["fold"]))
         reason = f"generator {cell[0]} failed ({marker['path']}): {marker['message']}"
-        every_size = layout.sample_sizes(generator_sizes(cell[0], sizes, by_generator))
+        every_size = generator_sample_sizes(cell[0], sizes, by_generator)
         for size in every_size if marker.get("size") is None else [int(marker["size"])]:
             by_cell[(*cell, size)] = (str(marker["path"]), reason)
     rows = []
