@@ -19,7 +19,7 @@ from causalmixft.experiment.collect import (
     runs_long,
     source_kind_groups,
 )
-from causalmixft.experiment.methods import BUILTIN_METHODS, Method
+from causalmixft.methods import BUILTIN_METHODS, Method
 from causalmixft.experiment.study import Study
 from causalmixft.io import write_json
 

@@ -28,7 +28,7 @@ from causalmixft import failures, layout
 from causalmixft.causal.simulate import schema_for
 from causalmixft.errors import StageError
 from causalmixft.experiment.collect import failure_rows, without_failed
-from causalmixft.experiment.methods import BUILTIN_METHODS
+from causalmixft.methods import BUILTIN_METHODS
 from causalmixft.experiment.report import aggregate_results, default_outputs
 from causalmixft.io import read_json, write_json, write_parquet
 

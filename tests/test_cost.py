@@ -10,7 +10,7 @@ from conftest import REPO
 
 from causalmixft.experiment import cost
 from causalmixft.experiment.collect import load_benchmarks
-from causalmixft.experiment.methods import BUILTIN_METHODS
+from causalmixft.methods import BUILTIN_METHODS
 from causalmixft.io import write_json
 
 FEATURES = {"small": 4, "wide": 16}

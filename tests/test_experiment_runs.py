@@ -12,7 +12,7 @@ from test_aggregate_fixtures import CONTRACT_KEYS, REPLICATE_KEYS
 
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
-from causalmixft.experiment.methods import BUILTIN_METHODS, Method, method_sizes, resolve_method
+from causalmixft.methods import BUILTIN_METHODS, Method, method_sizes, resolve_method
 from causalmixft.experiment.runs import replicate_seed, run_method, save_run, training_pools
 from causalmixft.model.backbone import save_model
 

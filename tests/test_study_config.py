@@ -14,7 +14,7 @@ from snakemake.utils import update_config, validate
 
 from causalmixft.data.tabmwp.tasks import TASKS
 from causalmixft.experiment.collect import generator_sample_sizes, run_sizes
-from causalmixft.experiment.methods import resolve_method
+from causalmixft.methods import resolve_method
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 STUDY = load_yaml(REPO / "config" / "study.yaml")

@@ -13,7 +13,7 @@ from conftest import REPO, job_counts, load_yaml, run_snakemake, tiny_config, wr
 
 from causalmixft.data.prepare import read_prepared
 from causalmixft.experiment import collect
-from causalmixft.experiment.methods import BUILTIN_METHODS, method_sizes, resolve_method
+from causalmixft.methods import BUILTIN_METHODS, method_sizes, resolve_method
 
 GRID = [(dataset, fold) for dataset in ("diabetes", "iris") for fold in (0, 1)]
 SPLIT_METAS = [f"results/splits/{dataset}/fold{fold}/meta.json" for dataset, fold in GRID]

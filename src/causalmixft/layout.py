@@ -5,7 +5,8 @@ the aggregate stage (:mod:`causalmixft.experiment.collect`) lists and parses the
 with them, and the failure scan looks for the markers they name. A pattern is formatted with
 :func:`fill`, which leaves the wildcards it is not given in place.
 
-Synthetic size 0 stands for "real rows only": it has no sample file (:func:`sample_sizes`).
+Synthetic size 0 stands for "real rows only": it has no sample file. ``real{budget}`` is the real
+data budget of a run (train + validation rows, :mod:`causalmixft.grid`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from typing import Iterable
 RESULTS = "results"
 
 PREPARED = "results/data/{dataset}"  # .parquet: the prepared table; .meta.json: its schema
-SPLIT = "results/splits/{dataset}/fold{fold}"  # train/val/test.parquet, meta.json
-CAUSAL = "results/causal/{dataset}/fold{fold}"  # dag.pkl, dag.json, dag.png, scm.pkl, scm_report.json
-GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}"  # generator.pkl, report.json
-SAMPLE = "results/synth/{generator}/{dataset}/fold{fold}/n{size}"  # .parquet, .fidelity.json
+SPLIT = "results/splits/{dataset}/fold{fold}/real{budget}"  # train/val/test.parquet, meta.json
+CAUSAL = "results/causal/{dataset}/fold{fold}/real{budget}"  # dag.pkl, dag.json, dag.png, scm.pkl, scm_report.json
+GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}/real{budget}"  # generator.pkl, report.json
+SAMPLE = "results/synth/{generator}/{dataset}/fold{fold}/real{budget}/n{size}"  # .parquet, .fidelity.json
 MODEL = "results/models/{backbone}"  # a pretrained backbone: model.safetensors, config.json
-RUN = "results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}"  # metrics.json, weights
+RUN = "results/runs/{backbone}/{method}/{dataset}/fold{fold}/real{budget}/n{size}"  # metrics.json, weights
 FAILED = "results/failed"  # markers of jobs that failed for a reason of the data (causalmixft.failures)
-FAILED_FIT = "results/failed/fit_generator/{generator}/{dataset}/fold{fold}.json"
-FAILED_SAMPLE = "results/failed/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.json"
+FAILED_FIT = "results/failed/fit_generator/{generator}/{dataset}/fold{fold}/real{budget}.json"
+FAILED_SAMPLE = "results/failed/sample_generator/{generator}/{dataset}/fold{fold}/real{budget}/n{size}.json"
 LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
 # Wildcards that are numbers; every other one is a name without "/".
-NUMERIC = frozenset({"fold", "size"})
+NUMERIC = frozenset({"fold", "budget", "size"})
 WILDCARD = re.compile(r"\{(\w+)\}")
 
 
@@ -65,29 +66,37 @@ def under(results: str, pattern: str) -> str:
     return results + pattern[len(RESULTS) :] if results != RESULTS else pattern
 
 
-def sample_sizes(sizes: Iterable[int]) -> list[int]:
-    """The synthetic sizes that have a sample file: every size above 0, sorted, each once."""
-    return sorted({int(n) for n in sizes if int(n) > 0})
+def sample_file(
+    generator: str, dataset: str, fold: int, budget: int, size: int, ext: str, results: str = RESULTS
+) -> str:
+    """``results/synth/{generator}/{dataset}/fold{fold}/real{budget}/n{size}.{ext}`` (parquet, fidelity.json)."""
+    values = dict(generator=generator, dataset=dataset, fold=fold, budget=budget, size=size)
+    return fill(under(results, SAMPLE), **values) + f".{ext}"
 
 
-def sample_file(generator: str, dataset: str, fold: int, size: int, ext: str, results: str = RESULTS) -> str:
-    """``results/synth/{generator}/{dataset}/fold{fold}/n{size}.{ext}`` (ext: parquet, fidelity.json)."""
-    return fill(under(results, SAMPLE), generator=generator, dataset=dataset, fold=fold, size=size) + f".{ext}"
+def metrics_file(
+    backbone: str, method: str, dataset: str, fold: int, budget: int, size: int, results: str = RESULTS
+) -> str:
+    """``results/runs/{backbone}/{method}/{dataset}/fold{fold}/real{budget}/n{size}/metrics.json``."""
+    values = dict(backbone=backbone, method=method, dataset=dataset, fold=fold, budget=budget, size=size)
+    return fill(under(results, RUN), **values) + "/metrics.json"
 
 
-def metrics_file(backbone: str, method: str, dataset: str, fold: int, size: int, results: str = RESULTS) -> str:
-    """``results/runs/{backbone}/{method}/{dataset}/fold{fold}/n{size}/metrics.json``."""
-    run = fill(under(results, RUN), backbone=backbone, method=method, dataset=dataset, fold=fold, size=size)
-    return f"{run}/metrics.json"
-
-
-def failure_marker(rule: str, generator: str, dataset: str, fold: int, size: int | None = None) -> str:
+def failure_marker(
+    rule: str, generator: str, dataset: str, fold: int, budget: int, size: int | None = None
+) -> str:
     """The marker a failed fit_generator (no size) or sample_generator job leaves."""
     if rule == "fit_generator":
-        return fill(FAILED_FIT, generator=generator, dataset=dataset, fold=fold)
+        return fill(FAILED_FIT, generator=generator, dataset=dataset, fold=fold, budget=budget)
     if rule == "sample_generator":
-        return fill(FAILED_SAMPLE, generator=generator, dataset=dataset, fold=fold, size=size)
+        return fill(FAILED_SAMPLE, generator=generator, dataset=dataset, fold=fold, budget=budget, size=size)
     raise ValueError(f"no failure marker for rule {rule!r}")
+
+
+def job_file(root: str, rule: str, pattern: str, start: str, ext: str) -> str:
+    """A rule's log or benchmark file: ``{root}/{rule}/`` + ``pattern`` from wildcard ``start``
+    on + ``ext`` (``job_file(LOGS, "split", SPLIT, "dataset", ".log")``); one spelling for every rule."""
+    return f"{root}/{rule}/{tail(pattern, start)}{ext}"
 
 
 # The files the aggregate stage parses, matched by their path (under any results folder, backbone).

@@ -21,9 +21,9 @@ from causalmixft import failures, layout
 from causalmixft.data.sources import Source
 from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.errors import StageError
-from causalmixft.experiment.collect import expected_runs, generator_sample_sizes
-from causalmixft.experiment.methods import Method, resolve_method
 from causalmixft.generators import registry
+from causalmixft.grid import Grid, Run, SizeSpec, train_rows
+from causalmixft.methods import Method, resolve_method
 
 Code = Callable[..., list]  # code(script, *extra_modules) -> the files a rule's script runs
 
@@ -39,11 +39,9 @@ def _no_code(script: str, *modules: str) -> list:
 @dataclass(frozen=True)
 class WorkflowConfig:
     config: Mapping  # the validated config, schema defaults filled in
+    grid: Grid  # every run, sample and split of the config (causalmixft.grid)
     datasets: list[str]
     folds: list[int]
-    sizes: list[int]  # synthetic.sizes as configured; 0 = real rows only
-    sample_sizes: list[int]  # those with a sample file (above 0)
-    sizes_by_generator: dict[str, list[int]]  # generators sampled at a subset of sizes only
     seed: int  # protocol.seed: every stage seed derives from it
     replicates: int  # protocol.seeds: fine-tuning replicates per run
     methods: list[Method]
@@ -86,31 +84,14 @@ class WorkflowConfig:
                     f"{method.generator!r}, which synthetic.generators {generators} does not "
                     f"list; add it there (or drop the method)"
                 )
-        sample_sizes = layout.sample_sizes(synthetic["sizes"])
-        sizes_by_generator = {
-            generator: sorted(int(n) for n in own) for generator, own in synthetic.get("sizes_by_generator", {}).items()
-        }
-        for generator, own in sizes_by_generator.items():
-            if generator not in generators:
-                raise ConfigError(
-                    f"config: synthetic.sizes_by_generator.{generator}: not one of synthetic.generators {generators}"
-                )
-            outside = sorted(set(own) - set(sample_sizes))
-            if outside:
-                # a subset keeps every comparison between generators at sizes both have
-                raise ConfigError(
-                    f"config: synthetic.sizes_by_generator.{generator}: {outside} are not sizes above 0 of "
-                    f"synthetic.sizes {list(synthetic['sizes'])}"
-                )
+        grid = _grid(config, methods, generators)
         backbone = config["backbone"]
         pretrain = backbone.get("pretrain")
         return cls(
             config=config,
-            datasets=sorted(config["datasets"]),
-            folds=sorted(protocol["folds"]),
-            sizes=[int(n) for n in synthetic["sizes"]],
-            sample_sizes=sample_sizes,
-            sizes_by_generator=sizes_by_generator,
+            grid=grid,
+            datasets=list(grid.datasets),
+            folds=list(grid.folds),
             seed=int(protocol.get("seed", 0)),
             replicates=int(protocol.get("seeds", 1)),
             methods=methods,
@@ -154,15 +135,22 @@ class WorkflowConfig:
 
     def protocol_params(self) -> dict:
         """The protocol settings that shape every split (not `folds`, which only picks them, nor
-        `seeds`, the fine-tuning replicates)."""
-        return {
-            key: value for key, value in sorted(self.config["protocol"].items()) if key not in ("folds", "seeds")
-        }
+        `seeds`, the fine-tuning replicates, nor `real_budget`, which the split's wildcard names:
+        a budget's rows do not depend on the other budgets, data/splits.py)."""
+        skip = ("folds", "seeds", "real_budget")
+        return {key: value for key, value in sorted(self.config["protocol"].items()) if key not in skip}
 
-    def split_files(self, dataset: str, fold: int, *names: str) -> dict[str, str]:
-        """``{name: results/splits/{dataset}/fold{fold}/{name}.parquet}`` (train, val, test)."""
-        split = layout.fill(layout.SPLIT, dataset=dataset, fold=fold)
+    def split_files(self, dataset: str, fold: int, budget: int, *names: str) -> dict[str, str]:
+        """``{name: results/splits/{dataset}/fold{fold}/real{budget}/{name}.parquet}`` (train, val, test)."""
+        split = layout.fill(layout.SPLIT, dataset=dataset, fold=fold, budget=budget)
         return {name: f"{split}/{name}.parquet" for name in names}
+
+    def split_dirs(self) -> list[str]:
+        """The folder of every split of the grid, one per (dataset, fold, budget)."""
+        return [layout.fill(layout.SPLIT, dataset=d, fold=f, budget=b) for d, f, b in self.grid.cells()]
+
+    def split_metas(self) -> list[str]:
+        return [f"{split}/meta.json" for split in self.split_dirs()]
 
     def meta_file(self, dataset: str) -> str:
         return layout.fill(layout.PREPARED, dataset=dataset) + ".meta.json"
@@ -172,59 +160,57 @@ class WorkflowConfig:
     def weights_files(self) -> list[str]:
         return [f"{self.backbone_weights}/model.safetensors", f"{self.backbone_weights}/config.json"]
 
-    def run_grid(self) -> list[list]:
-        """[method, dataset, fold, size] of every run of the config (collect.expected_runs)."""
-        return expected_runs(self.methods, self.datasets, self.folds, self.sizes, self.sizes_by_generator)
+    def runs(self) -> list[Run]:
+        return self.grid.runs()
 
     def run_dirs(self) -> list[str]:
-        """Every (method, dataset, fold, size) run of the config, as its output folder."""
+        """Every run of the config, as its output folder."""
         return [
-            layout.fill(layout.RUN, backbone=self.backbone, method=m, dataset=d, fold=f, size=n)
-            for m, d, f, n in self.run_grid()
+            layout.fill(layout.RUN, backbone=self.backbone, **_values(run)) for run in self.grid.runs()
         ]
 
-    def finetune_inputs(self, method: str, dataset: str, fold: int, size: int) -> dict:
+    def metrics_files(self) -> list[str]:
+        return [f"{run}/metrics.json" for run in self.run_dirs()]
+
+    def finetune_inputs(self, method: str, dataset: str, fold: int, budget: int, size: int) -> dict:
         inputs = {
-            **self.split_files(dataset, fold, "train", "val", "test"),
+            **self.split_files(dataset, fold, budget, "train", "val", "test"),
             "meta": self.meta_file(dataset),
             "weights": self.weights_files(),
             "modules": self.code("finetune.py"),
         }
-        generator = resolve_method(method, self.finetune.get("custom_methods")).generator
-        if generator:
-            inputs["synthetic"] = layout.sample_file(generator, dataset, fold, size, "parquet")
+        spec = self.grid.method(method)
+        if spec.generator:
+            inputs["synthetic"] = layout.sample_file(
+                spec.generator, dataset, fold, budget, self.grid.input_size(spec, size), "parquet"
+            )
         return inputs
 
     def finetune_params(self) -> dict:
         return {key: value for key, value in sorted(self.finetune.items()) if key != "methods"}
 
     def replicate_params(self) -> dict:
-        """Fine-tuning replicates per run and the seed they derive from (protocol.seeds, .seed)."""
-        return {"seeds": self.replicates, "seed": self.seed}
+        """Fine-tuning replicates per run and the seed they derive from (protocol.seeds, .seed), and
+        the synthetic rows a method selecting on SCM rows adds to its selection set."""
+        return {"seeds": self.replicates, "seed": self.seed, "selection_rows": self.grid.selection_rows}
 
     # --- synthetic generators -----------------------------------------------------------
 
     def causal_targets(self) -> list[str]:
-        """CausalMixFT's samples and fidelity reports, every size above 0 (none if it is not sampled)."""
-        if registry.CAUSALMIXFT not in self.generators:
-            return []
+        """CausalMixFT's samples and fidelity reports (none if it is not sampled)."""
         return self._samples([registry.CAUSALMIXFT])
 
     def baseline_targets(self) -> list[str]:
-        """Samples and fidelity reports of every configured generator but causalmixft, every size > 0."""
+        """Samples and fidelity reports of every configured generator but causalmixft."""
         return self._samples(self.baseline_generators)
 
-    def generator_sample_sizes(self, generator: str) -> list[int]:
-        """The sizes above 0 ``generator`` is sampled at (synthetic.sizes_by_generator, else all)."""
-        return generator_sample_sizes(generator, self.sizes, self.sizes_by_generator)
+    def fidelity_files(self) -> list[str]:
+        return [path for path in self._samples(self.generators) if path.endswith(".fidelity.json")]
 
     def _samples(self, generators: list[str]) -> list[str]:
         return [
-            layout.sample_file(g, d, f, n, ext)
-            for g in generators
-            for d in self.datasets
-            for f in self.folds
-            for n in self.generator_sample_sizes(g)
+            layout.sample_file(s.generator, s.dataset, s.fold, s.budget, s.size, ext)
+            for s in self.grid.samples(generators)
             for ext in ("parquet", "fidelity.json")
         ]
 
@@ -245,25 +231,25 @@ class WorkflowConfig:
         """What a sample depends on besides its input files (sample_generator params)."""
         return {"sampling": self.sampling, "seed": self.seed}
 
-    def generator_fit_inputs(self, generator: str, dataset: str, fold: int) -> dict:
+    def generator_fit_inputs(self, generator: str, dataset: str, fold: int, budget: int) -> dict:
         """Train rows, meta, the generator's modules, and what its module's NEEDS names."""
         needs = registry.needs(generator)
         inputs = {
-            **self.split_files(dataset, fold, "train"),
+            **self.split_files(dataset, fold, budget, "train"),
             "meta": self.meta_file(dataset),
             "modules": self.code("fit_generator.py", registry.module_name(generator)),
         }
         if "dag" in needs:
-            causal = layout.fill(layout.CAUSAL, dataset=dataset, fold=fold)
+            causal = layout.fill(layout.CAUSAL, dataset=dataset, fold=fold, budget=budget)
             inputs["dag"] = f"{causal}/dag.pkl"
             inputs["dag_checksum"] = f"{causal}/dag.pkl.sha256"
         if "backbone" in needs:
             inputs["weights"] = self.weights_files()
         return inputs
 
-    def generator_sample_inputs(self, generator: str, dataset: str, fold: int) -> dict:
+    def generator_sample_inputs(self, generator: str, dataset: str, fold: int, budget: int) -> dict:
         """The fitted generator and its report, train and validation rows, and the sampling modules."""
-        fitted = layout.fill(layout.GENERATOR_FIT, generator=generator, dataset=dataset, fold=fold)
+        fitted = layout.fill(layout.GENERATOR_FIT, generator=generator, dataset=dataset, fold=fold, budget=budget)
         inputs = {"meta": self.meta_file(dataset)}
         if "backbone" in registry.needs(generator):
             inputs["weights"] = self.weights_files()
@@ -273,7 +259,7 @@ class WorkflowConfig:
             "fitted": f"{fitted}/generator.pkl",
             "checksum": f"{fitted}/generator.pkl.sha256",
             "report": f"{fitted}/report.json",
-            **self.split_files(dataset, fold, "train", "val"),
+            **self.split_files(dataset, fold, budget, "train", "val"),
         }
 
     def generator_failures(self) -> list[dict]:
@@ -285,27 +271,25 @@ class WorkflowConfig:
         cells instead of waiting for them (a marker of the fit stands for every size).
         """
         found = []
-        for generator in self.baseline_generators:
-            for dataset in self.datasets:
-                for fold in self.folds:
-                    path = layout.failure_marker("fit_generator", generator, dataset, fold)
-                    marker = os.path.exists(path) and failures.current_marker(
-                        path,
-                        flat(self.generator_fit_inputs(generator, dataset, fold)),
-                        self.generator_settings(generator),
-                    )
-                    if marker:
-                        found.append({**marker, "size": None})
-                        continue
-                    for size in self.generator_sample_sizes(generator):
-                        path = layout.failure_marker("sample_generator", generator, dataset, fold, size)
-                        marker = os.path.exists(path) and failures.current_marker(
-                            path,
-                            flat(self.generator_sample_inputs(generator, dataset, fold)),
-                            self.generator_sample_settings(),
-                        )
-                        if marker:
-                            found.append({**marker, "size": size})
+        samples = self.grid.samples(self.baseline_generators)
+        for generator, dataset, fold, budget in sorted({(s.generator, s.dataset, s.fold, s.budget) for s in samples}):
+            cell = (generator, dataset, fold, budget)
+            path = layout.failure_marker("fit_generator", *cell)
+            marker = os.path.exists(path) and failures.current_marker(
+                path, flat(self.generator_fit_inputs(*cell)), self.generator_settings(generator)
+            )
+            if marker:
+                found.append({**marker, "budget": budget, "size": None})
+                continue
+            for sample in samples:
+                if (sample.generator, sample.dataset, sample.fold, sample.budget) != cell:
+                    continue
+                path = layout.failure_marker("sample_generator", *cell, sample.size)
+                marker = os.path.exists(path) and failures.current_marker(
+                    path, flat(self.generator_sample_inputs(*cell)), self.generator_sample_settings()
+                )
+                if marker:
+                    found.append({**marker, "budget": budget, "size": sample.size})
         return found
 
 
@@ -315,3 +299,77 @@ def flat(inputs: Mapping[str, Any]) -> list[str]:
     for value in inputs.values():
         files += [value] if isinstance(value, str) else list(value)
     return files
+
+
+def _values(run: Run) -> dict:
+    return dict(method=run.method, dataset=run.dataset, fold=run.fold, budget=run.budget, size=run.size)
+
+
+def _grid(config: Mapping, methods: list[Method], generators: list[str]) -> Grid:
+    """The run grid of a config; what the schema cannot check about sizes and budgets fails here."""
+    protocol, synthetic = config["protocol"], config["synthetic"]
+    try:
+        sizes = tuple(SizeSpec.parse(n) for n in synthetic["sizes"])
+    except ValueError as error:
+        raise ConfigError(f"config: synthetic.sizes: {error}") from None
+    budgets = protocol["real_budget"]
+    budgets = tuple(sorted({int(b) for b in (budgets if isinstance(budgets, list) else [budgets])}))
+    val_fraction = float(protocol["val_fraction"])
+    for budget in budgets:
+        if train_rows(budget, val_fraction) < 2 or budget - train_rows(budget, val_fraction) < 1:
+            raise ConfigError(
+                f"config: protocol.real_budget {budget} with val_fraction {val_fraction} leaves "
+                f"{train_rows(budget, val_fraction)} train and {budget - train_rows(budget, val_fraction)} "
+                "validation rows; need at least 2 and 1"
+            )
+    by_generator = {}
+    for generator, own in synthetic.get("sizes_by_generator", {}).items():
+        if generator not in generators:
+            raise ConfigError(
+                f"config: synthetic.sizes_by_generator.{generator}: not one of synthetic.generators {generators}"
+            )
+        try:
+            specs = tuple(SizeSpec.parse(n) for n in own)
+        except ValueError as error:
+            raise ConfigError(f"config: synthetic.sizes_by_generator.{generator}: {error}") from None
+        outside = [spec.label for spec in specs if spec not in sizes or spec.value == 0]
+        if outside:
+            # a subset keeps every comparison between generators at sizes both have
+            raise ConfigError(
+                f"config: synthetic.sizes_by_generator.{generator}: {outside} are not sizes above 0 of "
+                f"synthetic.sizes {[s.label for s in sizes]}"
+            )
+        by_generator[generator] = specs
+    by_dataset = {}
+    for name, spec in config["datasets"].items():
+        if "budgets" in spec:
+            own = tuple(sorted({int(b) for b in spec["budgets"]}))
+            outside = sorted(set(own) - set(budgets))
+            if outside:
+                # a subset keeps every budget's comparison on datasets that have it
+                raise ConfigError(
+                    f"config: datasets.{name}.budgets: {outside} are not in protocol.real_budget {list(budgets)}"
+                )
+            by_dataset[name] = own
+    grid = Grid(
+        datasets=tuple(sorted(config["datasets"])),
+        folds=tuple(sorted(protocol["folds"])),
+        budgets=budgets,
+        methods=tuple(methods),
+        sizes=sizes,
+        val_fraction=val_fraction,
+        replicates=int(protocol.get("seeds", 1)),
+        sizes_by_generator=by_generator,
+        budgets_by_dataset=by_dataset,
+        selection_rows=int(synthetic.get("selection_rows", 0)),
+    )
+    dropped = grid.dropped_methods()
+    if dropped:
+        raise ConfigError(
+            f"config: finetune.methods {dropped} train on synthetic rows, but synthetic.sizes "
+            f"{[s.label for s in sizes]} give no size above 0 at any budget; add a size or drop them"
+        )
+    if any(m.selects_on_synthetic for m in methods) and grid.selection_rows < 1:
+        names = [m.name for m in methods if m.selects_on_synthetic]
+        raise ConfigError(f"config: finetune.methods {names} select on synthetic rows; set synthetic.selection_rows >= 1")
+    return grid

@@ -6,24 +6,15 @@
 
 from causalmixft.experiment import collect, cost
 
-# [method, dataset, fold, size] of every run the config asks for, as the finetune rule runs them.
-AGGREGATE_GRID = WF.run_grid()
+# [method, dataset, fold, budget, size] of every run the config asks for (causalmixft.grid).
+AGGREGATE_GRID = [list(run.key()) for run in WF.runs()]
 # Runs and fidelity reports that a recorded generator failure rules out (a fit_generator or
 # sample_generator job failed with a StageError: WorkflowConfig.generator_failures). They are not
 # inputs, so the aggregate runs without them, and missing.csv lists them with the error.
 AGGREGATE_FAILURES = WF.generator_failures()
-AGGREGATE_FAILED = collect.failure_rows(
-    configured_methods(),
-    AGGREGATE_GRID,
-    WF.sizes,
-    AGGREGATE_FAILURES,
-    BACKBONE,
-    by_generator=WF.sizes_by_generator,
-)
+AGGREGATE_FAILED = collect.failure_rows(WF.grid, AGGREGATE_FAILURES, BACKBONE)
 # Lambdas, not defs: Snakemake's lint wants functions in common.smk, and these are one-liners.
-run_metrics_files = lambda: collect.without_failed(
-    collect.metrics_files(BACKBONE, AGGREGATE_GRID), AGGREGATE_FAILED
-)
+run_metrics_files = lambda: collect.without_failed(WF.metrics_files(), AGGREGATE_FAILED)
 aggregate_targets = lambda: list(rules.aggregate.output)
 # The paper-scale grid the cost table projects to (absent from a copy without config/: no projection).
 AGGREGATE_PROJECTION = cost.projection_spec(
@@ -41,19 +32,10 @@ localrules:
 rule aggregate:
     input:
         metrics=run_metrics_files(),
-        fidelity=collect.without_failed(
-            collect.fidelity_files(
-                configured_methods(),
-                DATASETS,
-                FOLDS,
-                WF.sizes,
-                by_generator=WF.sizes_by_generator,
-            ),
-            AGGREGATE_FAILED,
-        ),
+        fidelity=collect.without_failed(WF.fidelity_files(), AGGREGATE_FAILED),
         failures=sorted({marker["path"] for marker in AGGREGATE_FAILURES}),
         # test class counts per (dataset, fold), for the chance test (answer.chance_table)
-        split_metas=expand(f"{layout.SPLIT}/meta.json", dataset=DATASETS, fold=FOLDS),
+        split_metas=WF.split_metas(),
         modules=script_code("aggregate.py"),
     output:
         summary=report(
@@ -189,6 +171,12 @@ rule aggregate:
             subcategory="Tables",
         ),
         # The tables and the plot of the summary's Answer section (experiment/answer.py).
+        plot_effect_heatmap=report(
+            "results/plots/effect_heatmap.png",
+            caption="../report/effect_heatmap.rst",
+            category="Answer",
+            subcategory="Plots",
+        ),
         plot_scaling_fit=report(
             "results/plots/scaling_fit.png",
             caption="../report/scaling_fit.rst",
@@ -230,6 +218,18 @@ rule aggregate:
             caption="../report/dag_controls.rst",
             category="Results",
             subcategory="Answer",
+        ),
+        effects=report(
+            "results/tables/effects.csv",
+            caption="../report/effects.rst",
+            category="Answer",
+            subcategory="Tables",
+        ),
+        size_selection_chance=report(
+            "results/tables/size_selection_chance.csv",
+            caption="../report/size_selection_chance.rst",
+            category="Answer",
+            subcategory="Tables",
         ),
         claims=report(
             "results/tables/claims.csv",

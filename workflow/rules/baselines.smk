@@ -20,9 +20,9 @@ rule fit_generator:
         checksum=f"{GENERATOR_FIT}/generator.pkl.sha256",
         report=f"{GENERATOR_FIT}/report.json",
     log:
-        "results/logs/fit_generator/{generator}/{dataset}/fold{fold}.log",
+        layout.job_file(layout.LOGS, "fit_generator", GENERATOR_FIT, "generator", ".log"),
     benchmark:
-        "results/benchmarks/fit_generator/{generator}/{dataset}/fold{fold}.tsv"
+        layout.job_file(layout.BENCHMARKS, "fit_generator", GENERATOR_FIT, "generator", ".tsv")
     wildcard_constraints:
         generator=BASELINE_PATTERN,
     conda:
@@ -45,9 +45,9 @@ rule sample_generator:
         synth=f"{SAMPLE}.parquet",
         fidelity=f"{SAMPLE}.fidelity.json",
     log:
-        "results/logs/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.log",
+        layout.job_file(layout.LOGS, "sample_generator", SAMPLE, "generator", ".log"),
     benchmark:
-        "results/benchmarks/sample_generator/{generator}/{dataset}/fold{fold}/n{size}.tsv"
+        layout.job_file(layout.BENCHMARKS, "sample_generator", SAMPLE, "generator", ".tsv")
     wildcard_constraints:
         generator=BASELINE_PATTERN,
     conda:

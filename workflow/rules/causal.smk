@@ -22,9 +22,9 @@ rule discover_dag:
         json=f"{CAUSAL}/dag.json",
         png=f"{CAUSAL}/dag.png",
     log:
-        "results/logs/discover_dag/{dataset}/fold{fold}.log",
+        layout.job_file(layout.LOGS, "discover_dag", CAUSAL, "dataset", ".log"),
     benchmark:
-        "results/benchmarks/discover_dag/{dataset}/fold{fold}.tsv"
+        layout.job_file(layout.BENCHMARKS, "discover_dag", CAUSAL, "dataset", ".tsv")
     conda:
         "../../envs/causal.yaml"
     threads: 1
@@ -50,9 +50,9 @@ rule fit_scm:
         checksum=f"{CAUSAL}/scm.pkl.sha256",
         report=f"{CAUSAL}/scm_report.json",
     log:
-        "results/logs/fit_scm/{dataset}/fold{fold}.log",
+        layout.job_file(layout.LOGS, "fit_scm", CAUSAL, "dataset", ".log"),
     benchmark:
-        "results/benchmarks/fit_scm/{dataset}/fold{fold}.tsv"
+        layout.job_file(layout.BENCHMARKS, "fit_scm", CAUSAL, "dataset", ".tsv")
     conda:
         "../../envs/causal.yaml"
     threads: 1
@@ -66,7 +66,7 @@ rule fit_scm:
         "../scripts/fit_scm.py"
 
 
-if WF.sample_sizes:
+if WF.causal_targets():
 
     # One job per size: size n is the first n rows of a draw that does not depend on the other
     # sizes (causal/sample.py), so adding a size runs only the new size's jobs.
@@ -82,9 +82,9 @@ if WF.sample_sizes:
             synth=f"{CAUSAL_SAMPLE}.parquet",
             fidelity=f"{CAUSAL_SAMPLE}.fidelity.json",
         log:
-            "results/logs/sample_synthetic/causalmixft/{dataset}/fold{fold}/n{size}.log",
+            layout.job_file(layout.LOGS, "sample_synthetic", CAUSAL_SAMPLE, "dataset", ".log"),
         benchmark:
-            "results/benchmarks/sample_synthetic/causalmixft/{dataset}/fold{fold}/n{size}.tsv"
+            layout.job_file(layout.BENCHMARKS, "sample_synthetic", CAUSAL_SAMPLE, "dataset", ".tsv")
         conda:
             "../../envs/causal.yaml"
         threads: 1

@@ -75,6 +75,7 @@ BASELINE_PATTERN = "|".join(re.escape(name) for name in registry.rule_fitted())
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.-]+",
     fold=r"\d+",
+    budget=r"\d+",
     size=r"\d+",
     method=r"[A-Za-z0-9_.-]+",
     generator=r"[A-Za-z0-9_.-]+",
@@ -130,21 +131,21 @@ def configured_methods():
     return WF.methods
 
 
+def cell(wildcards):
+    """(dataset, fold, budget): the real data a job works on."""
+    return wildcards.dataset, int(wildcards.fold), int(wildcards.budget)
+
+
 def finetune_inputs(wildcards):
-    w = wildcards
-    return WF.finetune_inputs(w.method, w.dataset, int(w.fold), int(w.size))
+    return WF.finetune_inputs(wildcards.method, *cell(wildcards), int(wildcards.size))
 
 
 def generator_fit_inputs(wildcards):
-    return WF.generator_fit_inputs(
-        wildcards.generator, wildcards.dataset, int(wildcards.fold)
-    )
+    return WF.generator_fit_inputs(wildcards.generator, *cell(wildcards))
 
 
 def generator_sample_inputs(wildcards):
-    return WF.generator_sample_inputs(
-        wildcards.generator, wildcards.dataset, int(wildcards.fold)
-    )
+    return WF.generator_sample_inputs(wildcards.generator, *cell(wildcards))
 
 
 def fit_generator_params(wildcards):
@@ -153,15 +154,13 @@ def fit_generator_params(wildcards):
 
 def fit_failure_marker(wildcards):
     """Where a fit_generator job that fails with a StageError leaves its marker."""
-    w = wildcards
-    return layout.failure_marker("fit_generator", w.generator, w.dataset, int(w.fold))
+    return layout.failure_marker("fit_generator", wildcards.generator, *cell(wildcards))
 
 
 def sample_failure_marker(wildcards):
     """Where a sample_generator job that fails with a StageError leaves its marker."""
-    w = wildcards
     return layout.failure_marker(
-        "sample_generator", w.generator, w.dataset, int(w.fold), int(w.size)
+        "sample_generator", wildcards.generator, *cell(wildcards), int(wildcards.size)
     )
 
 

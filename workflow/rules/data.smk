@@ -4,12 +4,11 @@ PREPARED = layout.PREPARED
 
 stage_targets(
     "data",
-    lambda: expand(
-        f"{SPLIT}/{{file}}",
-        dataset=DATASETS,
-        fold=FOLDS,
-        file=["train.parquet", "val.parquet", "test.parquet", "meta.json"],
-    ),
+    lambda: [
+        f"{split}/{file}"
+        for split in WF.split_dirs()
+        for file in ["train.parquet", "val.parquet", "test.parquet", "meta.json"]
+    ],
 )
 
 
@@ -45,9 +44,9 @@ rule split:
         test=f"{SPLIT}/test.parquet",
         meta=f"{SPLIT}/meta.json",
     log:
-        "results/logs/split/{dataset}/fold{fold}.log",
+        layout.job_file(layout.LOGS, "split", SPLIT, "dataset", ".log"),
     benchmark:
-        "results/benchmarks/split/{dataset}/fold{fold}.tsv"
+        layout.job_file(layout.BENCHMARKS, "split", SPLIT, "dataset", ".tsv")
     conda:
         "../../envs/data.yaml"
     params:

@@ -12,9 +12,9 @@ rule finetune:
         config=f"{RUN}/config.json",
         metrics=f"{RUN}/metrics.json",
     log:
-        "results/logs/finetune/{backbone}/{method}/{dataset}/fold{fold}/n{size}.log",
+        layout.job_file(layout.LOGS, "finetune", RUN, "backbone", ".log"),
     benchmark:
-        "results/benchmarks/finetune/{backbone}/{method}/{dataset}/fold{fold}/n{size}.tsv"
+        layout.job_file(layout.BENCHMARKS, "finetune", RUN, "backbone", ".tsv")
     conda:
         FINETUNE_ENV
     threads: 1

@@ -1,15 +1,14 @@
-"""Rule finetune: one (method, dataset, fold, size) run -> best weights + metrics.json."""
+"""Rule finetune: one (method, dataset, fold, budget, size) run -> best weights + metrics.json."""
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from causalmixft.data.schema import TableSchema
-from causalmixft.experiment.methods import resolve_method
+from causalmixft.methods import resolve_method
 from causalmixft.experiment.runs import run_method, save_run
 from causalmixft.gpu import job_device
-from causalmixft.io import read_json
+from causalmixft.io import read_json, read_parquet
 from causalmixft.logs import script_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -23,16 +22,18 @@ with script_logging(smk.log[0]):
             size=int(wildcards.size),
             dataset=wildcards.dataset,
             fold=int(wildcards.fold),
-            train=pd.read_parquet(inputs.train),
-            val=pd.read_parquet(inputs.val),
-            test=pd.read_parquet(inputs.test),
-            synthetic=pd.read_parquet(inputs.synthetic) if "synthetic" in inputs.keys() else None,
+            budget=int(wildcards.budget),
+            train=read_parquet(inputs.train),
+            val=read_parquet(inputs.val),
+            test=read_parquet(inputs.test),
+            synthetic=read_parquet(inputs.synthetic) if "synthetic" in inputs.keys() else None,
             schema=TableSchema.from_meta(read_json(inputs.meta)),
             weights=params.weights,
             params={**params.finetune, "device": device},
             backbone=wildcards.backbone,
             replicates=params.replicates["seeds"],
             protocol_seed=params.replicates["seed"],
+            selection_rows=params.replicates["selection_rows"],
         )
     save_run(model, metrics, Path(smk.output.metrics).parent)
     for replicate in metrics["replicates"]:

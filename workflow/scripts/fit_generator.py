@@ -19,7 +19,8 @@ from causalmixft.logs import script_logging  # noqa: E402
 smk = snakemake  # noqa: F821
 generator, dataset, fold = smk.wildcards.generator, smk.wildcards.dataset, int(smk.wildcards.fold)
 settings = dict(smk.params.settings)
-ident = {"rule": "fit_generator", "generator": generator, "dataset": dataset, "fold": fold}
+budget = int(smk.wildcards.budget)
+ident = {"rule": "fit_generator", "generator": generator, "dataset": dataset, "fold": fold, "budget": budget}
 with script_logging(smk.log[0]), recorded_failure(smk.params.marker, list(smk.input), settings, **ident):
     run_fit_generator(
         generator,

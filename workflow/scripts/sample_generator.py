@@ -16,9 +16,9 @@ from causalmixft.logs import script_logging  # noqa: E402
 
 smk = snakemake  # noqa: F821
 generator, dataset = smk.wildcards.generator, smk.wildcards.dataset
-fold, size = int(smk.wildcards.fold), int(smk.wildcards.size)
+fold, budget, size = int(smk.wildcards.fold), int(smk.wildcards.budget), int(smk.wildcards.size)
 settings = dict(smk.params.settings)
-ident = {"rule": "sample_generator", "generator": generator, "dataset": dataset, "fold": fold, "size": size}
+ident = {"rule": "sample_generator", "generator": generator, "dataset": dataset, "fold": fold, "budget": budget, "size": size}
 with script_logging(smk.log[0]), recorded_failure(smk.params.marker, list(smk.input), settings, **ident):
     run_sample(
         Job(dataset, fold, int(settings["seed"])),

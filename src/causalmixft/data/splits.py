@@ -5,8 +5,14 @@ For fold ``k`` of a prepared table:
 1. Stratified K-fold over all rows (``StratifiedKFold``, shuffled with seed
    ``derive_seed(dataset, "outer", seed)``, so every fold of a dataset comes from one
    partition); fold ``k`` is the test set, stratified down to ``test_max_rows`` if set.
-2. From the other rows a stratified real budget of ``real_budget`` rows, split into train and
-   validation by ``val_fraction`` (stratified). Seeds: ``derive_seed(dataset, fold, part, seed)``.
+2. The other rows (the pool) are dealt once into a train stream and a validation stream
+   (stratified, ``val_fraction`` of the pool to validation), each in a stratified order: every
+   class's rows in a seeded shuffle, interleaved so that each prefix holds close to the class
+   shares (within one row per class) and the first rows hold one row of every class.
+   A real budget of ``b`` rows is the first ``b - round(val_fraction * b)`` rows of the train
+   stream and the first ``round(val_fraction * b)`` of the validation stream. So a smaller budget
+   is nested in every larger one, a budget's rows do not depend on which other budgets are run,
+   and every budget of a fold has the same test rows. Seeds: ``derive_seed(dataset, fold, part, seed)``.
 
 Stratified draws allocate rows to classes in proportion to their counts (largest remainder)
 while keeping every class in train (and, when it fits, in validation and the capped test
@@ -74,7 +80,8 @@ def make_split(dataset: str, table: pd.DataFrame, fold: int, protocol: Protocol)
     if n_rows - largest_fold < protocol.real_budget:
         raise fail(
             f"{n_rows} rows are fewer than real_budget={protocol.real_budget} plus one test fold "
-            f"(up to {largest_fold} rows with n_folds={k})"
+            f"(up to {largest_fold} rows with n_folds={k}); give this dataset the budgets that fit "
+            f"(datasets.{dataset}.budgets)"
         )
     n_val = int(round(protocol.val_fraction * protocol.real_budget))
     if n_val < 1 or protocol.real_budget - n_val < len(counts):
@@ -96,14 +103,24 @@ def make_split(dataset: str, table: pd.DataFrame, fold: int, protocol: Protocol)
         test, _ = _stratified_draw(test, labels, protocol.test_max_rows, test_rng)
     else:
         test = test_rng.permutation(test)
-    budget, _ = _stratified_draw(pool, labels, protocol.real_budget, np.random.default_rng(seeds["budget"]))
+    n_val_stream = int(round(protocol.val_fraction * len(pool)))
     val_rng = np.random.default_rng(seeds["val"])
-    train, val = _stratified_draw(budget, labels, protocol.real_budget - n_val, val_rng)
+    train_pool, val_pool = _stratified_draw(pool, labels, len(pool) - n_val_stream, val_rng)
+    n_train = protocol.real_budget - n_val
+    if n_train > len(train_pool) or n_val > len(val_pool):
+        raise fail(
+            f"real_budget={protocol.real_budget} needs {n_train} train and {n_val} validation rows; the "
+            f"fold's pool of {len(pool)} rows gives {len(train_pool)} and {len(val_pool)} at "
+            f"val_fraction={protocol.val_fraction}; give this dataset the budgets that fit (datasets.{dataset}.budgets)"
+        )
+    budget_rng = np.random.default_rng(seeds["budget"])
+    train = stratified_order(train_pool, labels, budget_rng)[:n_train]
+    val = stratified_order(val_pool, labels, budget_rng)[:n_val]
     missing = sorted(set(counts.index) - set(labels[train]))
     if missing:  # the allocation keeps one train row per class; this guards that promise
         raise fail(f"classes {missing} have no train row in fold {fold}")
 
-    rows = {"train": train, "val": val_rng.permutation(val), "test": test}
+    rows = {"train": train, "val": val, "test": test}
     parts = {part: table.iloc[index].reset_index(drop=True) for part, index in rows.items()}
     meta = {
         "dataset": dataset,
@@ -128,6 +145,25 @@ def write_split(split: Split, paths: Mapping[str, str | os.PathLike], meta_path:
 def _counts(labels: np.ndarray) -> dict:
     classes, counts = np.unique(labels, return_counts=True)
     return {"n": int(counts.sum()), "classes": {str(c): int(n) for c, n in zip(classes, counts)}}
+
+
+def stratified_order(index: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``index`` ordered so that every prefix is close to stratified.
+
+    Each class's rows are shuffled; row j of class c (of n_c) gets the key (j + u_c) / n_c with a
+    random offset u_c in [0, 1), and rows are sorted by key, except that the first row of every
+    class comes first (in random class order). A prefix of m rows then holds, per class, within
+    one row of m * n_c / n, and every class once m reaches the number of classes.
+    """
+    classes = np.unique(labels[index])
+    firsts, keyed = [], []
+    for cls in rng.permutation(classes):
+        members = rng.permutation(index[labels[index] == cls])
+        offset = rng.random()
+        firsts.append(members[0])
+        keyed += [((j + offset) / len(members), row) for j, row in enumerate(members[1:], start=1)]
+    keyed.sort(key=lambda pair: pair[0])
+    return np.array(firsts + [row for _, row in keyed], dtype=index.dtype)
 
 
 def _stratified_draw(

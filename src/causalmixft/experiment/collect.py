@@ -15,10 +15,10 @@ import pandas as pd
 
 from causalmixft import layout
 from causalmixft.errors import StageError
-from causalmixft.experiment.methods import Method, method_sizes
+from causalmixft.grid import Grid
 from causalmixft.io import read_json
 
-RunKey = tuple[str, str, int, int]  # (method, dataset, fold, size)
+RunKey = tuple[str, str, int, int, int]  # (method, dataset, fold, real budget, size)
 
 SPLITS = ("val", "test")
 RUN_FIELDS = (
@@ -26,6 +26,7 @@ RUN_FIELDS = (
     "method",
     "dataset",
     "fold",
+    "real_budget",
     "size",
     "n_real_rows",
     "n_synthetic_rows",
@@ -34,8 +35,8 @@ RUN_FIELDS = (
 )
 # Per fine-tuning replicate (metrics.json ``replicates``): one row of runs_long per replicate.
 REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
-MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "size", "path", "reason"]
-FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/n{size}.fidelity.json
+MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "real_budget", "size", "path", "reason"]
+FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/real{budget}/n{size}.fidelity.json
 # Summary values of a fidelity report (causal/fidelity.py writes the dotted ones, nested), in the
 # order tables show them; flat spellings of the same values are accepted too. Others follow.
 FIDELITY_KEYS = (
@@ -56,113 +57,47 @@ FIDELITY_KEYS = (
 TWO_SAMPLE_KEYS = ("two_sample_auc", "two_sample_roc_auc")
 # Identity, row counts, and per-feature or per-class detail (names differ between datasets, so
 # they cannot be aggregated across them) are left out of the fidelity table.
-FIDELITY_SKIPPED = {"generator", "dataset", "fold", "size", "seed", "rows", "per_feature", "real_train", "synthetic"}
+FIDELITY_SKIPPED = {"generator", "dataset", "fold", "budget", "real_budget", "size", "seed", "rows", "per_feature", "real_train", "synthetic"}
 BENCHMARK_COLUMNS = {"s": "wall_s", "cpu_time": "cpu_s", "max_rss": "max_rss_mib"}
 
 
-RUN_PATTERN = layout.RUN_METRICS  # .../{method}/{dataset}/fold{fold}/n{size}/metrics.json
+RUN_PATTERN = layout.RUN_METRICS  # .../{method}/{dataset}/fold{fold}/real{budget}/n{size}/metrics.json
 
 
-def metrics_path(runs_root: str | Path, method: str, dataset: str, fold: int, size: int) -> Path:
-    """``{runs_root}/{method}/{dataset}/fold{fold}/n{size}/metrics.json``; runs_root is runs/{backbone}."""
-    run = layout.fill(layout.tail(layout.RUN, "method"), method=method, dataset=dataset, fold=fold, size=size)
-    return Path(runs_root) / run / "metrics.json"
-
-
-SizesByGenerator = Mapping[str, Iterable[int]]  # synthetic.sizes_by_generator
-
-
-def generator_sample_sizes(
-    generator: str | None, sizes: Iterable[int], by_generator: SizesByGenerator | None = None
-) -> list[int]:
-    """The sizes above 0 ``generator`` is sampled at: its entry of ``by_generator`` (config
-    ``synthetic.sizes_by_generator``, a subset of ``sizes``), else those of ``sizes``."""
-    own = (by_generator or {}).get(generator) if generator else None
-    return layout.sample_sizes(sizes if own is None else own)
-
-
-def run_sizes(method: Method, sizes: Iterable[int], by_generator: SizesByGenerator | None = None) -> list[int]:
-    """The sizes at which ``method`` runs: n=0 only without synthetic rows (zeroshot, finetune),
-    otherwise every size its generator is sampled at (:func:`generator_sample_sizes`)."""
-    return method_sizes(method, generator_sample_sizes(method.generator, sizes, by_generator))
-
-
-def expected_runs(
-    methods: Iterable[Method],
-    datasets: Iterable[str],
-    folds: Iterable[int],
-    sizes: Iterable[int],
-    by_generator: SizesByGenerator | None = None,
-) -> list[list]:
-    """[method, dataset, fold, size] of every run of the grid, as plain lists (a Snakemake param);
-    each method at its :func:`run_sizes`."""
-    sizes = [int(s) for s in sizes]
-    return [
-        [method.name, str(dataset), int(fold), size]
-        for method in methods
-        for dataset in datasets
-        for fold in folds
-        for size in run_sizes(method, sizes, by_generator)
-    ]
-
-
-def metrics_files(backbone: str, grid: Iterable[Iterable], results: str = layout.RESULTS) -> list[str]:
-    return [layout.metrics_file(backbone, m, d, f, s, results) for m, d, f, s in grid]
-
-
-def fidelity_files(
-    methods: Iterable[Method],
-    datasets: Iterable[str],
-    folds: Iterable[int],
-    sizes: Iterable[int],
-    results: str = layout.RESULTS,
-    by_generator: SizesByGenerator | None = None,
-) -> list[str]:
-    """Fidelity reports of every generator the methods sample from, at each of its sizes above 0."""
-    generators = sorted({method.generator for method in methods if method.generator})
-    return [
-        layout.sample_file(generator, dataset, fold, size, "fidelity.json", results)
-        for generator in generators
-        for dataset in datasets
-        for fold in folds
-        for size in generator_sample_sizes(generator, sizes, by_generator)
-    ]
-
-
-def failure_rows(
-    methods: Iterable[Method],
-    grid: Iterable[Iterable],
-    sizes: Iterable[int],
-    failures: Iterable[Mapping],
-    backbone: str,
-    results: str = layout.RESULTS,
-    by_generator: SizesByGenerator | None = None,
-) -> list[list]:
+def failure_rows(grid: Grid, failures: Iterable[Mapping], backbone: str, results: str = layout.RESULTS) -> list[list]:
     """``MISSING_COLUMNS`` rows for what recorded generator failures leave absent.
 
     ``failures`` are failure markers (:mod:`causalmixft.failures`) with ``generator``,
-    ``dataset``, ``fold``, ``size`` (None: the generator could not be fitted, so every size is
-    out), ``path`` and ``message``. Each ruled-out fidelity report and each run of a method that
-    samples from that generator there gets a row naming the marker and the error, with the path
-    of the absent file.
+    ``dataset``, ``fold``, ``budget``, ``size`` (None: the generator could not be fitted, so
+    every size is out), ``path`` and ``message``. Each ruled-out fidelity report and each run of
+    a method that samples from that generator there gets a row naming the marker and the error,
+    with the path of the absent file.
     """
-    generator_of = {method.name: method.generator for method in methods}
-    by_cell: dict[tuple[str, str, int, int], tuple[str, str]] = {}
+    by_cell: dict[tuple[str, str, int, int], tuple[str, dict]] = {}  # (g, d, f, b) -> reason, sizes
     for marker in failures:
-        cell = (str(marker["generator"]), str(marker["dataset"]), int(marker["fold"]))
+        cell = (str(marker["generator"]), str(marker["dataset"]), int(marker["fold"]), int(marker["budget"]))
         reason = f"generator {cell[0]} failed ({marker['path']}): {marker['message']}"
-        every_size = generator_sample_sizes(cell[0], sizes, by_generator)
-        for size in every_size if marker.get("size") is None else [int(marker["size"])]:
-            by_cell[(*cell, size)] = (str(marker["path"]), reason)
+        by_cell.setdefault(cell, (reason, {}))[1][marker.get("size")] = reason
     rows = []
-    for (generator, dataset, fold, size), (_, reason) in sorted(by_cell.items()):
-        path = layout.sample_file(generator, dataset, fold, size, "fidelity.json", results)
-        rows.append(["fidelity", generator, dataset, fold, size, path, reason])
-    for method, dataset, fold, size in normalise_grid(grid):
-        cell = (generator_of.get(method), dataset, fold, size)
-        if cell in by_cell:
-            path = layout.metrics_file(backbone, method, dataset, fold, size, results)
-            rows.append(["run", method, dataset, fold, size, path, by_cell[cell][1]])
+    for sample in grid.samples(sorted({cell[0] for cell in by_cell})):
+        cell = (sample.generator, sample.dataset, sample.fold, sample.budget)
+        if cell not in by_cell:
+            continue
+        reasons = by_cell[cell][1]
+        reason = reasons.get(None) or reasons.get(sample.size)
+        if reason:
+            path = layout.sample_file(*cell, sample.size, "fidelity.json", results)
+            rows.append(["fidelity", sample.generator, sample.dataset, sample.fold, sample.budget, sample.size, path, reason])
+    for run in grid.runs():
+        method = grid.method(run.method)
+        cell = (method.generator, run.dataset, run.fold, run.budget)
+        if cell not in by_cell:
+            continue
+        reasons = by_cell[cell][1]
+        reason = reasons.get(None) or reasons.get(grid.input_size(method, run.size))
+        if reason:
+            path = layout.metrics_file(backbone, *run.key(), results)
+            rows.append(["run", *run.key(), path, reason])
     return rows
 
 
@@ -199,16 +134,17 @@ class Runs:
 
 
 def normalise_grid(expected: Iterable[Iterable]) -> list[RunKey]:
-    """Sorted, de-duplicated (method, dataset, fold, size) tuples from plain lists (Snakemake params)."""
-    return sorted({(str(m), str(d), int(f), int(s)) for m, d, f, s in expected})
+    """Sorted, de-duplicated (method, dataset, fold, budget, size) tuples from plain lists (Snakemake params)."""
+    return sorted({(str(m), str(d), int(f), int(b), int(s)) for m, d, f, b, s in expected})
 
 
 def run_key(path: str | Path) -> RunKey:
-    """The (method, dataset, fold, size) a metrics.json path stands for."""
+    """The (method, dataset, fold, budget, size) a metrics.json path stands for."""
     match = RUN_PATTERN.search(Path(path).as_posix())
     if match is None:
-        raise StageError("aggregate", "-", f"{path} is not .../{{method}}/{{dataset}}/fold{{k}}/n{{size}}/metrics.json")
-    return match["method"], match["dataset"], int(match["fold"]), int(match["size"])
+        pattern = layout.tail(layout.RUN, "method") + "/metrics.json"
+        raise StageError("aggregate", "-", f"{path} is not .../{pattern}")
+    return match["method"], match["dataset"], int(match["fold"]), int(match["budget"]), int(match["size"])
 
 
 def load_runs(
@@ -223,8 +159,8 @@ def load_runs(
     """
     grid = normalise_grid(expected)
     known_failures = {
-        (str(m), str(d), int(f), int(s)): (path, reason)
-        for kind, m, d, f, s, path, reason in failed
+        (str(m), str(d), int(f), int(b), int(s)): (path, reason)
+        for kind, m, d, f, b, s, path, reason in failed
         if kind == "run"
     }
     paths: dict[RunKey, Path] = {}
@@ -245,13 +181,14 @@ def load_runs(
             continue
         record = read_json(path)
         _check_record(record, key, path)
-        records.append(record)
+        records.append(chooser_as_val(record))
     return Runs(records, pd.DataFrame(missing, columns=MISSING_COLUMNS), len(grid))
 
 
 def _check_record(record: dict, key: RunKey, path: Path) -> None:
-    method, dataset, fold, size = key
-    found = (record.get("method"), record.get("dataset"), record.get("fold"), record.get("size"))
+    method, dataset, fold, budget, size = key
+    fields = ("method", "dataset", "fold", "real_budget", "size")
+    found = tuple(record.get(field) for field in fields)
     if found != key:
         raise StageError("aggregate", dataset, f"{path} describes run {found}, expected {key}")
     replicates = record.get("replicates")
@@ -264,6 +201,24 @@ def _check_record(record: dict, key: RunKey, path: Path) -> None:
         problems += [f"{name}.selected.{split}" for split in SPLITS if split not in replicate.get("selected", {})]
     if problems:
         raise StageError("aggregate", dataset, f"{path} lacks {', '.join(problems)}")
+
+
+def chooser_as_val(record: dict) -> dict:
+    """A run that selected on a synthetic selection set (``select``: real validation plus SCM rows)
+    as every table reads it: ``val`` is the set that chose (its step, and in the report its size),
+    ``val_real`` its real validation rows alone. Other runs are returned as they are."""
+    if not any("select" in r["selected"] for r in record["replicates"]):
+        return record
+
+    def swap(scores: dict) -> dict:
+        out = {k: v for k, v in scores.items() if k not in ("val", "select")}
+        return out | {"val": scores.get("select", {}), "val_real": scores.get("val", {})}
+
+    replicates = [
+        {**r, "selected": swap(r["selected"]), "curve": [swap(point) for point in r["curve"]]}
+        for r in record["replicates"]
+    ]
+    return {**record, "replicates": replicates, "selected": swap(record.get("selected", {}))}
 
 
 def replicates_of(records: list[dict]):
@@ -280,7 +235,7 @@ def runs_long(records: list[dict]) -> pd.DataFrame:
     for record, replicate in replicates_of(records):
         base = {field: record.get(field) for field in RUN_FIELDS}
         base |= {field: replicate.get(field) for field in REPLICATE_FIELDS}
-        for split in SPLITS:
+        for split in [*SPLITS, *(["val_real"] if "val_real" in replicate["selected"] else [])]:
             for metric, value in sorted(replicate["selected"][split].items()):
                 rows.append({**base, "split": split, "metric": metric, "value": _number(value)})
     columns = [*RUN_FIELDS, *REPLICATE_FIELDS, "split", "metric", "value"]
@@ -302,22 +257,23 @@ def load_fidelity(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFra
     for path in sorted(str(p) for p in paths):
         match = FIDELITY_PATTERN.search(Path(path).as_posix())
         if match is None:
-            problem = f"{path} is not .../{{generator}}/{{dataset}}/fold{{k}}/n{{size}}.fidelity.json"
+            problem = f"{path} is not .../{layout.tail(layout.SAMPLE, 'generator')}.fidelity.json"
             raise StageError("aggregate", "-", problem)
-        ident = {"generator": match["generator"], "dataset": match["dataset"]}
-        ident |= {"fold": int(match["fold"]), "size": int(match["size"])}
+        ident = {"generator": match["generator"], "dataset": match["dataset"], "fold": int(match["fold"])}
+        ident |= {"real_budget": int(match["budget"]), "size": int(match["size"])}
         if not Path(path).exists():
             missing.append(("fidelity", *ident.values(), path, "fidelity report absent"))
             continue
         for key, value in _numeric_leaves(read_json(path)):
             rows.append({**ident, "key": key, "value": value})
-    columns = ["generator", "dataset", "fold", "size", "key", "value"]
+    columns = ["generator", "dataset", "fold", "real_budget", "size", "key", "value"]
     return pd.DataFrame(rows, columns=columns), pd.DataFrame(missing, columns=MISSING_COLUMNS)
 
 
 def load_test_class_counts(split_metas: Iterable[str | Path]) -> dict[tuple[str, int], list[int]]:
     """{(dataset, fold): class counts of the fold's test rows} from the split stage's meta.json files
-    (``counts.test.classes``), for the chance test (answer.chance_table)."""
+    (``counts.test.classes``), for the chance test (answer.chance_table). Every budget of a fold
+    has the same test rows, so any of its metas gives them."""
     counts = {}
     for path in split_metas:
         meta = read_json(path)

@@ -30,11 +30,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment.methods import Method, method_sizes, resolve_method
+from causalmixft.methods import Method, resolve_method
 from causalmixft.io import read_json
-from causalmixft.layout import sample_sizes
 
 GPU_RULES = ("finetune", "pretrain_backbone")
+# What identifies one run in runs_long (real_budget is absent from reports before protocol v3).
+RUN_IDENTITY = ("backbone", "method", "dataset", "fold", "real_budget", "size")
 JOB_COLUMNS = ["rule", "variant", "dataset", "fold", "size", "n_features", "wall_s", "cpu_s", "max_rss_mib"]
 SCALING_COLUMNS = [
     "rule",
@@ -225,7 +226,7 @@ def job_steps(config: Mapping) -> int:
 def target_jobs(spec: Mapping) -> pd.DataFrame:
     """Every job of the target grid the projection knows how to cost: rule, variant, n_features, size."""
     rows = []
-    positive = sample_sizes(spec["sizes"])
+    positive = sorted({int(n) for n in spec["sizes"] if int(n) > 0})  # the target grid's absolute sizes
     methods = [Method(m["name"], m["pool"], m.get("generator")) for m in spec["methods"]]
 
     def add(rule, variant, n_features, size=None, repeat=1):
@@ -245,7 +246,7 @@ def target_jobs(spec: Mapping) -> pd.DataFrame:
                 for size in positive:
                     add("sample_generator", generator, n_features, size, folds)
         for method in methods:
-            for size in method_sizes(method, spec["sizes"]):
+            for size in positive if method.size_dependent else [0]:
                 add("finetune", f"{spec['backbone']}/{method.name}", n_features, size, folds)
     return pd.DataFrame(rows, columns=["rule", "variant", "n_features", "size"])
 
@@ -257,7 +258,7 @@ def run_devices(runs_long: pd.DataFrame | None) -> dict[str, str]:
     """Per finetune variant (``{backbone}/{method}``): the device kinds its measured runs recorded."""
     if runs_long is None or runs_long.empty or "device" not in runs_long:
         return {}
-    runs = runs_long.drop_duplicates(["backbone", "method", "dataset", "fold", "size"])
+    runs = runs_long.drop_duplicates([c for c in RUN_IDENTITY if c in runs_long])
     devices = {}
     for (backbone, method), cell in runs.groupby(["backbone", "method"]):
         kinds = sorted({str(d).split(":")[0] for d in cell["device"].dropna()})
@@ -269,7 +270,7 @@ def run_loop_seconds(runs_long: pd.DataFrame | None) -> dict[str, float]:
     """Per finetune variant: the median seconds of its runs' fine-tuning loop (``wall_time_s``)."""
     if runs_long is None or runs_long.empty or "wall_time_s" not in runs_long:
         return {}
-    runs = runs_long.drop_duplicates(["backbone", "method", "dataset", "fold", "size"])
+    runs = runs_long.drop_duplicates([c for c in RUN_IDENTITY if c in runs_long])
     seconds = runs.groupby(["backbone", "method"])["wall_time_s"].median()
     return {f"{backbone}/{method}": float(s) for (backbone, method), s in seconds.items() if np.isfinite(s)}
 

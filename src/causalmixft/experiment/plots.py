@@ -383,3 +383,40 @@ def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
     figure.suptitle(f"Improvement over {study.baseline} vs synthetic size: least-squares fit in log2 n, "
                     "band: 95 % bootstrap over datasets")
     save(figure, path)
+
+
+def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "test", metric: str = "roc_auc") -> Figure:
+    """One panel per method: the paired mean gain over plain fine-tuning (``effects.effects``) over
+    real budget (rows) x synthetic size as a multiple of the real train rows (columns); a cell
+    whose Holm-adjusted test rejects 0 is outlined and starred, a 'too few datasets' cell greyed."""
+    frame = effects[(effects["split"] == split) & (effects["metric"] == metric)]
+    methods = sorted(frame["method"].unique())
+    figure = Figure(figsize=(4.2 * max(len(methods), 1), 3.4), layout="constrained")
+    axes = figure.subplots(1, max(len(methods), 1), squeeze=False)[0]
+    values = frame["mean_diff"].to_numpy(float)
+    limit = float(np.nanmax(np.abs(values))) if len(values) and np.isfinite(values).any() else 0.01
+    if not methods:
+        _no_data(axes[0])
+    for ax, method in zip(axes, methods):
+        own = frame[frame["method"] == method]
+        budgets = sorted(own["real_budget"].unique())
+        ratios = sorted(own["size_ratio"].round(3).unique())
+        grid = np.full((len(budgets), len(ratios)), np.nan)
+        for row in own.itertuples():
+            grid[budgets.index(row.real_budget), ratios.index(round(row.size_ratio, 3))] = row.mean_diff
+        image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for row in own.itertuples():
+            i, j = budgets.index(row.real_budget), ratios.index(round(row.size_ratio, 3))
+            significant = isinstance(row.p_holm, float) and row.p_holm < 0.05
+            text = "n/a" if not np.isfinite(row.mean_diff) else f"{row.mean_diff:+.3f}" + ("*" if significant else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if row.n_datasets >= 5 else "grey")
+        ax.set_xticks(range(len(ratios)), [f"{r:g}x" for r in ratios])
+        ax.set_yticks(range(len(budgets)), [str(b) for b in budgets])
+        ax.set_xlabel("synthetic rows / real train rows")
+        ax.set_ylabel("real budget (rows)")
+        ax.set_title(method, fontsize=9)
+    if methods:
+        figure.colorbar(image, ax=list(axes), label=f"{metric_name(split, metric)} gain vs finetune")
+    figure.suptitle(f"Paired {metric_name(split, metric)} gain over plain fine-tuning (* Holm p < 0.05)", fontsize=9)
+    save(figure, path)
+    return figure

@@ -20,7 +20,7 @@ import pandas as pd
 
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
-from causalmixft.experiment.methods import Method
+from causalmixft.methods import Method
 from causalmixft.io import write_json
 from causalmixft.model.backbone import resolve_device
 from causalmixft.model.interface import BuiltinBackbone, as_backbone, load_backbone
@@ -29,16 +29,19 @@ from causalmixft.seeding import derive_seed
 
 
 def training_pools(method: Method, train: pd.DataFrame, synthetic: pd.DataFrame | None,
-                   size: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(real rows, synthetic rows or None) a method fine-tunes on; the first ``size`` synthetic
-    rows of the generator's draw (nested samples)."""
+                   size: int, selection_rows: int = 0) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """(real rows, synthetic rows or None, synthetic selection rows or None) of a method: it trains
+    on the first ``size`` rows of the generator's draw (nested samples); a method that selects on
+    synthetic rows also gets the next ``selection_rows``, which it never trains on."""
     real = train if method.uses_real else train.iloc[:0]
     if not method.size_dependent:
-        return real, None
-    if synthetic is None or len(synthetic) < size:
+        return real, None, None
+    extra = selection_rows if method.selects_on_synthetic else 0
+    if synthetic is None or len(synthetic) < size + extra:
         have = 0 if synthetic is None else len(synthetic)
-        raise ValueError(f"method {method.name} at n={size} needs {size} synthetic rows, got {have}")
-    return real, synthetic.iloc[:size]
+        raise ValueError(f"method {method.name} at n={size} needs {size + extra} synthetic rows, got {have}")
+    selection = synthetic.iloc[size : size + extra].reset_index(drop=True) if extra else None
+    return real, synthetic.iloc[:size], selection
 
 
 def replicate_seed(dataset: str, fold: int, replicate: int, protocol_seed: int) -> int:
@@ -56,6 +59,7 @@ def run_method(
     size: int,
     dataset: str,
     fold: int,
+    budget: int,
     train: pd.DataFrame,
     val: pd.DataFrame,
     test: pd.DataFrame,
@@ -66,6 +70,7 @@ def run_method(
     backbone: str,
     replicates: int = 1,
     protocol_seed: int = 0,
+    selection_rows: int = 0,
 ):
     """Fine-tune (or not) every replicate; return replicate 0's best model and the metrics record.
 
@@ -78,7 +83,7 @@ def run_method(
     if not method.finetunes:
         cfg = FinetuneConfig(**{**asdict(cfg), "steps": 0})
     try:
-        real, synthetic_rows = training_pools(method, train, synthetic, size)
+        real, synthetic_rows, selection_rows_ = training_pools(method, train, synthetic, size, selection_rows)
     except ValueError as error:
         raise StageError("finetune", dataset, str(error)) from None
     n_classes = len(schema.classes)
@@ -104,6 +109,11 @@ def run_method(
     if synthetic_rows is not None:
         encoded |= {"synthetic_x": schema.encode_features(synthetic_rows),
                     "synthetic_y": schema.encode_labels(synthetic_rows)}
+    if selection_rows_ is not None:
+        # the selection set: the real validation rows plus SCM rows the run never trains on
+        selection = pd.concat([val, selection_rows_], ignore_index=True)
+        encoded |= {"select_x": schema.encode_features(selection), "select_y": schema.encode_labels(selection)}
+    splits = ("val", "test", "select") if selection_rows_ is not None else ("val", "test")
     results, best_model = [], None
     for replicate in range(int(replicates)):
         seed = replicate_seed(dataset, fold, replicate, protocol_seed)
@@ -125,8 +135,9 @@ def run_method(
             "real_share": result.real_share,
             "synthetic_rows_seen": result.synthetic_rows_seen,
             "steps_per_second": result.steps_per_second,
+            "peak_gpu_memory_mb": result.peak_gpu_memory_mb,
             "wall_time_s": result.wall_time_s,
-            "selected": {"step": result.selected_step, **{split: result.selected[split] for split in ("val", "test")}},
+            "selected": {"step": result.selected_step, **{split: result.selected[split] for split in splits}},
             "curve": result.curve,
         })
     metrics = {
@@ -136,19 +147,23 @@ def run_method(
         "generator": method.generator,
         "dataset": dataset,
         "fold": int(fold),
+        "real_budget": int(budget),
         "size": int(size),
         "n_real_rows": len(real),
         "n_synthetic_rows": 0 if synthetic_rows is None else len(synthetic_rows),
         "n_context_rows": len(train),
         "n_val_rows": len(val),
+        "n_selection_rows": len(val) + (0 if selection_rows_ is None else len(selection_rows_)),
         "n_test_rows": len(test),
         "n_replicates": len(results),
         "device": str(resolve_device(cfg.device)),
+        "peak_gpu_memory_mb": max((r["peak_gpu_memory_mb"] for r in results if r["peak_gpu_memory_mb"] is not None),
+                                  default=None),
         "wall_time_s": round(sum(r["wall_time_s"] for r in (results if method.finetunes else results[:1])), 3),
         "steps_run": int(sum(r["steps_run"] for r in results)),
         "real_share": _mean([r["real_share"] for r in results]),
-        "selected": {split: _replicate_stat(results, split, np.mean) for split in ("val", "test")},
-        "replicate_sd": {split: _replicate_stat(results, split, _sd) for split in ("val", "test")},
+        "selected": {split: _replicate_stat(results, split, np.mean) for split in splits},
+        "replicate_sd": {split: _replicate_stat(results, split, _sd) for split in splits},
         "replicates": results,
         "finetune_config": asdict(cfg),
         # Published models (causalmixft.model.adapters): package version and checkpoint sha256.
@@ -182,5 +197,5 @@ def _mean(values: list) -> float | None:
 def save_run(model, metrics: dict, run_dir: str | Path) -> None:
     """``model.safetensors`` + ``config.json`` (the best weights), then ``metrics.json`` last."""
     # The weights are replicate 0's: the others differ only by their fine-tuning seed.
-    as_backbone(model).save(run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "size")}})
+    as_backbone(model).save(run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "real_budget", "size")}})
     write_json(Path(run_dir) / "metrics.json", metrics)

@@ -94,6 +94,7 @@ class FinetuneResult:
     train_time_s: float = 0.0  # optimisation only, without evaluations
     device: str = "cpu"
     steps_per_second: float | None = None
+    peak_gpu_memory_mb: float | None = None  # torch.cuda.max_memory_allocated over the run; None off CUDA
     stop_reason: str = "no_steps"  # one of STOP_REASONS
     real_share: float | None = None  # realised share of real rows over all episodes (None: no steps)
     synthetic_rows_seen: int = 0  # distinct synthetic rows that appeared in at least one episode
@@ -282,6 +283,8 @@ def finetune(
     *,
     synthetic_x: np.ndarray | None = None,
     synthetic_y: np.ndarray | None = None,
+    select_x: np.ndarray | None = None,
+    select_y: np.ndarray | None = None,
 ) -> FinetuneResult:
     """Fine-tune a copy of ``model`` on episodes of the real pool (and the synthetic pool, if
     given); return it with the best weights.
@@ -290,6 +293,9 @@ def finetune(
     last step. The returned model carries the weights of the evaluation with the best
     validation ``select_metric`` (ties: the earlier step). ``steps=0`` gives the step-0
     evaluation only (zero-shot); the pools may then be empty.
+
+    With ``select_x``/``select_y`` the step is selected (and the run stopped) on that selection
+    set instead of the validation rows; each evaluation records it as ``select`` beside ``val``.
     """
     start = time.perf_counter()
     if cfg.select_metric not in HIGHER_IS_BETTER:
@@ -311,6 +317,8 @@ def finetune(
         raise ValueError("fine-tuning needs validation rows to select a step")
 
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     was_module = isinstance(model, TabularTransformer)
     # Train a copy: the caller's model stays the pre-trained one (zero-shot runs reuse it).
     backbone = copy.deepcopy(as_backbone(model)).to(device)
@@ -331,14 +339,17 @@ def finetune(
 
     def evaluate(step: int, train_loss: float | None) -> dict:
         module.eval()
-        metrics = _evaluate(backbone, context_x, context_y, {"val": (val_x, val_y), "test": (test_x, test_y)},
-                            n_classes, categorical)
-        point = {"step": step, "val": metrics["val"], "test": metrics["test"], "train_loss": train_loss}
+        splits = {"val": (val_x, val_y), "test": (test_x, test_y)}
+        if select_x is not None:
+            splits["select"] = (select_x, select_y)
+        metrics = _evaluate(backbone, context_x, context_y, splits, n_classes, categorical)
+        point = {"step": step, **metrics, "train_loss": train_loss}
         module.train()
         return point
 
+    chooser = "val" if select_x is None else "select"  # the split that picks the step
     curve = [evaluate(0, None)]
-    best_value = curve[0]["val"].get(cfg.select_metric, float("nan"))
+    best_value = curve[0][chooser].get(cfg.select_metric, float("nan"))
     best_step, best_state = 0, None
     evals_without_gain, stop_reason = 0, "no_steps" if cfg.steps == 0 else "step_cap"
     losses: list[float] = []
@@ -372,7 +383,7 @@ def finetune(
             point = evaluate(step, float(np.mean(losses)))
             curve.append(point)
             losses = []
-            value = point["val"].get(cfg.select_metric, float("nan"))
+            value = point[chooser].get(cfg.select_metric, float("nan"))
             if _improves(value, best_value, higher):
                 best_value, best_step, evals_without_gain = value, step, 0
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -397,6 +408,7 @@ def finetune(
         train_time_s=round(train_time, 3),
         device=str(device),
         steps_per_second=round(step / train_time, 3) if step and train_time > 0 else None,
+        peak_gpu_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
         stop_reason=stop_reason,
         real_share=round(real_rows / all_rows, 4) if all_rows else None,
         synthetic_rows_seen=int(episodes.synthetic_seen.sum()),
