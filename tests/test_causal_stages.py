@@ -100,10 +100,10 @@ def test_a_changed_pickle_is_refused_with_a_stage_error(stage_outputs, split_fil
     tampered = tmp_path / "scm.pkl"
     tampered.write_bytes((out / "scm.pkl").read_bytes() + b"\0")
     (tmp_path / "scm.pkl.sha256").write_text((out / "scm.pkl.sha256").read_text())
-    with pytest.raises(StageError, match=r"\[sample\] mixed: refusing to unpickle .*does not match"):
+    with pytest.raises(StageError, match=r"\[sample\] mixed: refusing to unpickle .*signature does not match"):
         load_fitted_scm(tampered, "mixed")
     (tmp_path / "dag.pkl").write_bytes((out / "dag.pkl").read_bytes())  # no sidecar
-    with pytest.raises(StageError, match=r"\[fit\] mixed: .*checksum file dag.pkl.sha256 is missing"):
+    with pytest.raises(StageError, match=r"\[fit\] mixed: .*signature file dag.pkl.sha256 is missing"):
         run_fit(JOB, files(paths), tmp_path / "dag.pkl", tmp_path / "s.pkl", tmp_path / "r.json", "fast")
     assert not (tmp_path / "s.pkl").exists()
 

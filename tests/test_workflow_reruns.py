@@ -11,7 +11,7 @@ params, code). Each change is checked with a dry run's job counts, then undone (
 | content of causal/scm.py | the same (not discover_dag, not split) |
 | finetune settings (lr) | finetune (every run), aggregate |
 | a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
-| a damaged scm.pkl (sha256 mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
+| a damaged scm.pkl (signature mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_
     assert damaged.returncode != 0
     log = (work / "results/logs/sample_synthetic/causalmixft/iris/fold0/n16.log").read_text()
     assert "[sample] iris: refusing to unpickle" in log
-    assert "a plain rerun of the workflow (the same command) rebuilds them" in log
+    assert "Removed scm.pkl and scm.pkl.sha256: a plain rerun of the workflow (the same command) rebuilds them" in log
     assert not scm.exists() and not scm.with_name("scm.pkl.sha256").exists()
 
     rebuilt = snakemake()

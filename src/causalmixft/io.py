@@ -1,8 +1,13 @@
-"""File I/O shared by every stage: atomic writes, JSON, parquet and checksummed pickles.
+"""File I/O shared by every stage: atomic writes, JSON, parquet, safetensors and signed pickles.
 
 Every writer goes through a temporary file in the destination folder followed by an
 ``os.replace``, so an interrupted job never leaves a half-written output that a later run
 could mistake for a finished one.
+
+Every reader is for files the workflow wrote. One that finds its file damaged (truncated, not
+parseable, a pickle not signed by this installation) removes it and raises :class:`DamagedFile`
+naming it: Snakemake then sees an output missing and a plain rerun rebuilds it, where a damaged
+file left in place would look up to date forever.
 """
 
 from __future__ import annotations
@@ -11,13 +16,18 @@ import contextlib
 import hashlib
 import json
 import os
+import math
 import pickle
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from causalmixft.signing import file_signature, signature_matches
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -55,19 +65,48 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _finite(value.tolist())
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as None: JSON has no NaN or Infinity (numpy's floats alike)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
+    text = json.dumps(_finite(data), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(text + "\n")
+
+
+class DamagedFile(ValueError):
+    """A file the workflow wrote that can no longer be read as written; it has been removed."""
+
+
+def damaged(message: str, path: str | os.PathLike, *also: Path) -> DamagedFile:
+    """Remove ``path`` (and the files ``also``); return the error to raise: ``message``, then what was done."""
+    path = Path(path)
+    for gone in (path, *also):
+        gone.unlink(missing_ok=True)
+    names = " and ".join(gone.name for gone in (path, *also))
+    them = "them" if also else "it"
+    return DamagedFile(f"{message}. Removed {names}: a plain rerun of the workflow (the same command) rebuilds {them}")
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise damaged(f"{path} is not valid JSON ({error})", path) from None
 
 
 def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> None:
@@ -76,50 +115,82 @@ def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> None:
 
 
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
-    return pd.read_parquet(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as error:
+        raise damaged(f"{path} is not a readable parquet table ({type(error).__name__}: {error})", path) from None
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a whole safetensors file (None if it is); reads only its header.
+
+    The header (8-byte length, then JSON) gives every tensor's byte range; a truncated or padded
+    file does not end where the last range does.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            return f"{size} bytes, shorter than a safetensors header"
+        (n_header,) = struct.unpack("<Q", prefix)
+        if 8 + n_header > size:
+            return f"{size} bytes, shorter than its {n_header}-byte header says"
+        try:
+            header = json.loads(handle.read(n_header))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return "its safetensors header is not valid JSON"
+    try:
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError):
+        return "its safetensors header does not list tensor offsets"
+    if 8 + n_header + end != size:
+        return f"{size} bytes where its header says {8 + n_header + end}"
+    return None
+
+
+# A pickle sidecar's first word: the signature's kind, then its hex digest.
+SIGNATURE_PREFIX = "hmac-sha256:"
 
 
 def write_pickle(path: str | os.PathLike, obj: Any) -> None:
-    """Pickle ``obj`` with a ``.sha256`` sidecar that :func:`read_pickle` checks before loading."""
+    """Pickle ``obj`` with a sidecar holding its signature (:mod:`causalmixft.signing`)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        digest = sha256_file(tmp)
+        signature = file_signature(tmp)
     with atomic_path(_sidecar(path)) as tmp:
-        tmp.write_text(f"{digest}  {path.name}\n")
-
-
-class DamagedFile(ValueError):
-    """A checksummed file that no longer matches its sidecar; both have been removed."""
+        tmp.write_text(f"{SIGNATURE_PREFIX}{signature}  {path.name}\n")
 
 
 def read_pickle(path: str | os.PathLike) -> Any:
-    """Unpickle only a file whose sha256 matches its sidecar (pickles can execute code).
+    """Unpickle only a file this installation signed, unchanged since (pickles can execute code).
 
-    A file that does not match was changed after it was written: it and its sidecar are removed
-    before :class:`DamagedFile` is raised, so that the workflow sees an output missing and a plain
-    rerun rebuilds it (otherwise the damaged file would look up to date forever).
+    A pickle whose sidecar is missing, unsigned (an older sha256 sidecar) or does not match was
+    changed after it was written or written elsewhere: it and its sidecar are removed, unread,
+    before :class:`DamagedFile` is raised, so a plain rerun refits it here.
     """
     path = Path(path)
     sidecar = _sidecar(path)
+    if not path.exists():
+        raise FileNotFoundError(f"refusing to unpickle {path}: no such file")
+    words = sidecar.read_text().split() if sidecar.exists() else []
+    signature = words[0].removeprefix(SIGNATURE_PREFIX) if words else ""
     if not sidecar.exists():
-        raise ValueError(
-            f"refusing to unpickle {path}: checksum file {sidecar.name} is missing; "
-            f"a plain rerun of the workflow rebuilds both"
+        problem = f"its signature file {sidecar.name} is missing"
+    elif not words or not words[0].startswith(SIGNATURE_PREFIX):
+        problem = f"{sidecar.name} holds no {SIGNATURE_PREFIX[:-1]} signature (written by an older version?)"
+    elif not signature_matches(path, signature):
+        problem = (
+            f"its signature does not match {sidecar.name}: the file changed after it was written, "
+            "or another installation (another key) wrote it"
         )
-    expected = sidecar.read_text().split()[0]
-    actual = sha256_file(path)
-    if actual != expected:
-        path.unlink(missing_ok=True)
-        sidecar.unlink(missing_ok=True)
-        raise DamagedFile(
-            f"refusing to unpickle {path}: sha256 {actual[:12]}... does not match "
-            f"{sidecar.name} ({expected[:12]}...); the file was changed after it was written. "
-            f"Removed it and {sidecar.name}: a plain rerun of the workflow (the same command) rebuilds them"
-        )
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+    else:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    raise damaged(f"refusing to unpickle {path}: {problem}", path, sidecar)
 
 
 def _sidecar(path: Path) -> Path:

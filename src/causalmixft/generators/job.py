@@ -1,8 +1,9 @@
 """What every generator job shares: which (dataset, fold) it works on, its seeds, and its inputs.
 
-Every pickle goes through :func:`causalmixft.io.write_pickle` (sha256 sidecar) and is read back
-with :func:`causalmixft.io.read_pickle`, which refuses a file that changed; a refused or broken
-input is a :class:`StageError` naming the dataset and the stage.
+Every pickle goes through :func:`causalmixft.io.write_pickle` (a sidecar with this installation's
+signature) and is read back with :func:`causalmixft.io.read_pickle`, which removes a file that
+changed or was signed elsewhere; a refused or broken input is a :class:`StageError` naming the
+dataset and the stage.
 """
 
 from __future__ import annotations
