@@ -282,3 +282,24 @@ def test_query_rows_are_predicted_independently_of_each_other(task):
     together = backbone.predict_proba(cx, cy, np.concatenate([vx, tx]), 2)
     alone = backbone.predict_proba(cx, cy, vx, 2)
     np.testing.assert_allclose(together[: len(vx)], alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"batch_rows": 1}, "batch_rows must be at least 2"),
+        ({"batch_rows": 2, "real_share": 0.2}, "gives 0 real rows of 2"),
+        ({"batch_rows": 4, "real_share": 0.9}, "gives 4 real rows of 4"),
+        ({"lr": float("nan")}, "lr must be a finite number"),
+        ({"lr": float("inf")}, "lr must be a finite number"),
+        ({"weight_decay": float("nan")}, "weight_decay must be a finite number"),
+    ],
+)
+def test_degenerate_or_non_finite_settings_fail_before_any_step(options, problem):
+    with pytest.raises(ValueError, match=problem):
+        FinetuneConfig(**options)
+
+
+def test_the_smallest_episode_runs(task):
+    result = run(tiny_model(), task, FinetuneConfig(steps=2, eval_every=1, warmup_steps=0, batch_rows=2, device="cpu"))
+    assert result.steps_run == 2

@@ -82,6 +82,19 @@ class FinetuneConfig:
                 raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         if not 0.0 < self.real_share < 1.0:
             raise ValueError(f"real_share must lie strictly between 0 and 1, got {self.real_share}")
+        for name in ("lr", "weight_decay", "query_fraction", "max_grad_norm"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        # An episode needs a context row and a query row; under fixed_share a real part and a
+        # synthetic part of at least one row each (a part of 0 rows drops that source unsaid).
+        if self.batch_rows < 2:
+            raise ValueError(f"batch_rows must be at least 2 (a context and a query row), got {self.batch_rows}")
+        real_part = round(self.real_share * self.batch_rows)
+        if self.mixing == "fixed_share" and not 1 <= real_part < self.batch_rows:
+            raise ValueError(
+                f"batch_rows {self.batch_rows} with real_share {self.real_share} gives {real_part} real rows of "
+                f"{self.batch_rows} per episode; raise batch_rows so both parts get at least one row"
+            )
 
 
 @dataclass
