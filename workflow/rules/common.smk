@@ -35,7 +35,12 @@ from causalmixft.model.adapters import backbone_kind
 from causalmixft.preflight import backbone_class_limit, missing_gpu
 from causalmixft.workflow_code import script_modules
 from causalmixft.workflow_config import ConfigError, WorkflowConfig
+from causalmixft.config_checks import config_problems
 
+# Keys given twice in a config file and NaN or infinite numbers pass the schema (config_checks).
+CONFIG_PROBLEMS = config_problems(config, workflow.configfiles)
+if CONFIG_PROBLEMS:
+    raise WorkflowError("\n".join(CONFIG_PROBLEMS))
 validate(config, "../schemas/config.schema.yaml")
 
 # The scripts of the rules sit in ../scripts from this file's folder (as their `script` paths say).
@@ -72,14 +77,19 @@ BACKBONE_MAX_CLASSES = backbone_class_limit(config["backbone"])
 BASELINE_PATTERN = "|".join(re.escape(name) for name in registry.rule_fitted())
 
 
+# A name that becomes a folder: no "/", and no leading dot (".", ".." or a hidden folder); the
+# schema's $defs.name is the same pattern.
+NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+
+
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9_.-]+",
+    dataset=NAME,
     fold=r"\d+",
     budget=r"\d+",
     size=r"\d+",
-    method=r"[A-Za-z0-9_.-]+",
-    generator=r"[A-Za-z0-9_.-]+",
-    backbone=r"[A-Za-z0-9_.-]+",
+    method=NAME,
+    generator=NAME,
+    backbone=NAME,
 
 
 # --- targets ---------------------------------------------------------------------------
