@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, job_counts, run_snakemake, tiny_config, write_config
 
-from causalmixft.preflight import backbone_class_limit, missing_gpu
+from causalmixft.preflight import backbone_class_limit, backbone_weights_problem, missing_gpu
 
 SHIPPED = REPO / "src" / "causalmixft" / "model" / "weights" / "tfm-small"
 
@@ -63,3 +63,21 @@ def test_without_cuda_devices_torch_is_asked(monkeypatch):
         pytest.skip("a CUDA device is visible here")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert missing_gpu("cuda", local=True) == "device 'cuda' asks for a GPU but no CUDA device is visible on this machine"
+
+
+def test_missing_or_truncated_backbone_weights_are_named(tmp_path):
+    import shutil
+
+    shipped = REPO / "src/causalmixft/model/weights/tfm-small"
+    assert backbone_weights_problem(shipped) is None
+    assert backbone_weights_problem(tmp_path / "absent") == (
+        f"{tmp_path / 'absent'} does not exist; it must hold model.safetensors and config.json (docs/backbones.md)"
+    )
+    folder = shutil.copytree(shipped, tmp_path / "copy")
+    (folder / "config.json").unlink()
+    assert "has no config.json" in backbone_weights_problem(folder)
+    shutil.copy(shipped / "config.json", folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    assert f"{weights} is damaged (" in backbone_weights_problem(folder)
+    assert "where its header says" in backbone_weights_problem(folder)

@@ -33,7 +33,15 @@ def finetune_setting(**options) -> dict:
     return config
 
 
+def weights_at(folder: str) -> dict:
+    config = tiny_config()
+    config["backbone"]["weights"] = folder
+    return config
+
+
 CASES = {
+    # a finished run whose weights input is missing looked up to date: rc 0, old metrics
+    "weights absent": (weights_at("no/such/folder"), r"config: backbone\.weights: no/such/folder does not exist"),
     # a name that becomes a folder escaped it ("..") or hid it (".x")
     "dataset ..": (with_name("dataset", ".."), r"'\.\.' does not match .*On instance\['datasets'\]"),
     "dataset .": (with_name("dataset", "."), r"'\.' does not match .*On instance\['datasets'\]"),

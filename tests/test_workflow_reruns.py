@@ -10,6 +10,7 @@ params, code). Each change is checked with a dry run's job counts, then undone (
 | scm.quality | fit_scm, sample_synthetic, finetune of SCM-sampling methods, aggregate |
 | content of causal/scm.py | the same (not discover_dag, not split) |
 | finetune settings (lr) | finetune (every run), aggregate |
+| backbone.weights: another folder / one that is not there | finetune (every run), aggregate / an error naming the folder |
 | a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
 | a damaged scm.pkl (signature mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,8 +58,8 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     config = small_config()
     write_config(work, config)
 
-    def snakemake(*args):
-        return run_snakemake(work, *args, snakefile=repo / "Snakefile")
+    def snakemake(*args, check=True):
+        return run_snakemake(work, *args, snakefile=repo / "Snakefile", check=check)
 
     def dry_run():
         result = snakemake("--dry-run")
@@ -108,9 +110,24 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     module.write_text(original)  # undone: the next dry run has no causal jobs
 
     # A fine-tuning setting: every run and the aggregation, nothing upstream.
+    lr = config["finetune"]["lr"]
     config["finetune"]["lr"] = 2.0e-3
     write_config(work, config)
     assert dry_run() == {"finetune": 4, "aggregate": 1, "all": 1}
+    config["finetune"]["lr"] = lr
+    write_config(work, config)
+
+    # Other backbone weights (the same files, mtimes kept): every run again. Weights that are not
+    # there stop the workflow naming the folder (they passed, with the old runs taken as current).
+    copy = shutil.copytree(config["backbone"]["weights"], tmp_path / "weights-copy")
+    config["backbone"]["weights"] = str(copy)
+    write_config(work, config)
+    assert dry_run() == {"finetune": 4, "aggregate": 1, "all": 1}
+    config["backbone"]["weights"] = str(tmp_path / "no-weights")
+    write_config(work, config)
+    gone = snakemake("--dry-run", check=False)
+    assert gone.returncode != 0
+    assert f"config: backbone.weights: {tmp_path / 'no-weights'} does not exist" in gone.stdout + gone.stderr
 
 
 def script_cpu_seconds(group: int, script: str) -> float:

@@ -6,6 +6,10 @@ seconds instead of after hours of data, causal and sampling jobs:
 - :func:`backbone_class_limit`: the most classes the configured backbone tells apart; the
   prepare stage fails a dataset with more (``causalmixft.data.prepare``).
 - :func:`missing_gpu`: a ``cuda`` device asked for where no CUDA device is visible.
+- :func:`backbone_weights_problem`: ``backbone.weights`` without its two files, or with a
+  truncated ``model.safetensors``. Checked at parse time because Snakemake takes a finished
+  run whose weights input is missing as up to date (it reran nothing and reported old metrics
+  under the new weights' name).
 """
 
 from __future__ import annotations
@@ -33,11 +37,27 @@ def backbone_class_limit(backbone: Mapping) -> int | None:
         return int(limit)
     path = Path(backbone["weights"]) / "config.json"
     if not path.is_file():
-        return None  # fine-tuning reports the missing weights with their path
+        return None  # backbone_weights_problem reports the missing weights with their path
     config = json.loads(path.read_text())
     for key in ("max_classes", "dim_output"):
         if key in config:
             return int(config[key])
+    return None
+
+
+def backbone_weights_problem(weights: str | os.PathLike) -> str | None:
+    """Why the folder ``weights`` cannot be fine-tuned from (None if it can): a missing file or a
+    ``model.safetensors`` shorter or longer than its header says."""
+    from causalmixft.io import safetensors_problem
+
+    folder = Path(weights)
+    missing = [name for name in ("model.safetensors", "config.json") if not (folder / name).is_file()]
+    if missing:
+        where = "does not exist" if not folder.exists() else f"has no {' and no '.join(missing)}"
+        return f"{folder} {where}; it must hold model.safetensors and config.json (docs/backbones.md)"
+    problem = safetensors_problem(folder / "model.safetensors")
+    if problem:
+        return f"{folder / 'model.safetensors'} is damaged ({problem}); restore it or point backbone.weights elsewhere"
     return None
 
 

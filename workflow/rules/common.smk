@@ -32,7 +32,11 @@ if str(SRC) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 from causalmixft import layout
 from causalmixft.generators import registry
 from causalmixft.model.adapters import backbone_kind
-from causalmixft.preflight import backbone_class_limit, missing_gpu
+from causalmixft.preflight import (
+    backbone_class_limit,
+    backbone_weights_problem,
+    missing_gpu,
+)
 from causalmixft.workflow_code import script_modules
 from causalmixft.workflow_config import ConfigError, WorkflowConfig
 from causalmixft.config_checks import config_problems
@@ -65,6 +69,13 @@ DATASETS = WF.datasets
 FOLDS = WF.folds
 BACKBONE = WF.backbone
 BACKBONE_WEIGHTS = WF.backbone_weights
+# Weights the workflow does not build are checked now: a finished run whose weights input is
+# missing would look up to date to Snakemake. A changed path reruns fine-tuning (params), as do
+# newer files at the same path (mtime: the weights are the finetune rule's inputs).
+if WF.pretrain is None and backbone_weights_problem(BACKBONE_WEIGHTS):
+    raise WorkflowError(
+        f"config: backbone.weights: {backbone_weights_problem(BACKBONE_WEIGHTS)}"
+    )
 PRETRAIN = WF.pretrain
 FINETUNE = WF.finetune
 # Fine-tuning asks for a GPU unless the config pins it to the CPU; the profile caps how many
@@ -123,10 +134,8 @@ def finetune_env():
     """
     if PRETRAIN is not None:
         return "../../envs/model.yaml"
-    try:
+    try:  # the files exist (backbone_weights_problem, above)
         kind = backbone_kind(BACKBONE_WEIGHTS)
-    except FileNotFoundError:
-        return "../../envs/model.yaml"  # fine-tuning reports the missing weights with their path
     except ValueError as error:
         raise WorkflowError(f"config: backbone.weights: {error}") from None
     if kind == "builtin":
