@@ -11,6 +11,7 @@ params, code). Each change is checked with a dry run's job counts, then undone (
 | content of causal/scm.py | the same (not discover_dag, not split) |
 | finetune settings (lr) | finetune (every run), aggregate |
 | backbone.weights: another folder / one that is not there | finetune (every run), aggregate / an error naming the folder |
+| dag.json, dag.png, scm_report.json, a run's model.safetensors or config.json deleted | the job that writes it and what follows |
 | a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
 | a damaged scm.pkl (signature mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
 """
@@ -76,6 +77,26 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
         "aggregate": 1,
         "all": 1,
     }
+    assert dry_run() == "nothing"
+
+    # A documented output deleted by hand is missing to `rule all`: a plain rerun restores it
+    # (before: "Nothing to be done"). Put back (mtimes kept), nothing is left to do.
+    results = work / "results"
+    scm_chain = {"fit_scm": 1, "sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
+    for name, reruns in [
+        ("dag.json", {"discover_dag": 1, **scm_chain}),
+        ("dag.png", {"discover_dag": 1, **scm_chain}),
+        ("scm_report.json", scm_chain),
+        ("model.safetensors", {"finetune": 1, "aggregate": 1, "all": 1}),
+        ("config.json", {"finetune": 1, "aggregate": 1, "all": 1}),
+    ]:
+        where = results / ("causal" if name in ("dag.json", "dag.png", "scm_report.json") else "runs/tfm-small/finetune")
+        (path,) = where.rglob(name)
+        kept = tmp_path / name
+        shutil.copy2(path, kept)
+        path.unlink()
+        assert dry_run() == reruns, name
+        shutil.copy2(kept, path)
     assert dry_run() == "nothing"
 
     # A new synthetic size: its samples and runs only; the existing size's files stay as they are.

@@ -9,6 +9,26 @@ PREPARED = layout.PREPARED
 
 
 stage_targets("causal", WF.causal_targets)
+# The reports no rule reads (dag.json, dag.png, scm_report.json) of every cell whose DAG or SCM is
+# used: as targets, one deleted by hand is rebuilt by a plain rerun.
+stage_targets(
+    "causal_reports",
+    lambda: sorted(
+        {
+            f"{layout.fill(CAUSAL, dataset=s.dataset, fold=s.fold, budget=s.budget)}/{name}"
+            for generator, names in [
+                (registry.CAUSALMIXFT, ("dag.json", "dag.png", "scm_report.json")),
+                *[
+                    (g, ("dag.json", "dag.png"))
+                    for g in WF.baseline_generators
+                    if "dag" in registry.needs(g)
+                ],
+            ]
+            for s in WF.grid.samples([generator])
+            for name in names
+        }
+    ),
+)
 
 
 rule discover_dag:

@@ -1,7 +1,16 @@
 RUN = layout.RUN
 
 
-stage_targets("finetune", lambda: [f"{run}/metrics.json" for run in WF.run_dirs()])
+# Every output of a run, not only metrics.json: one deleted by hand is then missing to `rule all`
+# and a plain rerun restores it (otherwise nothing asks for it).
+stage_targets(
+    "finetune",
+    lambda: [
+        f"{run}/{name}"
+        for run in WF.run_dirs()
+        for name in ("metrics.json", "model.safetensors", "config.json")
+    ],
+)
 
 
 rule finetune:
