@@ -41,6 +41,16 @@ def test_a_resumed_run_continues_where_it_stopped(tmp_path):
     assert set(load_file(str(tmp_path / "final" / "model.safetensors"))) == set(model.state_dict())
 
 
+def test_checkpoints_every_few_minutes_as_well_as_every_few_steps(tmp_path):
+    # A step-interval beyond the run: only the time rule (here: at every step) and the end checkpoint.
+    pretrain_from_options(tmp_path, {**TINY, "steps": 3, "checkpoint_every": 100, "checkpoint_every_min": 1e-9})
+    written = [json.loads(line) for line in (tmp_path / "checkpoints.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in written] == [1, 2, 3, 3]
+    pretrain_from_options(tmp_path / "steps", {**TINY, "steps": 3, "checkpoint_every": 100})
+    written = [json.loads(line) for line in (tmp_path / "steps" / "checkpoints.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in written] == [3]
+
+
 def test_unknown_options_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown pretraining options: \\['stepz'\\]"):
         pretrain_from_options(tmp_path, {"stepz": 3})

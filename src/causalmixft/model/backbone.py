@@ -7,7 +7,9 @@ integer codes (see :meth:`causalmixft.data.schema.TableSchema.encode_features`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +54,26 @@ def load_model(directory: str | Path = DEFAULT_WEIGHTS, device: str | torch.devi
     return model.to(device).eval()
 
 
+# The autocast dtype of CUDA forward passes: bf16 unless a block asks for another with
+# cuda_precision (bench/bench_speed.py --precision fp32 measures what bf16 gains).
+_CUDA_DTYPE: ContextVar[torch.dtype] = ContextVar("cuda_autocast_dtype", default=torch.bfloat16)
+
+
+@contextlib.contextmanager
+def cuda_precision(dtype: torch.dtype):
+    """Within the block, CUDA forward passes autocast to ``dtype``; ``torch.float32``: no autocast."""
+    token = _CUDA_DTYPE.set(dtype)
+    try:
+        yield
+    finally:
+        _CUDA_DTYPE.reset(token)
+
+
 def autocast(device: torch.device):
-    """bf16 autocast on GPU; float32 on CPU (bf16 matmuls on CPU are slower and less exact)."""
+    """bf16 autocast on GPU (see cuda_precision); float32 on CPU (bf16 matmuls on CPU are slower and less exact)."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        dtype = _CUDA_DTYPE.get()
+        return torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32)
     return torch.autocast("cpu", enabled=False)
 
 

@@ -101,9 +101,13 @@ def evaluate_real(model: TabularTransformer, datasets: list[str], n_folds: int =
 def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, prior_cfg: PriorConfig,
              lr: float, muon_lr: float, weight_decay: float, warmup: int, decay_fraction: float,
              eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None,
-             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS), init_weights: str | Path | None = None) -> dict:
+             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS), init_weights: str | Path | None = None,
+             checkpoint_every_min: float | None = None) -> dict:
     """Train (or resume) into ``out``. ``init_weights``: a weights directory to start from when
-    ``out`` holds no checkpoint yet; its architecture replaces ``model_cfg``."""
+    ``out`` holds no checkpoint yet; its architecture replaces ``model_cfg``. A checkpoint is
+    written every ``checkpoint_every`` steps and, when ``checkpoint_every_min`` is given, also
+    once that many minutes have passed since the last one (a run on a short GPU lease loses at
+    most that much when killed)."""
     device = resolve_device(device)
     torch.manual_seed(seed)
     if init_weights is not None:
@@ -133,6 +137,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
     out.mkdir(parents=True, exist_ok=True)
     decay_start = int(steps * (1 - decay_fraction))
     start_time, last_loss = time.time() - elapsed, float("nan")
+    last_checkpoint = time.time()
     running = []
 
     def save_checkpoint():
@@ -141,9 +146,13 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
         if n_averaged:
             from safetensors.torch import save_file
 
+            # the first checkpoint may come after the decay phase began (checkpoint_every > its start)
+            (out / "checkpoint").mkdir(parents=True, exist_ok=True)
             save_file({k: v.contiguous() for k, v in average.items()}, str(out / "checkpoint" / ".average.tmp"))
             (out / "checkpoint" / ".average.tmp").replace(out / "checkpoint" / "average.safetensors")
         save_training_state(out / "checkpoint", model, optimizers, generator, extra)
+        with open(out / "checkpoints.jsonl", "a") as handle:  # when each checkpoint was written
+            handle.write(json.dumps({"step": step, "elapsed_s": round(extra["elapsed_s"], 1)}) + "\n")
 
     model.train()
     while step < steps:
@@ -181,8 +190,10 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
             with open(log_path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
-        if step % checkpoint_every == 0:
+        if step % checkpoint_every == 0 or (
+                checkpoint_every_min is not None and time.time() - last_checkpoint >= checkpoint_every_min * 60):
             save_checkpoint()
+            last_checkpoint = time.time()
     save_checkpoint()
 
     final = TabularTransformer(model_cfg)
@@ -203,7 +214,8 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
 
 DEFAULT_OPTIONS = {"steps": 4000, "batch_size": 8, "lr": 3e-3, "muon_lr": 0.02, "weight_decay": 0.01, "warmup": 100,
                    "decay_fraction": 0.2, "eval_every": 100, "checkpoint_every": 100, "seed": 0, "device": "auto",
-                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS), "init_weights": None}
+                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS), "init_weights": None,
+                   "checkpoint_every_min": None}
 
 
 def pretrain_from_options(out: Path, options: dict) -> dict:
@@ -217,7 +229,8 @@ def pretrain_from_options(out: Path, options: dict) -> dict:
     return pretrain(Path(out), merged["steps"], merged["batch_size"], model_cfg, prior_cfg, merged["lr"],
                     merged["muon_lr"], merged["weight_decay"], merged["warmup"], merged["decay_fraction"],
                     merged["eval_every"], merged["checkpoint_every"], merged["seed"], merged["device"],
-                    merged["time_limit_min"], merged["real_datasets"], merged["init_weights"])
+                    merged["time_limit_min"], merged["real_datasets"], merged["init_weights"],
+                    merged["checkpoint_every_min"])
 
 
 PRIOR_FLAGS = ("min_rows", "max_rows", "max_features", "tree_fraction", "sum_fraction")
@@ -234,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--decay-fraction", type=float, default=0.2)
     parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-every-min", type=float, default=None,
+                        help="also checkpoint once this many minutes have passed since the last checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
