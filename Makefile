@@ -30,7 +30,7 @@ STUDY_CONFIGS := config/study.yaml
 study-pilot: STUDY_CONFIGS += config/study-pilot.yaml
 .PHONY: study study-pilot study-dry-run
 study study-pilot: $(STAMP)
-	$(SNAKEMAKE) --cores $(CORES) --configfile $(STUDY_CONFIGS) --keep-going \
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(STUDY_CONFIGS) --keep-going $(STUDY_ARGS) \
 		|| { $(SNAKEMAKE) aggregate --cores $(CORES) --configfile $(STUDY_CONFIGS); exit 1; }
 
 study-dry-run: $(STAMP)

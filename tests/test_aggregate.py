@@ -6,13 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from test_aggregate_fixtures import grid_files, write_point, write_run
+from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
 from causalmixft.experiment import findings, stats
 from causalmixft.experiment.aggregate import build_tables, cost_table
 from causalmixft.experiment.collect import (
-    expected_runs,
-    fidelity_files,
     load_benchmarks,
     load_fidelity,
     load_runs,
@@ -29,7 +27,7 @@ SIZE_DEPENDENT = {"causalmixft", "scm_only"}
 
 def tables_for(tmp_path, expected, metrics=("roc_auc", "accuracy"), groups=None):
     study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, dataset_groups=groups, metrics=metrics)
-    return build_tables(load_runs(expected, grid_files(tmp_path, expected)), study), study
+    return build_tables(load_runs(with_budget(expected), grid_files(tmp_path, expected)), study), study
 
 
 def cell(frame, **where):
@@ -413,15 +411,17 @@ def fidelity_report(two_sample, tstr, marginal):
 
 def test_fidelity_reports_are_flattened_and_tolerate_missing_keys(tmp_path):
     root = tmp_path / "synth" / "causalmixft"
-    write_json(root / "A" / "fold0" / "n64.fidelity.json", fidelity_report(0.6, 0.7, 0.1))
-    write_json(root / "A" / "fold1" / "n64.fidelity.json", {"two_sample_auc": 0.8, "notes": "text is ignored"})
-    write_json(root / "B" / "fold0" / "n64.fidelity.json", fidelity_report(0.5, None, 0.3))
-    absent = root / "B" / "fold1" / "n64.fidelity.json"
+    write_json(root / "A" / "fold0" / "real256" / "n64.fidelity.json", fidelity_report(0.6, 0.7, 0.1))
+    write_json(root / "A" / "fold1" / "real256" / "n64.fidelity.json", {"two_sample_auc": 0.8, "notes": "text is ignored"})
+    write_json(root / "B" / "fold0" / "real256" / "n64.fidelity.json", fidelity_report(0.5, None, 0.3))
+    absent = root / "B" / "fold1" / "real256" / "n64.fidelity.json"
     fidelity, missing = load_fidelity(sorted(root.rglob("*.fidelity.json")) + [absent])
     expected = [("zeroshot", "A", 0, 0)]
     write_point(tmp_path / "runs", "zeroshot", "A", 0, 0)
     study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT)
-    tables = build_tables(load_runs(expected, grid_files(tmp_path / "runs", expected)), study, fidelity, missing)
+    # the aggregate hands build_tables one budget's reports without the column (report._of_budget)
+    fidelity = fidelity.drop(columns="real_budget")
+    tables = build_tables(load_runs(with_budget(expected), grid_files(tmp_path / "runs", expected)), study, fidelity, missing)
     table = tables["fidelity"].set_index("key")
     # Row counts, per-feature distances and per-class shares are detail, not aggregated.
     assert set(table.index) == {
@@ -467,16 +467,16 @@ def test_cost_table_from_benchmark_files(tmp_path):
 
 def test_a_misplaced_metrics_file_is_an_error_not_a_missing_run(tmp_path):
     path = write_point(tmp_path, "finetune", "A", 0, 0)
-    target = path.parents[3] / "B" / "fold0" / "n0" / "metrics.json"
+    target = path.parents[4] / "B" / "fold0" / "real256" / "n0" / "metrics.json"
     target.parent.mkdir(parents=True)
     path.rename(target)
     with pytest.raises(Exception, match=r"\[aggregate\] B: .* describes run"):
-        load_runs([("finetune", "B", 0, 0)], [target])
+        load_runs(with_budget([("finetune", "B", 0, 0)]), [target])
 
 
 def test_runs_long_has_one_row_per_run_split_metric(tmp_path):
     path = write_point(tmp_path, "finetune", "A", 0, 0, roc_auc=0.9)
-    frame = runs_long(load_runs([("finetune", "A", 0, 0)], [path]).records)
+    frame = runs_long(load_runs(with_budget([("finetune", "A", 0, 0)]), [path]).records)
     assert len(frame) == 2 * 4  # val/test x four metrics
     row = frame[(frame["split"] == "test") & (frame["metric"] == "roc_auc")].iloc[0]
     assert (row["value"], row["wall_time_s"], row["backbone"], row["selected_step"]) == (0.9, 1.5, "tfm-small", 0)
@@ -485,34 +485,13 @@ def test_runs_long_has_one_row_per_run_split_metric(tmp_path):
 def test_runs_are_matched_to_the_grid_by_path(tmp_path):
     listed = write_point(tmp_path, "finetune", "A", 0, 0)
     outside = write_point(tmp_path, "finetune", "Z", 0, 0)  # not in the grid: ignored
-    runs = load_runs([("finetune", "A", 0, 0), ("zeroshot", "A", 0, 0)], [listed, outside])
+    runs = load_runs(with_budget([("finetune", "A", 0, 0), ("zeroshot", "A", 0, 0)]), [listed, outside])
     assert [(r["method"], r["dataset"]) for r in runs.records] == [("finetune", "A")]
     assert runs.missing[["method", "path"]].values.tolist() == [["zeroshot", ""]]
     with pytest.raises(Exception, match="is not .*metrics.json"):
         load_runs([], [tmp_path / "metrics.json"])
     with pytest.raises(Exception, match="two metrics files for run"):
-        load_runs([], [listed, tmp_path / "other" / "finetune" / "A" / "fold0" / "n0" / "metrics.json"])
-
-
-def test_the_grid_follows_each_methods_pool():
-    builtin = [BUILTIN_METHODS[name] for name in ("zeroshot", "finetune", "causalmixft", "scm_only")]
-    methods = [*builtin, Method("ctgan", "real+synthetic", "ctgan")]
-    grid = expected_runs(methods, ["A"], [0], [0, 256, 64])
-    assert grid == [
-        ["zeroshot", "A", 0, 0],
-        ["finetune", "A", 0, 0],
-        ["causalmixft", "A", 0, 64],
-        ["causalmixft", "A", 0, 256],
-        ["scm_only", "A", 0, 64],
-        ["scm_only", "A", 0, 256],
-        ["ctgan", "A", 0, 64],
-        ["ctgan", "A", 0, 256],
-    ]
-    # One report per generator (causalmixft serves two methods) and size above 0.
-    assert fidelity_files(methods, ["A"], [0], [0, 64]) == [
-        "results/synth/causalmixft/A/fold0/n64.fidelity.json",
-        "results/synth/ctgan/A/fold0/n64.fidelity.json",
-    ]
+        load_runs([], [listed, tmp_path / "other" / "finetune" / "A" / "fold0" / "real256" / "n0" / "metrics.json"])
 
 
 def test_source_kinds_become_groups_only_when_mixed():

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from test_aggregate import cell
-from test_aggregate_fixtures import grid_files, write_point, write_run
+from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
 from causalmixft.experiment import stats
 from causalmixft.experiment.aggregate import build_tables
@@ -25,7 +25,7 @@ REAL_TRAIN = 204  # n_real_rows of every fixture run that trains on real rows
 
 def answer_for(tmp_path, expected, metrics=("roc_auc",), groups=None):
     study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, dataset_groups=groups, metrics=metrics)
-    tables = build_tables(load_runs(expected, grid_files(tmp_path, expected)), study)
+    tables = build_tables(load_runs(with_budget(expected), grid_files(tmp_path, expected)), study)
     return {**tables, **answer_tables(tables, study)}
 
 
@@ -240,7 +240,7 @@ def test_chance_test_against_the_null_of_the_test_rows_with_holm_over_methods(tm
     }
     expected = write_grid(tmp_path, scores)
     study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, metrics=("roc_auc",))
-    tables = build_tables(load_runs(expected, grid_files(tmp_path, expected)), study)
+    tables = build_tables(load_runs(with_budget(expected), grid_files(tmp_path, expected)), study)
     counts = {("A", 0): [50, 50], ("B", 0): [100, 100], ("B", 1): [100, 100]}
     chance = answer_tables(tables, study, counts)["chance"].set_index(["dataset", "method"])
     a0, a1 = chance.loc[("A", "zeroshot")], chance.loc[("A", "finetune")]

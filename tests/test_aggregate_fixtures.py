@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from causalmixft.experiment.collect import metrics_path
+from causalmixft import layout
 from causalmixft.io import read_json, write_json
 
 BACKBONE = "tfm-small"
@@ -19,11 +19,13 @@ CONTRACT_KEYS = {
     "generator",
     "dataset",
     "fold",
+    "real_budget",
     "size",
     "n_real_rows",
     "n_synthetic_rows",
     "n_context_rows",
     "n_val_rows",
+    "n_selection_rows",
     "n_test_rows",
     "n_replicates",
     "device",
@@ -85,11 +87,13 @@ def write_run(
         "generator": None,
         "dataset": dataset,
         "fold": fold,
+        "real_budget": BUDGET,
         "size": size,
         "n_real_rows": 0 if method == "scm_only" else 204,
         "n_synthetic_rows": size,
         "n_context_rows": 204,
         "n_val_rows": 52,
+        "n_selection_rows": 52,
         "n_test_rows": 300,
         "n_replicates": len(entries),
         "device": "cpu",
@@ -140,6 +144,22 @@ def _mean_of(entries: list[dict], split: str) -> dict:
     return means
 
 
+# The real budget of every fixture run: the analysis below the aggregate's per-budget loop
+# (build_tables, Study) sees one budget at a time and keys runs by (method, dataset, fold, size).
+BUDGET = 256
+
+
+def metrics_path(runs_root: Path, method: str, dataset: str, fold: int, size: int) -> Path:
+    """``{runs_root}/{method}/{dataset}/fold{fold}/real{BUDGET}/n{size}/metrics.json``."""
+    run = layout.fill(layout.tail(layout.RUN, "method"), method=method, dataset=dataset, fold=fold, budget=BUDGET, size=size)
+    return Path(runs_root) / run / "metrics.json"
+
+
+def with_budget(expected) -> list[tuple]:
+    """(method, dataset, fold, size) keys as the loader takes them, at the fixtures' budget."""
+    return [(m, d, f, BUDGET, s) for m, d, f, s in expected]
+
+
 def grid_files(runs_root: Path, expected) -> list[Path]:
     """The metrics.json path of every run of ``expected`` (written or not)."""
     return [metrics_path(runs_root, *key) for key in expected]
@@ -156,7 +176,7 @@ def test_fixture_writes_exactly_the_contract_schema(tmp_path):
     )
     record = read_json(path)
     assert set(record) == CONTRACT_KEYS
-    assert path == tmp_path / "causalmixft" / "diabetes" / "fold0" / "n256" / "metrics.json"
+    assert path == tmp_path / "causalmixft" / "diabetes" / "fold0" / f"real{BUDGET}" / "n256" / "metrics.json"
     (replicate,) = record["replicates"]
     assert set(replicate) == REPLICATE_KEYS
     assert [p["step"] for p in replicate["curve"]] == [0, 10]

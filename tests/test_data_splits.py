@@ -131,3 +131,29 @@ def test_allocation_respects_total_and_bounds(seed):
     take = _allocate(available, n, lower, upper)
     assert take.sum() == n and np.all(take >= lower) and np.all(take <= upper)
     assert np.all(np.abs(take - n * available / available.sum()) < 2)
+
+
+def test_smaller_budgets_are_nested_in_larger_ones_and_share_the_test_rows(anneal):
+    splits = {b: make_split("anneal", anneal, 1, Protocol(3, b, 0.2, 0, 500)) for b in (32, 128, 512)}
+    rows = {b: split.meta["rows"] for b, split in splits.items()}
+    assert rows[32]["test"] == rows[128]["test"] == rows[512]["test"]
+    for small, large in ((32, 128), (128, 512)):
+        for part in ("train", "val"):
+            assert set(rows[small][part]) < set(rows[large][part]), (small, large, part)
+    # 32 rows: round(0.2 * 32) = 6 validation, 26 train; all five classes of anneal in train
+    assert (len(rows[32]["train"]), len(rows[32]["val"])) == (26, 6)
+    assert len(splits[32].meta["counts"]["train"]["classes"]) == 5
+    # a budget's rows do not depend on which other budgets run: the same split made alone
+    assert make_split("anneal", anneal, 1, Protocol(3, 128, 0.2, 0, 500)).meta["rows"] == rows[128]
+
+
+def test_every_prefix_of_the_stratified_order_is_within_one_row_per_class_of_its_share():
+    from causalmixft.data.splits import stratified_order
+
+    labels = np.array(["a"] * 70 + ["b"] * 25 + ["c"] * 5)
+    order = stratified_order(np.arange(100), labels, np.random.default_rng(3))
+    assert sorted(order) == list(range(100)) and set(labels[order[:3]]) == {"a", "b", "c"}
+    for m in range(3, 101):
+        counts = {c: int((labels[order[:m]] == c).sum()) for c in "abc"}
+        # the first row of each class is moved to the front: at most one row above, 1 + 1 below its share
+        assert all(-2 < counts[c] - m * share <= 2 for c, share in (("a", 0.7), ("b", 0.25), ("c", 0.05))), (m, counts)

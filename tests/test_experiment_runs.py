@@ -12,7 +12,7 @@ from test_aggregate_fixtures import CONTRACT_KEYS, REPLICATE_KEYS
 
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
-from causalmixft.methods import BUILTIN_METHODS, Method, method_sizes, resolve_method
+from causalmixft.methods import BUILTIN_METHODS, Method, resolve_method
 from causalmixft.experiment.runs import replicate_seed, run_method, save_run, training_pools
 from causalmixft.model.backbone import save_model
 
@@ -50,14 +50,15 @@ PARAMS = {"steps": 6, "eval_every": 2, "batch_rows": 32, "lr": 1e-3, "warmup_ste
 
 def test_pools_follow_the_method():
     train = SPLITS["train"]
-    real, synthetic = training_pools(BUILTIN_METHODS["zeroshot"], train, None, 0)
+    real, synthetic, _ = training_pools(BUILTIN_METHODS["zeroshot"], train, None, 0)
     assert len(real) == 0 and synthetic is None
-    real, synthetic = training_pools(BUILTIN_METHODS["finetune"], train, None, 0)
+    real, synthetic, _ = training_pools(BUILTIN_METHODS["finetune"], train, None, 0)
     assert len(real) == 60 and synthetic is None
-    real, synthetic = training_pools(BUILTIN_METHODS["causalmixft"], train, SYNTHETIC, 16)
+    real, synthetic, selection = training_pools(BUILTIN_METHODS["causalmixft"], train, SYNTHETIC, 16, 8)
+    assert selection is None  # only a method that selects on synthetic rows reads past its size
     assert len(real) == 60
     pd.testing.assert_frame_equal(synthetic, SYNTHETIC.iloc[:16])  # nested: the first n rows
-    real, synthetic = training_pools(BUILTIN_METHODS["scm_only"], train, SYNTHETIC, 16)
+    real, synthetic, _ = training_pools(BUILTIN_METHODS["scm_only"], train, SYNTHETIC, 16)
     assert len(real) == 0 and len(synthetic) == 16
 
 
@@ -66,9 +67,16 @@ def test_a_pool_larger_than_the_draw_is_refused():
         training_pools(BUILTIN_METHODS["causalmixft"], SPLITS["train"], SYNTHETIC, 64)
 
 
-def test_sizes_and_methods():
-    assert method_sizes(BUILTIN_METHODS["finetune"], [0, 64, 16]) == [0]
-    assert method_sizes(BUILTIN_METHODS["scm_only"], [0, 64, 16]) == [16, 64]
+def test_a_method_selecting_on_synthetic_rows_gets_the_rows_after_its_training_rows():
+    real, synthetic, selection = training_pools(BUILTIN_METHODS["causalmixft_synthval"], SPLITS["train"], SYNTHETIC, 16, 8)
+    assert len(real) == 60
+    pd.testing.assert_frame_equal(synthetic, SYNTHETIC.iloc[:16])  # the same training rows as causalmixft
+    pd.testing.assert_frame_equal(selection, SYNTHETIC.iloc[16:24].reset_index(drop=True))  # never trained on
+    with pytest.raises(ValueError, match="needs 48 synthetic rows, got 40"):
+        training_pools(BUILTIN_METHODS["causalmixft_synthval"], SPLITS["train"], SYNTHETIC, 40, 8)
+
+
+def test_methods_resolve_by_name_or_from_the_config():
     custom = resolve_method("mine", {"mine": {"pool": "synthetic", "generator": "ctgan"}})
     assert custom == Method("mine", "synthetic", "ctgan") and custom.size_dependent and not custom.uses_real
     with pytest.raises(ValueError, match="unknown method 'nope'"):
@@ -78,8 +86,9 @@ def test_sizes_and_methods():
 
 
 def run(method: str, size: int, weights, synthetic=SYNTHETIC, replicates=2, params=PARAMS):
-    return run_method(BUILTIN_METHODS[method], size, "toy", 0, SPLITS["train"], SPLITS["val"], SPLITS["test"],
-                      synthetic, SCHEMA, weights, params, "tiny", replicates=replicates, protocol_seed=0)
+    return run_method(BUILTIN_METHODS[method], size, "toy", 0, 48, SPLITS["train"], SPLITS["val"], SPLITS["test"],
+                      synthetic, SCHEMA, weights, params, "tiny", replicates=replicates, protocol_seed=0,
+                      selection_rows=8)
 
 
 def test_zeroshot_is_one_evaluation_of_the_pretrained_model_standing_for_every_replicate(weights):
@@ -136,3 +145,20 @@ def test_replicate_seeds_are_shared_by_methods_and_sizes_and_differ_by_replicate
 def test_missing_synthetic_rows_name_the_dataset_and_stage(weights):
     with pytest.raises(StageError, match=r"\[finetune\] toy: method causalmixft at n=64 needs 64"):
         run("causalmixft", 64, weights)
+
+
+def test_a_synthval_run_selects_on_real_and_scm_rows_and_keeps_the_real_validation_apart(weights):
+    from causalmixft.experiment.collect import chooser_as_val
+
+    _, metrics = run("causalmixft_synthval", 16, weights, replicates=1)
+    replicate = metrics["replicates"][0]
+    assert set(replicate["selected"]) == {"step", "val", "test", "select"}
+    assert metrics["n_selection_rows"] == metrics["n_val_rows"] + 8
+    assert all("select" in point for point in replicate["curve"])
+    # the step is the best of the selection set (ties: the earlier step), not of the real validation rows
+    best = max(point["select"]["roc_auc"] for point in replicate["curve"])
+    assert replicate["selected"]["select"]["roc_auc"] == best
+    # as the tables read it: val is the set that chose, val_real the real validation rows
+    read = chooser_as_val(metrics)["replicates"][0]
+    assert read["selected"]["val"] == replicate["selected"]["select"]
+    assert read["selected"]["val_real"] == replicate["selected"]["val"]

@@ -1,4 +1,4 @@
-"""config/study.yaml (`make study`): what issue 17 asks of the grid, a valid config once merged over
+"""config/study.yaml (`make study`): what issue 28 asks of the grid, a valid config once merged over
 config.yaml, sources inside the repository, and a dry run whose job counts are the grid's."""
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from conftest import MANIFEST, REPO, job_counts, load_yaml, run_snakemake
 from snakemake.utils import update_config, validate
 
 from causalmixft.data.tabmwp.tasks import TASKS
-from causalmixft.experiment.collect import generator_sample_sizes, run_sizes
 from causalmixft.methods import resolve_method
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 STUDY = load_yaml(REPO / "config" / "study.yaml")
-REQUIRED_METHODS = {"zeroshot", "finetune", "causalmixft", "scm_only", "scm_emptydag", "scm_randomdag"}
+REQUIRED_METHODS = {"zeroshot", "finetune", "causalmixft", "causalmixft_synthval"}
 
 
 def merged() -> dict:
@@ -46,7 +45,7 @@ def test_every_shipped_tabarena_table_and_every_kind_of_tabmwp_task_is_in_the_st
         assert spec["manifest"] == "resources/tabarena/MANIFEST.json"
     tasks = {spec["source"].removeprefix("tabmwp:") for spec in datasets.values() if spec["source"].startswith("tabmwp:")}
     assert tasks <= set(TASKS)
-    assert any(t.startswith("solved-") for t in tasks) and "grade" in tasks and any(t.startswith("probe-") for t in tasks)
+    assert tasks == set(TASKS)  # every TabMWP task: 3 tables cannot reach p < 0.05
     # the default's datasets keep their names, so the merge does not run one table twice
     assert set(load_yaml(REPO / "config.yaml")["datasets"]) <= set(STUDY["datasets"])
 
@@ -61,49 +60,66 @@ def test_every_source_is_a_file_in_the_repository():
             assert (REPO / path).is_file(), (name, path)
 
 
+def train_rows(budget: int, val_fraction: float) -> int:
+    return budget - round(val_fraction * budget)
+
+
 def test_the_grid_is_what_the_issue_asks():
     config = merged()
-    protocol, sizes = config["protocol"], sorted(s for s in config["synthetic"]["sizes"] if s > 0)
-    # seeds: 1 replicate, as the measured budget allows (config/study.yaml's header); folds >= 3
-    assert protocol["n_folds"] >= 3 and len(protocol["folds"]) >= 3
-    assert 0 in config["synthetic"]["sizes"] and len(sizes) >= 4
-    assert math.log10(sizes[-1] / sizes[0]) >= 1.5
-    train_rows = protocol["real_budget"] - round(protocol["val_fraction"] * protocol["real_budget"])
-    assert sizes[0] < train_rows < sizes[-1]
-    assert REQUIRED_METHODS <= set(config["finetune"]["methods"])
-    # the DAG controls run at some of causalmixft's sizes (equal-size comparisons), here one
-    own = config["synthetic"]["sizes_by_generator"]
-    assert set(own) == {"scm_emptydag", "scm_randomdag"} and all(set(v) <= set(sizes) and v for v in own.values())
-    assert "causalmixft" not in own
-    # the splits of every dataset need real_budget rows next to the largest test fold
+    protocol, synthetic = config["protocol"], config["synthetic"]
+    budgets = sorted(protocol["real_budget"])
+    # at least 3 real budgets spanning 16x; at least 2 paired replicates and 3 folds at every cell
+    assert len(budgets) >= 3 and budgets[-1] / budgets[0] >= 16
+    assert protocol["seeds"] >= 2 and protocol["n_folds"] >= 3 and len(protocol["folds"]) >= 3
+    # sizes: real rows only and multiples of each budget's train rows
+    assert synthetic["sizes"][0] == 0 and all(str(s).endswith("x") for s in synthetic["sizes"][1:])
+    assert REQUIRED_METHODS <= set(config["finetune"]["methods"]) and synthetic["selection_rows"] >= 1
+    assert 0 < config["analysis"]["equivalence_margin"] <= 0.02
+    # every dataset's budgets fit its rows next to the largest test fold, in train and validation streams
     for name, spec in config["datasets"].items():
         kind, _, argument = spec["source"].partition(":")
         path = REPO / (argument if kind == "file" else f"resources/tabmwp/{argument}.csv.gz")
         rows = len(pd.read_csv(path, usecols=[0]))
-        assert rows - math.ceil(rows / protocol["n_folds"]) >= protocol["real_budget"], name
+        pool = rows - math.ceil(rows / protocol["n_folds"])
+        val_stream = round(protocol["val_fraction"] * pool)
+        for budget in spec.get("budgets", budgets):
+            assert train_rows(budget, protocol["val_fraction"]) <= pool - val_stream, (name, budget)
+            assert budget - train_rows(budget, protocol["val_fraction"]) <= val_stream, (name, budget)
+        if "budgets" in spec:  # a dataset leaves out only the budgets it cannot give
+            missing = [b for b in budgets if b not in spec["budgets"]]
+            assert all(train_rows(b, protocol["val_fraction"]) > pool - val_stream for b in missing), name
 
 
 def expected_jobs(config: dict) -> dict[str, int]:
-    """Jobs per rule of a fresh run, from the grid alone."""
-    n_datasets, n_folds = len(config["datasets"]), len(config["protocol"]["folds"])
-    folds = n_datasets * n_folds
-    sizes, by_generator = config["synthetic"]["sizes"], config["synthetic"].get("sizes_by_generator")
-    baselines = [g for g in config["synthetic"]["generators"] if g != "causalmixft"]
-    custom = config["finetune"].get("custom_methods")
-    runs = sum(len(run_sizes(resolve_method(m, custom), sizes, by_generator)) for m in config["finetune"]["methods"])
-    sampled = {g: len(generator_sample_sizes(g, sizes, by_generator)) for g in ["causalmixft", *baselines]}
+    """Jobs per rule of a fresh run, counted from the config by hand (not through causalmixft.grid)."""
+    protocol, synthetic = config["protocol"], config["synthetic"]
+    n_folds, budgets = len(protocol["folds"]), protocol["real_budget"]
+    cells = [(name, b) for name, spec in config["datasets"].items() for b in spec.get("budgets", budgets)]
+    n_cells = len(cells) * n_folds
+    multiples = [float(str(s)[:-1]) for s in synthetic["sizes"] if str(s).endswith("x")]
+    methods = [resolve_method(m) for m in config["finetune"]["methods"]]
+    samples = runs = 0
+    for _, budget in cells:
+        sizes = {round(m * train_rows(budget, protocol["val_fraction"])) for m in multiples} - {0}
+        extra = {n + synthetic["selection_rows"] for n in sizes} if any(m.selects_on_synthetic for m in methods) else set()
+        samples += len(sizes | extra)
+        runs += sum(len(sizes) if m.generator else 1 for m in methods)
     return {
-        "prepare_dataset": n_datasets,
-        "split": folds,
-        "discover_dag": folds,
-        "fit_scm": folds,
-        "sample_synthetic": folds * sampled["causalmixft"],
-        "fit_generator": folds * len(baselines),
-        "sample_generator": folds * sum(sampled[g] for g in baselines),
-        "finetune": folds * runs,
+        "prepare_dataset": len(config["datasets"]),
+        "split": n_cells,
+        "discover_dag": n_cells,
+        "fit_scm": n_cells,
+        "sample_synthetic": samples * n_folds,
+        "finetune": runs * n_folds,
         "aggregate": 1,
         "all": 1,
     }
+
+
+def test_the_hand_count_of_the_study_is_its_header():
+    # the header's arithmetic: 225 (dataset, fold, budget) cells, 6 runs each
+    jobs = expected_jobs(merged())
+    assert (jobs["split"], jobs["finetune"], jobs["sample_synthetic"]) == (225, 1350, 900)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from causalmixft import failures, layout
 from causalmixft.data.sources import Source
@@ -305,6 +305,11 @@ def _values(run: Run) -> dict:
     return dict(method=run.method, dataset=run.dataset, fold=run.fold, budget=run.budget, size=run.size)
 
 
+def _labels(specs: Iterable[SizeSpec]) -> str:
+    """Sizes as the config spells them: ``[0, 64, 4x]``."""
+    return "[" + ", ".join(spec.label for spec in specs) + "]"
+
+
 def _grid(config: Mapping, methods: list[Method], generators: list[str]) -> Grid:
     """The run grid of a config; what the schema cannot check about sizes and budgets fails here."""
     protocol, synthetic = config["protocol"], config["synthetic"]
@@ -332,12 +337,12 @@ def _grid(config: Mapping, methods: list[Method], generators: list[str]) -> Grid
             specs = tuple(SizeSpec.parse(n) for n in own)
         except ValueError as error:
             raise ConfigError(f"config: synthetic.sizes_by_generator.{generator}: {error}") from None
-        outside = [spec.label for spec in specs if spec not in sizes or spec.value == 0]
+        outside = [spec for spec in specs if spec not in sizes or spec.value == 0]
         if outside:
             # a subset keeps every comparison between generators at sizes both have
             raise ConfigError(
-                f"config: synthetic.sizes_by_generator.{generator}: {outside} are not sizes above 0 of "
-                f"synthetic.sizes {[s.label for s in sizes]}"
+                f"config: synthetic.sizes_by_generator.{generator}: {_labels(outside)} are not sizes above 0 of "
+                f"synthetic.sizes {_labels(sizes)}"
             )
         by_generator[generator] = specs
     by_dataset = {}
@@ -367,7 +372,7 @@ def _grid(config: Mapping, methods: list[Method], generators: list[str]) -> Grid
     if dropped:
         raise ConfigError(
             f"config: finetune.methods {dropped} train on synthetic rows, but synthetic.sizes "
-            f"{[s.label for s in sizes]} give no size above 0 at any budget; add a size or drop them"
+            f"{_labels(sizes)} give no size above 0 at any budget; add a size or drop them"
         )
     if any(m.selects_on_synthetic for m in methods) and grid.selection_rows < 1:
         names = [m.name for m in methods if m.selects_on_synthetic]

@@ -121,6 +121,7 @@ def effects(long: pd.DataFrame, analysis: Analysis, baseline: str = "finetune") 
         if len(tested):
             table.loc[tested.index, "p_holm"] = holm(tested.to_numpy(float))
     tested = table["p_holm"].notna()
+    table = table.astype({"equivalent": object, "verdict": object})
     table.loc[tested, "equivalent"] = table.loc[tested, "tost_p"] < analysis.alpha
     table.loc[tested, "verdict"] = [
         _verdict(r, analysis) for r in table.loc[tested].itertuples()

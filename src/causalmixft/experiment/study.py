@@ -19,7 +19,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment.collect import RunKey, normalise_grid
+# A run of one real budget: the aggregate analyses each budget on its own (report.aggregate_results).
+RunKey = tuple[str, str, int, int]  # (method, dataset, fold, size)
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 ALL = "all"  # the group of every dataset, always reported first
@@ -55,7 +56,7 @@ class Study:
         methods = tuple(dict.fromkeys(key[0] for key in grid))
         groups = {str(name): tuple(sorted(map(str, members))) for name, members in (dataset_groups or {}).items()}
         return cls(
-            expected=tuple(normalise_grid(grid)),
+            expected=tuple(sorted(set(grid))),
             methods=methods,
             methods_with_real=frozenset(methods_with_real),
             size_dependent=frozenset(size_dependent),

@@ -1,0 +1,101 @@
+"""The answer's statistics (experiment/effects.py) on hand-made runs with answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalmixft.experiment import effects
+
+ANALYSIS = effects.Analysis(equivalence_margin=0.05, alpha=0.05, power=0.8, min_datasets=5)
+
+
+def long_rows(method, dataset, fold, replicate, value, size=0, budget=64, split="test", metric="roc_auc"):
+    return {"real_budget": budget, "method": method, "dataset": dataset, "fold": fold, "replicate": replicate,
+            "size": size, "n_real_rows": 51, "split": split, "metric": metric, "value": value}
+
+
+def paired(diffs, budget=64):
+    rows = []
+    for i, d in enumerate(diffs):
+        rows.append(long_rows("finetune", f"d{i}", 0, 0, 0.70, budget=budget))
+        rows.append(long_rows("causalmixft", f"d{i}", 0, 0, 0.70 + d, size=51, budget=budget))
+    return pd.DataFrame(rows)
+
+
+def test_a_paired_effect_over_five_datasets_has_its_hand_computed_interval_test_mde_and_tost():
+    table = effects.effects(paired([0.01, 0.02, 0.03, 0.04, 0.05]), ANALYSIS)
+    row = table.iloc[0]
+    # mean 0.03; sd = sqrt(sum((d - 0.03)^2) / 4) = sqrt(0.001 / 4) = 0.0158114; se = sd / sqrt(5) = 0.00707107
+    assert row["mean_diff"] == pytest.approx(0.03)
+    assert row["sd_diff"] == pytest.approx(0.0158114, rel=1e-5)
+    # t_{0.975, 4} = 2.776445: half width 0.0196324
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.0103676, rel=1e-5), pytest.approx(0.0496324, rel=1e-5))
+    # t = 0.03 / 0.00707107 = 4.24264 on 4 df: two-sided p = 0.013236; one test in the family, Holm = p
+    assert row["p_value"] == pytest.approx(0.013236, rel=1e-3) and row["p_holm"] == row["p_value"]
+    # MDE = (t_{0.975,4} + t_{0.8,4}) * se = (2.776445 + 0.940965) * 0.00707107 = 0.0262866
+    assert row["mde"] == pytest.approx(0.0262866, rel=1e-4)
+    # TOST at +-0.05: upper one-sided t = (0.03 - 0.05) / se = -2.828427, P(T4 <= -2.828) = 0.023710
+    assert row["tost_p"] == pytest.approx(0.023710, rel=1e-3)
+    assert row["verdict"] == "better" and (row["n_better"], row["n_worse"]) == (5, 0)
+    assert row["size_ratio"] == pytest.approx(1.0)  # 51 synthetic rows / 51 real train rows
+
+
+def test_a_null_effect_inside_the_margin_is_called_equivalent_and_a_wide_one_inconclusive():
+    narrow = effects.effects(paired([-0.002, 0.001, 0.0, 0.002, -0.001]), ANALYSIS).iloc[0]
+    assert narrow["p_holm"] > 0.05 and narrow["tost_p"] < 0.05 and narrow["verdict"] == "equivalent within +-0.05"
+    wide = effects.effects(paired([-0.2, 0.15, 0.05, -0.1, 0.12]), ANALYSIS).iloc[0]
+    assert wide["verdict"] == "inconclusive" and wide["mde"] > 0.05
+
+
+def test_fewer_than_five_datasets_give_no_interval_or_test():
+    row = effects.effects(paired([0.01, 0.02, 0.03, 0.04]), ANALYSIS).iloc[0]
+    assert row["verdict"] == effects.TOO_FEW and row["n_datasets"] == 4
+    assert all(pd.isna(row[c]) for c in ("ci_low", "ci_high", "p_value", "p_holm", "mde", "tost_p"))
+
+
+def test_holm_runs_once_over_the_family_of_every_budget_method_and_size():
+    frame = pd.concat([paired([0.01, 0.02, 0.03, 0.04, 0.05], budget=64),
+                       paired([0.01, 0.02, 0.03, 0.04, 0.05], budget=256)], ignore_index=True)
+    table = effects.effects(frame, ANALYSIS)
+    assert len(table) == 2 and table["family"].nunique() == 1
+    # two equal p values in one family: Holm multiplies the smaller by 2 and keeps the running max
+    assert table["p_holm"].tolist() == pytest.approx([2 * 0.013236] * 2, rel=1e-3)
+
+
+def test_replicates_then_folds_then_datasets_weigh_each_level_equally():
+    rows = []
+    for i in range(5):
+        rows += [long_rows("finetune", f"d{i}", f, r, 0.5) for f in (0, 1) for r in (0, 1)]
+        # dataset d0: fold 0 has replicates gaining 0.10 and 0.00 (mean 0.05), fold 1 one replicate gaining 0.01
+        gains = {(0, 0): 0.10, (0, 1): 0.00, (1, 0): 0.01} if i == 0 else {(f, r): 0.02 for f in (0, 1) for r in (0, 1)}
+        rows += [long_rows("causalmixft", f"d{i}", f, r, 0.5 + g, size=51) for (f, r), g in gains.items()]
+    per_dataset = effects.dataset_differences(pd.DataFrame(rows))
+    d0 = per_dataset[per_dataset["dataset"] == "d0"]["diff"].iloc[0]
+    # folds: (0.10 + 0.00) / 2 = 0.05 and 0.01; dataset: 0.03 (a flat mean of the 3 replicates would be 0.0367)
+    assert d0 == pytest.approx(0.03)
+
+
+def test_the_mde_shrinks_with_the_square_root_of_the_datasets():
+    assert effects.mde(0.02, 5, 0.05, 0.8) == pytest.approx((2.776445 + 0.940965) * 0.02 / math.sqrt(5), rel=1e-5)
+    assert effects.mde(0.02, 1, 0.05, 0.8) != effects.mde(0.02, 1, 0.05, 0.8)  # NaN: one dataset has no SD
+
+
+def test_the_chosen_size_stands_beside_a_random_choice_and_always_n0():
+    rows = []
+    for i in range(5):
+        for size, val, test in ((0, 0.70, 0.72), (64, 0.80, 0.70), (256, 0.75, 0.74)):
+            method = "finetune" if size == 0 else "causalmixft"
+            rows += [long_rows(method, f"d{i}", 0, 0, val, size=size, split="val"),
+                     long_rows(method, f"d{i}", 0, 0, test, size=size, split="test")]
+    candidates = effects.selection_candidates(pd.DataFrame(rows), ["causalmixft"])
+    row = effects.size_selection([candidates], ANALYSIS).iloc[0]
+    # validation picks 64 (0.80), test's best is 256 (0.74): no agreement, regret 0.74 - 0.70 = 0.04
+    assert (row["agree"], row["regret"]) == (0.0, pytest.approx(0.04))
+    # a random candidate hits the best 1 time in 3; its regret is mean(0.02, 0.04, 0) = 0.02; n = 0 gives 0.02
+    assert row["agree_random"] == pytest.approx(1 / 3) and row["regret_random"] == pytest.approx(0.02)
+    assert row["regret_zero"] == pytest.approx(0.02) and row["n_datasets"] == 5
+    assert row["regret_ci_low"] == pytest.approx(0.04) and row["note"] == ""  # no spread: a point interval
