@@ -1,0 +1,307 @@
+"""Golden test: every committed report under docs/results/ is what the current code makes of its runs.
+
+For each report with a ``tables/runs_long.csv``, the tables are rebuilt from that file (plus the
+report's configuration, dumped in ``report/summary.md``) with the aggregate stage's own
+``build_tables`` and ``answer_tables``, written with its ``write_csv`` into a temporary folder,
+and compared with the committed tables. A code change that moves a published number fails here
+unless the report is regenerated in the same commit.
+
+What a report does not publish cannot be rebuilt, so these parts are inputs, not checks:
+
+- the per-step evaluation curves: ``gap_regret_runs.csv`` stands in for them (``gap_regret`` and
+  the answer tables are rebuilt from it);
+- the split stage's test class counts: ``chance.csv``'s columns that need them are taken as
+  published (``chance_table`` runs without them and its other columns are compared);
+- fidelity reports and benchmark files: ``NOT_REBUILT`` names the tables that need them.
+
+Tolerance: a number matches when |rebuilt - committed| <= ATOL + RTOL * |committed|.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from causalmixft.experiment import aggregate, answer, report
+from causalmixft.experiment.collect import MISSING_COLUMNS, REPLICATE_FIELDS, Runs, source_kind_groups
+from causalmixft.experiment.study import Study
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = sorted(path.parents[1] for path in (ROOT / "docs" / "results").glob("*/tables/runs_long.csv"))
+
+# runs_long.csv prints 10 significant digits (write_csv), so a rebuilt number can differ from the
+# full-precision original by a few 1e-11 relative, amplified where a statistic subtracts nearly
+# equal numbers (an improvement of 0.0077 % moved by 3e-9 on the study). Both bounds sit two or
+# more orders of magnitude above the largest deviation seen on the committed reports, and far below
+# any edit a reader would notice: changing the sixth significant digit of a table fails.
+RTOL = 1e-6
+ATOL = 1e-7
+
+# Committed tables the rebuild cannot make, and why. Each must still be one the stage writes.
+NOT_REBUILT = {
+    "fidelity": "needs the fidelity reports under results/samples/, which a report does not publish",
+    "cost": "needs the Snakemake benchmark files under results/benchmarks/",
+    "cost_scaling": "needs the benchmark files and the prepared datasets' meta.json",
+    "cost_projection": "needs the benchmark files and the prepared datasets' meta.json",
+}
+# chance.csv columns that need the test rows' class counts (split meta.json files, not published).
+CHANCE_NEEDS_CLASS_COUNTS = {"null_se", "z", "p", "p_holm", "above_chance", "dataset_status"}
+
+
+def report_config(report_dir: Path) -> dict:
+    """The configuration the summary was made with (its ``## Configuration`` YAML block)."""
+    text = (report_dir / "report" / "summary.md").read_text()
+    block = re.search(r"^## Configuration\n\n```yaml\n(.*?)^```", text, re.S | re.M)
+    assert block, f"{report_dir}: report/summary.md has no ## Configuration block"
+    return yaml.safe_load(block.group(1))
+
+
+def exact_value(text) -> float:
+    """A runs_long value as the run wrote it, where the 10 printed digits determine it.
+
+    Accuracy and many ROC-AUCs are fractions k/n with n the split's row count, and the rank and
+    Wilcoxon tables see exact ties between methods (two datasets of the study have fold means
+    238/300 + 250/300 + 234/300 against 240/300 + 248/300 + 234/300). Printed values do not add up
+    to the same float, the originals do, so ties would break. Two fractions with denominators up
+    to 1000 lie at least 1e-6 apart, 20,000 times the print error, so the one that prints as
+    ``text`` is the value; other values are taken as printed.
+    """
+    if not isinstance(text, str):
+        return float("nan")
+    value = float(text)
+    if not np.isfinite(value):
+        return value
+    fraction = float(Fraction(text).limit_denominator(1000))
+    return fraction if format(fraction, ".10g") == format(value, ".10g") else value
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # a table without columns (e.g. no benchmarks)
+        return pd.DataFrame()
+
+
+def run_key_columns() -> list[str]:
+    """The columns that name a run, as the missing table spells them (kind, path, reason aside)."""
+    return [c for c in MISSING_COLUMNS if c not in ("kind", "path", "reason")]
+
+
+def load_inputs(report_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(runs_long with exact values, missing, config); a key column the report predates is filled
+    from the config (``real_budget``: the study's one protocol.real_budget)."""
+    config = report_config(report_dir)
+    tables = report_dir / "tables"
+    long = pd.read_csv(tables / "runs_long.csv", dtype={"value": str})
+    long["value"] = [exact_value(text) for text in long["value"]]
+    missing = pd.read_csv(tables / "missing.csv")
+    for frame in (long, missing):
+        if "real_budget" in run_key_columns() and "real_budget" not in frame:
+            frame.insert(list(frame.columns).index("size"), "real_budget", int(config["protocol"]["real_budget"]))
+    return long, missing, config
+
+
+def study_of(long: pd.DataFrame, missing: pd.DataFrame, config: dict) -> Study:
+    """The study as the workflow's aggregate rule describes it (workflow/rules/aggregate.smk).
+
+    Expected runs: those present plus those missing.csv lists, in the config's method order.
+    Which methods train on real rows and which depend on the synthetic size is read off the runs
+    themselves (n_real_rows > 0; a size above 0), so the test does not re-derive the method table.
+    """
+    keys = run_key_columns()
+    order = list(config["finetune"]["methods"])
+    expected = pd.concat([long[keys].drop_duplicates(), missing.loc[missing["kind"] == "run", keys]])
+    absent = sorted(set(expected["method"]) - set(order))
+    assert not absent, f"methods {absent} ran but are not in the report's finetune.methods"
+    position = expected["method"].map(order.index).rename("position")
+    expected = expected.assign(position=position).sort_values(["position", *keys]).drop(columns="position")
+    by_method = long.groupby("method")
+    return Study.from_params(
+        expected.to_numpy().tolist(),
+        methods_with_real=sorted(m for m, rows in by_method if (rows["n_real_rows"] > 0).any()),
+        size_dependent=sorted(m for m, rows in by_method if (rows["size"] > 0).any()),
+        dataset_groups=source_kind_groups(config["datasets"]),
+    )
+
+
+def records_of(long: pd.DataFrame) -> list[dict]:
+    """metrics.json records as far as runs_long holds them: each replicate's selected scores, no curve."""
+    run_fields = [c for c in long.columns if c not in (*REPLICATE_FIELDS, "split", "metric", "value")]
+    records: dict[tuple, dict] = {}
+    # NaN (an empty field) becomes None: NaN keys would never match each other.
+    for row in long.astype(object).where(long.notna(), None).to_dict("records"):
+        run = tuple(row[field] for field in run_fields)
+        record = records.setdefault(run, {**dict(zip(run_fields, run)), "replicates": {}})
+        replicate = tuple(row[field] for field in REPLICATE_FIELDS)
+        entry = record["replicates"].setdefault(replicate, {**dict(zip(REPLICATE_FIELDS, replicate)), "curve": []})
+        entry.setdefault("selected", {}).setdefault(row["split"], {})[row["metric"]] = row["value"]
+    return [{**record, "replicates": list(record["replicates"].values())} for record in records.values()]
+
+
+def rebuild(report_dir: Path, target: Path) -> dict[str, Path]:
+    """Write the tables the current code makes of ``report_dir``'s inputs under ``target``."""
+    long, missing, config = load_inputs(report_dir)
+    study = study_of(long, missing, config)
+    committed = report_dir / "tables"
+    gap_runs = read_table(committed / "gap_regret_runs.csv")
+    published_chance = read_table(committed / "chance.csv")
+    rebuilt_chance = {}
+    real_chance_table = answer.chance_table
+
+    def chance_table(scores, choices, study, test_class_counts=None):
+        # Rebuilt without class counts for the comparison; downstream tables get the published one.
+        rebuilt_chance["table"] = real_chance_table(scores, choices, study, None)
+        return published_chance
+
+    runs = Runs(records_of(long), missing[MISSING_COLUMNS], len(study.expected))
+    with (
+        mock.patch.object(aggregate, "gap_regret_runs", lambda records, study: gap_runs),
+        mock.patch.object(answer, "chance_table", chance_table),
+    ):
+        tables = aggregate.build_tables(runs, study)
+        tables.update(answer.answer_tables(tables, study, None))
+    chance = rebuilt_chance["table"]
+    for column in CHANCE_NEEDS_CLASS_COUNTS & set(chance.columns):  # inputs, like gap_regret_runs
+        chance[column] = published_chance[column].to_numpy() if len(chance) == len(published_chance) else np.nan
+    tables["chance"] = chance
+    for name in NOT_REBUILT:
+        tables.pop(name, None)
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = target / f"{name}.csv"
+        report.write_csv(paths[name], frame)
+    return paths
+
+
+def differences(rebuilt: dict[str, Path], committed_dir: Path) -> list[str]:
+    """Every way the committed tables differ from the rebuilt ones, one line each.
+
+    A committed table the code no longer writes, a committed column a rebuilt table lacks, a row
+    count, and each column with numbers out of tolerance (or other values unequal) are reported.
+    Tables and columns the code adds are not differences: the committed ones are checked.
+    """
+    problems = []
+    for path in sorted(committed_dir.glob("*.csv")):
+        name = path.stem
+        if name not in report.TABLES:
+            problems.append(f"{name}.csv: committed, but the current code no longer writes a table {name!r}")
+            continue
+        if name in NOT_REBUILT:
+            continue
+        if name not in rebuilt:
+            problems.append(f"{name}.csv: committed, but the rebuild made no such table")
+            continue
+        old, new = read_table(path), read_table(rebuilt[name])
+        lost = [c for c in old.columns if c not in new.columns]
+        if lost:
+            problems.append(f"{name}.csv: the code no longer writes the committed column(s) {lost}")
+        if len(old) != len(new):
+            problems.append(f"{name}.csv: {len(old)} rows committed, {len(new)} rebuilt")
+            continue
+        for column in [c for c in old.columns if c in new.columns]:
+            problem = column_difference(old[column], new[column])
+            if problem:
+                problems.append(f"{name}.csv column {column}: {problem}")
+    return problems
+
+
+def column_difference(old: pd.Series, new: pd.Series) -> str:
+    """'' when equal (numbers within tolerance, NaN matching NaN), else the first differing row."""
+    old_numbers, new_numbers = pd.to_numeric(old, errors="coerce"), pd.to_numeric(new, errors="coerce")
+    numeric = old.dtype.kind in "iuf" and new.dtype.kind in "iuf"
+    if numeric:
+        a, b = new_numbers.to_numpy(float), old_numbers.to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            close = np.abs(a - b) <= ATOL + RTOL * np.abs(b)
+        close |= (np.isnan(a) & np.isnan(b)) | (a == b)  # NaN = NaN, inf = inf
+    else:
+        close = old.astype(str).where(old.notna(), "").to_numpy() == new.astype(str).where(new.notna(), "").to_numpy()
+    if close.all():
+        return ""
+    row = int(np.flatnonzero(~close)[0])
+    return f"{int((~close).sum())} value(s) differ, first at row {row}: committed {old.iloc[row]!r}, rebuilt {new.iloc[row]!r}"
+
+
+@pytest.fixture(scope="module", params=REPORTS, ids=[path.name for path in REPORTS])
+def rebuilt_report(request, tmp_path_factory):
+    report_dir = request.param
+    return report_dir, rebuild(report_dir, tmp_path_factory.mktemp(report_dir.name))
+
+
+def test_the_reports_are_found():
+    names = {path.name for path in REPORTS}
+    assert {"study", "study-pilot"} <= names, f"reports with runs_long.csv: {sorted(names)}"
+
+
+def test_every_committed_table_is_what_the_code_makes_of_its_runs(rebuilt_report):
+    report_dir, rebuilt = rebuilt_report
+    problems = differences(rebuilt, report_dir / "tables")
+    assert not problems, (
+        f"{report_dir.relative_to(ROOT)} is not what the current code makes of its runs_long.csv; "
+        "regenerate the report in the same commit as the change, or fix the change:\n" + "\n".join(problems)
+    )
+
+
+def test_every_table_the_stage_writes_is_compared_or_named_as_not_rebuilt(rebuilt_report):
+    _, rebuilt = rebuilt_report
+    assert set(NOT_REBUILT) <= set(report.TABLES)
+    assert set(report.TABLES) == set(rebuilt) | set(NOT_REBUILT)
+
+
+def test_a_hand_edited_number_a_dropped_column_and_an_obsolete_table_are_reported(rebuilt_report, tmp_path):
+    report_dir, rebuilt = rebuilt_report
+    tables = tmp_path / "tables"
+    shutil.copytree(report_dir / "tables", tables)
+    assert differences(rebuilt, tables) == []
+
+    # One number, one unit up in its 6th significant digit, as a hand edit or a stale report would.
+    ranks = pd.read_csv(tables / "ranks.csv")
+    value = ranks.loc[3, "avg_rank"]
+    ranks.loc[3, "avg_rank"] = value + 10.0 ** (np.floor(np.log10(abs(value))) - 5)
+    ranks.to_csv(tables / "ranks.csv", index=False, float_format="%.10g")
+    [problem] = differences(rebuilt, tables)
+    assert problem.startswith("ranks.csv column avg_rank: 1 value(s) differ, first at row 3: committed")
+    shutil.copy(report_dir / "tables" / "ranks.csv", tables / "ranks.csv")
+
+    # A table the code stopped writing, and a column it stopped writing.
+    (tables / "trend_old.csv").write_text("a\n1\n")
+    without_column = dict(rebuilt, best_size=tmp_path / "best_size.csv")
+    pd.read_csv(rebuilt["best_size"]).drop(columns="chosen_sizes").to_csv(without_column["best_size"], index=False)
+    assert differences(without_column, tables) == [
+        "best_size.csv: the code no longer writes the committed column(s) ['chosen_sizes']",
+        "trend_old.csv: committed, but the current code no longer writes a table 'trend_old'",
+    ]
+
+
+def test_a_column_the_code_adds_does_not_fail_the_shared_columns(rebuilt_report, tmp_path):
+    report_dir, rebuilt = rebuilt_report
+    with_budget = dict(rebuilt)
+    for name in ("runs_long", "size_choices"):
+        frame = pd.read_csv(rebuilt[name])
+        with_budget[name] = tmp_path / f"{name}.csv"
+        frame.assign(real_budget=256).to_csv(with_budget[name], index=False, float_format="%.10g")
+    assert differences(with_budget, report_dir / "tables") == []
+
+
+def test_exact_value_recovers_fractions_and_leaves_other_numbers_as_printed():
+    assert exact_value("0.7933333333") == 238 / 300
+    assert exact_value("0.9411764706") == 16 / 17
+    assert exact_value("0.5") == 0.5
+    assert exact_value("0.7123456789") == 0.7123456789  # no small denominator prints like this
+    assert np.isnan(exact_value(np.nan))
+
+
+def test_column_difference_reads_nan_as_equal_and_names_the_first_differing_row():
+    assert column_difference(pd.Series([1.0, np.nan]), pd.Series([1.0 + 1e-9, np.nan])) == ""
+    assert column_difference(pd.Series([1.0, 2.0]), pd.Series([1.0, 2.001])).startswith("1 value(s) differ, first at row 1")
+    assert column_difference(pd.Series([1.0, np.nan]), pd.Series([1.0, 0.0])) != ""
+    assert column_difference(pd.Series(["a", None]), pd.Series(["a", None])) == ""
+    assert column_difference(pd.Series([True, False]), pd.Series([True, True])) != ""
