@@ -138,6 +138,7 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
     decay_start = int(steps * (1 - decay_fraction))
     start_time, last_loss = time.time() - elapsed, float("nan")
     last_checkpoint = time.time()
+    saved_step = step if state else None  # the step of the newest checkpoint on disk
     running = []
 
     def save_checkpoint():
@@ -193,8 +194,9 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
         if step % checkpoint_every == 0 or (
                 checkpoint_every_min is not None and time.time() - last_checkpoint >= checkpoint_every_min * 60):
             save_checkpoint()
-            last_checkpoint = time.time()
-    save_checkpoint()
+            last_checkpoint, saved_step = time.time(), step
+    if saved_step != step:
+        save_checkpoint()
 
     final = TabularTransformer(model_cfg)
     final.load_state_dict(average if n_averaged else model.state_dict())
