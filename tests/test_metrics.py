@@ -1,5 +1,7 @@
 """causalmixft.metrics (numpy only, for start-up time) against scikit-learn's definitions."""
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
@@ -31,12 +33,24 @@ def test_metrics_match_scikit_learn(n_classes, tied, seed):
         expected_auc = roc_auc_score(y, proba[:, 1])
     else:
         expected_auc = roc_auc_score(y, proba, multi_class="ovr", average="macro")
-    clipped = np.clip(proba, 1e-7, 1)
-    clipped /= clipped.sum(1, keepdims=True)
+    # No probability is near the clip, so scikit-learn's plain log-loss is the reference here;
+    # test_log_loss_clips_at_1e7_and_renormalizes covers the clip.
+    assert proba.min() > 1e-6
     assert ours["roc_auc"] == pytest.approx(expected_auc, abs=1e-12)
     assert ours["accuracy"] == pytest.approx(accuracy_score(y, prediction))
     assert ours["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, prediction))
-    assert ours["log_loss"] == pytest.approx(sk_log_loss(y, clipped, labels=np.arange(n_classes)), rel=1e-9)
+    assert ours["log_loss"] == pytest.approx(sk_log_loss(y, proba, labels=np.arange(n_classes)), rel=1e-9)
+
+
+def test_log_loss_clips_at_1e7_and_renormalizes():
+    # Row 0: true class 0 has probability 0 -> clipped to 1e-7, the row [1e-7, 1] renormalized to
+    # sum 1: p = 1e-7 / (1 + 1e-7), loss 7 ln 10 + ln(1 + 1e-7) = 16.1180957510. Row 1: 0.5 is
+    # untouched: ln 2. Row 2: true class 1 at 1 - 1e-9 with class 0 at 1e-9 -> [1e-7, 1 - 1e-9],
+    # sum 1 + 1e-7 - 1e-9: loss ln((1 + 1e-7 - 1e-9) / (1 - 1e-9)). Mean of the three.
+    y = np.array([0, 1, 1])
+    proba = np.array([[0.0, 1.0], [0.5, 0.5], [1e-9, 1 - 1e-9]])
+    rows = [7 * math.log(10) + math.log1p(1e-7), math.log(2), math.log((1 + 1e-7 - 1e-9) / (1 - 1e-9))]
+    assert classification_metrics(y, proba)["log_loss"] == pytest.approx(sum(rows) / 3, rel=1e-12)
 
 
 def test_hand_computed_auc_with_ties():
