@@ -115,8 +115,6 @@ def test_samples_follow_the_schema_and_nest(fitted, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seeds_same_rows_and_a_pickled_generator_draws_the_same(fitted, name):
     train, schema, generators = fitted
-    if schema.dataset == "diabetes" and name == "ctgan":
-        pytest.skip("one CTGAN refit (credit-g) is enough")
     first = generators[name].sample(60, seed=3)
     refit = build(name, schema, schema.dataset).fit(train, schema, 0)
     pd.testing.assert_frame_equal(refit.sample(60, seed=3), first)
