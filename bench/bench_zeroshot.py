@@ -8,6 +8,7 @@ of its manifest is used. Usage::
 
     python bench/bench_zeroshot.py [WEIGHTS_DIR] [--data-dir DIR] [--datasets A B] [--folds 5] [--budget 256]
         [--class-shifts 10] [--n-estimators 8] [--preprocessing none quantile log] [--no-baselines] [--threads 1]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-category-orders", action="store_true", help="members keep the category codes as given")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="where the backbone runs: cpu, cuda, auto")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     start = time.perf_counter()
     datasets = args.datasets or manifest_datasets(args.data_dir)
-    backbone = load_backbone(args.weights, "cpu")
+    backbone = load_backbone(args.weights, args.device)
     if args.n_estimators is not None:
         backbone.n_estimators = args.n_estimators
     if args.preprocessing is not None:
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_fold": {d: {m: round(float(v), 3) for m, v in row.items()} for d, row in seconds.iterrows()},
         "wall_time_s": round(time.perf_counter() - start, 1),
         "torch_threads": torch.get_num_threads(),
+        "device": str(args.device),
     }
     print(json.dumps(report, indent=2))
     return report
