@@ -57,6 +57,16 @@ def test_csv_missing_markers(tmp_path):
     assert frame["b"].tolist()[1] == "NA" and pd.isna(frame["b"].iloc[0])
 
 
+@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz"])
+def test_a_column_name_given_twice_is_an_error_not_a_renamed_column(tmp_path, name):
+    path = tmp_path / name
+    text = "x0,x1,x0,target\n1,2,3,a\n4,5,6,b\n"
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    # (pandas alone renames the second x0 to x0.1 without a word)
+    with pytest.raises(StageError, match=rf"^\[prepare\] t: cannot read {path}: .*column names given twice: \['x0'\]"):
+        load_source("t", {"source": f"file:{path}"})
+
+
 def test_parquet_and_gzipped_csv_give_the_same_frame(tmp_path):
     frame = pd.DataFrame({"x": [1.5, 2.0, None], "c": ["a", None, "b"], "target": ["p", "q", "p"]})
     frame.to_parquet(tmp_path / "t.parquet")

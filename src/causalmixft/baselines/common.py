@@ -33,7 +33,7 @@ def fill_missing(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame
     nothing is observed). Labels as strings. The generators here cannot model missingness, so
     their rows have none (as the SCM's); the fills are reported.
     """
-    out = pd.DataFrame(index=range(len(train)))
+    out = {}  # columns, framed once below (one insert per column fragments a wide frame)
     fills = {}
     for feature in schema.features:
         column = train[feature.name].reset_index(drop=True)
@@ -54,7 +54,7 @@ def fill_missing(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame
             values = values.where(values.notna(), fill)
         out[feature.name] = values.astype("float64") if feature.kind == "numeric" else values.astype(object)
     out[schema.target] = train[schema.target].astype(str).to_numpy()
-    return out, fills
+    return pd.DataFrame(out, index=range(len(train))), fills
 
 
 def class_shares(labels: pd.Series) -> dict[str, float]:

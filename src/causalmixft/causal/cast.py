@@ -59,13 +59,13 @@ def cast_to_schema(
     if missing_columns:
         raise ValueError(f"generator output lacks the columns {missing_columns[:5]}")
     n = len(raw)
-    out = pd.DataFrame(index=range(n))
+    out = {}  # columns, framed once below (one insert per column fragments a wide frame)
     non_finite = np.zeros(n, dtype=bool)
     unknown = np.zeros(n, dtype=bool)
     for feature in schema.features:
         column = raw[feature.name].reset_index(drop=True)
         if feature.name in domain.empty:
-            out[feature.name] = np.nan if feature.kind == "numeric" else pd.Series([np.nan] * n, dtype=object)
+            out[feature.name] = np.full(n, np.nan) if feature.kind == "numeric" else np.full(n, np.nan, dtype=object)
             continue
         if feature.kind == "numeric":
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
@@ -86,6 +86,7 @@ def cast_to_schema(
     non_finite |= is_missing
     unknown |= is_unknown
     out[schema.target] = labels
+    out = pd.DataFrame(out, index=range(n))
     valid = ~(non_finite | unknown)
     dropped = {"non_finite": int(non_finite.sum()), "unknown_level": int(unknown.sum()), "total": int((~valid).sum())}
     return schema.cast(out[valid]), dropped

@@ -79,7 +79,7 @@ def quiet_dowhy():
 
 def prepare_scm_frame(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame, dict]:
     """Train rows as dowhy wants them (no NaN; categoricals and labels as strings) and the fills used."""
-    out = pd.DataFrame(index=range(len(train)))
+    out = {}  # columns, framed once below (one insert per column fragments a wide frame)
     imputation = {}
     for feature in schema.features:
         column = train[feature.name].reset_index(drop=True)
@@ -100,7 +100,7 @@ def prepare_scm_frame(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.Data
             values = values.where(values.notna(), fill)
         out[feature.name] = values.astype("float64") if feature.kind == "numeric" else values.astype(object)
     out[schema.target] = train[schema.target].astype(str).to_numpy()
-    return out, imputation
+    return pd.DataFrame(out, index=range(len(train))), imputation
 
 
 @dataclass

@@ -65,7 +65,8 @@ class TableSchema:
 
     def cast(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Columns in schema order with schema dtypes (float64 numeric, object strings)."""
-        out = pd.DataFrame(index=frame.index)
+        # Columns gathered first and framed once: one insert per column fragments a wide frame.
+        out = {}
         for f in self.features:
             column = frame[f.name]
             if f.kind == "numeric":
@@ -77,7 +78,7 @@ class TableSchema:
                     lambda v: v if isinstance(v, str) or pd.isna(v) else str(v)
                 )
         out[self.target] = frame[self.target].astype(str)
-        return out.reset_index(drop=True)
+        return pd.DataFrame({name: column.to_numpy() for name, column in out.items()})
 
     def encode_features(self, frame: pd.DataFrame) -> np.ndarray:
         """Float32 matrix for a model: numeric values as they are, categoricals as level codes.

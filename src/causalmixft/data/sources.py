@@ -169,6 +169,11 @@ def _reader_for(path: Path) -> Callable[[Path], tuple[pd.DataFrame, list[str] | 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, None]:
     # Every column as text first: pandas would turn true/false into booleans and lose the source's
     # spelling (jm1's labels are 'false'/'true'); numbers are then parsed column by column.
+    # The header as written: pandas renames a repeated name (x0, x0.1) without a word.
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"column names given twice: {repeated}; rename them so each column has one name")
     frame = pd.read_csv(path, keep_default_na=False, na_values=CSV_MISSING, dtype=str, low_memory=False)
     return frame.apply(_numbers_or_text), None
 
