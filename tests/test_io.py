@@ -21,6 +21,7 @@ from causalmixft.io import (
     read_pickle,
     safetensors_problem,
     write_json,
+    write_manifest,
     write_parquet,
     write_pickle,
 )
@@ -160,3 +161,13 @@ def test_safetensors_problem_finds_a_truncated_or_padded_file(tmp_path):
     assert "shorter than a safetensors header" in safetensors_problem(path)
     path.write_bytes(whole + b"\0")
     assert "where its header says" in safetensors_problem(path)
+
+
+def test_a_manifest_lists_each_file_with_its_sha256(tmp_path):
+    import hashlib
+
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    write_manifest(tmp_path / "manifest.json", {"a": tmp_path / "a.csv"})
+    assert read_json(tmp_path / "manifest.json") == {
+        "a": {"path": str(tmp_path / "a.csv"), "sha256": hashlib.sha256(b"x\n1\n").hexdigest()}
+    }

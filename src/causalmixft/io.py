@@ -45,12 +45,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    # mkstemp creates owner-only files; outputs get the usual permissions (0666 less umask).
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
+        # mkstemp creates owner-only files, and so does a writer that replaces the file (safetensors'
+        # save_file): outputs get the usual permissions (0666 less umask).
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -107,6 +108,11 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(Path(path).read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise damaged(f"{path} is not valid JSON ({error})", path) from None
+
+
+def write_manifest(path: str | os.PathLike, files: dict[str, str | os.PathLike]) -> None:
+    """``{name: {"path", "sha256"}}`` of ``files`` as JSON: what a stage wrote, written last."""
+    write_json(path, {name: {"path": os.fspath(file), "sha256": sha256_file(file)} for name, file in files.items()})
 
 
 def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> None:

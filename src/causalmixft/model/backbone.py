@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from causalmixft.io import atomic_path, write_json
+
 from causalmixft.model.ensemble import (PREPROCESSINGS, Member, applicable_preprocessings, ensemble_members,
                                        permute_categories, preprocess)
 from causalmixft.model.transformer import ModelConfig, TabularTransformer
@@ -34,13 +36,12 @@ def save_model(model: TabularTransformer, directory: str | Path, extra: dict | N
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    tmp = directory / ".model.safetensors.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(directory / "model.safetensors")
+    with atomic_path(directory / "model.safetensors") as tmp:  # the usual mode, not safetensors' 0600
+        save_file(state, str(tmp))
     config = json.loads(model.cfg.to_json())
     if extra:
         config["metadata"] = extra
-    (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_json(directory / "config.json", config)
 
 
 def load_model(directory: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu") -> TabularTransformer:

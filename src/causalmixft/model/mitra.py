@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from causalmixft.io import atomic_path, write_json
 from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, file_sha256, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
@@ -77,14 +78,14 @@ class MitraBackbone(AdapterBackbone):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.module.state_dict().items()}
-        save_file(state, str(directory / ".model.safetensors.tmp"))
-        (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
         m = self.module
         config = {"dim": m.dim, "dim_output": m.dim_output, "n_layers": m.n_layers, "n_heads": m.n_heads,
                   "task": "CLASSIFICATION"}
         if extra:
             config["metadata"] = extra
-        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_json(directory / "config.json", config)
 
     @staticmethod
     def _prepare(x_context: torch.Tensor, x_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from causalmixft.io import atomic_path, write_json
 from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, convert_command, file_sha256, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
@@ -72,13 +73,13 @@ class TabICLBackbone(AdapterBackbone):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.module.state_dict().items()}
-        save_file(state, str(directory / ".model.safetensors.tmp"))
-        (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
         # max_classes: the class limit the workflow's preflight check reads (causalmixft.preflight).
         config = {"backbone": "tabicl", "max_classes": self.max_classes, "config": self.config}
         if extra:
             config["metadata"] = extra
-        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_json(directory / "config.json", config)
 
     @staticmethod
     def _prepare(x_context: np.ndarray, x_query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from causalmixft.io import atomic_path, write_json
 from causalmixft.model.adapters import AdapterBackbone, convert_command, file_sha256, import_package, missing_checkpoint
 from causalmixft.model.backbone import autocast, resolve_device
 
@@ -91,8 +92,8 @@ class TabPFNBackbone(AdapterBackbone):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.module.state_dict().items()}
         save_as_safetensors = import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors
-        save_as_safetensors({**self.header, "state_dict": state}, directory / ".model.safetensors.tmp")
-        (directory / ".model.safetensors.tmp").replace(directory / "model.safetensors")
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_as_safetensors({**self.header, "state_dict": state}, tmp)
         self.write_config(directory, extra)
 
     def write_config(self, directory: Path, extra: dict | None = None) -> None:
@@ -102,7 +103,7 @@ class TabPFNBackbone(AdapterBackbone):
                   "max_classes": self.max_classes}
         if extra:
             config["metadata"] = extra
-        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_json(directory / "config.json", config)
 
     def logits(self, x_context, y_context, x_query, n_classes, categorical=None):
         x = torch.cat([x_context, x_query]).float()
