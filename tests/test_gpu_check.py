@@ -106,6 +106,7 @@ def test_the_smoke_run_passes_every_stage(tmp_path):
 
     pretrain = stages["pretrain"]
     assert pretrain["steps"] > 0 and pretrain["parameters"] > 0 and len(pretrain["checkpoints_written"]) >= 2
+    assert pretrain["decay_reached"]  # the sprint timed the resumed part so that its decay phase began
     checkpoint = load_file(str(tmp_path / "out" / "work" / "pretrain" / "checkpoint" / "state.safetensors"))
     model_tensors = {k: v for k, v in checkpoint.items() if k.startswith("model.")}
     assert sum(v.size for v in model_tensors.values()) == pretrain["parameters"]
