@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -360,7 +361,12 @@ def test_scaling_trend_and_best_size_by_hand(tmp_path):
     assert (trend["n_rho_positive"], trend["n_rho_negative"], trend["sign_test_p"]) == pytest.approx((2, 1, 1.0))
     assert trend["median_rho"] == pytest.approx(0.8)
     assert trend["page_L"] == pytest.approx(79)
-    assert 0 < trend["page_p_increasing"] < 1 and 0 < trend["page_p_decreasing"] < 1
+    # Exact null distribution of L by enumeration: each dataset's ranks one of the 4! orders, all equally likely;
+    # L for the decreasing prediction is 5 * 30 - L = 71, so its p is P(L <= 79).
+    null = [sum(j * sum(col) for j, col in enumerate(zip(*rows), 1))
+            for rows in itertools.product(itertools.permutations(range(1, 5)), repeat=3)]
+    assert trend["page_p_increasing"] == pytest.approx(sum(v >= 79 for v in null) / len(null))
+    assert trend["page_p_decreasing"] == pytest.approx(sum(v <= 79 for v in null) / len(null))
     # scm_only's curve is (.65 .6 .6 .6), n=0 being zero-shot: ranks (4 2 2 2) against (1 2 3 4)
     # give rho = -3 / sqrt(15) < 0 on all 3 datasets -> sign test p = 2 / 2^3 = 0.25.
     flat = cell(tables["trend"], method="scm_only", split="test")

@@ -48,7 +48,10 @@ def test_real_tables_give_valid_nested_label_matched_samples(name):
     synthetic_shares = rows["target"].value_counts(normalize=True).reindex(shares.index, fill_value=0)
     assert (synthetic_shares - shares).abs().max() <= 1 / 256 + 1e-9
     report = fidelity_report(train, rows, val, schema, seed=0, max_rows=256)
-    assert 0 <= report["two_sample_auc"] <= 1 and report["tstr"]["train_on_real_auc"] > 0.6
+    # Real (0) against synthetic (1) rows: 0.5 is indistinguishable; far below 0.5 would mean the
+    # classifier's labels are swapped (its AUC is read the wrong way round), 0.99 and above that
+    # synthetic rows are trivially told apart (constant or copied-out-of-range columns).
+    assert 0.45 <= report["two_sample_auc"] < 0.99 and report["tstr"]["train_on_real_auc"] > 0.6
 
 
 def test_diabetes_synthetic_rows_carry_the_label_signal():
