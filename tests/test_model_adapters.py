@@ -7,6 +7,7 @@ import json
 import pytest
 from jsonschema import validate
 
+from causalmixft.io import sha256_file
 from causalmixft.model import adapters
 from conftest import REPO, load_yaml
 
@@ -50,7 +51,7 @@ def test_unknown_or_missing_checkpoints_are_clear_errors(tmp_path):
 def test_sha256_of_a_file_read_in_blocks(tmp_path):
     data = bytes(range(256)) * 9000  # more than one 1 MiB block
     (tmp_path / "model.safetensors").write_bytes(data)
-    assert adapters.file_sha256(tmp_path / "model.safetensors") == hashlib.sha256(data).hexdigest()
+    assert sha256_file(tmp_path / "model.safetensors") == hashlib.sha256(data).hexdigest()
 
 
 def merged(base: dict, overlay: dict) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -41,14 +40,6 @@ def import_package(name: str, module: str):
 
 def package_version(name: str) -> str:
     return importlib.metadata.version(ADAPTERS[name][2])
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def missing_checkpoint(name: str, path: Path, expected: str) -> FileNotFoundError:

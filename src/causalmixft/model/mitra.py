@@ -21,7 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalmixft.io import atomic_path, write_json
-from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, file_sha256, import_package
+from causalmixft.io import sha256_file
+from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
 TAB2D_MODULE = "autogluon.tabular.models.mitra._internal.models.tab2d"
@@ -61,7 +62,7 @@ class MitraBackbone(AdapterBackbone):
         module = _build(json.loads((directory / "config.json").read_text()), device)
         weights = directory / "model.safetensors"
         module.load_state_dict(load_file(str(weights)))
-        return cls(module.to(device).eval(), directory, file_sha256(weights))
+        return cls(module.to(device).eval(), directory, sha256_file(weights))
 
     @classmethod
     def random(cls, dim: int = 512, n_layers: int = 12, n_heads: int = 4, dim_output: int = 10, seed: int = 0,

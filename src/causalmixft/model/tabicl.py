@@ -27,7 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalmixft.io import atomic_path, write_json
-from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, convert_command, file_sha256, import_package
+from causalmixft.io import sha256_file
+from causalmixft.model.adapters import AdapterBackbone, checkpoint_dir, convert_command, import_package
 from causalmixft.model.backbone import autocast, resolve_device
 
 EXPECTED = ("a local directory with config.json ({'backbone': 'tabicl', 'max_classes': ..., 'config': {...}}) and model.safetensors "
@@ -59,7 +60,7 @@ class TabICLBackbone(AdapterBackbone):
         module = tabicl_class()(**config)
         weights = directory / "model.safetensors"
         module.load_state_dict(load_file(str(weights)))
-        return cls(module.to(resolve_device(str(device))).eval(), config, directory, file_sha256(weights))
+        return cls(module.to(resolve_device(str(device))).eval(), config, directory, sha256_file(weights))
 
     @classmethod
     def random(cls, seed: int = 0, device: str | torch.device = "cpu", **config) -> "TabICLBackbone":
@@ -109,7 +110,7 @@ def convert(ckpt: str | Path, directory: str | Path) -> Path:
         raise ValueError(f"{ckpt} is not a TabICL checkpoint: it lacks 'config' or 'state_dict'")
     backbone = TabICLBackbone(tabicl_class()(**checkpoint["config"]), checkpoint["config"])
     backbone.module.load_state_dict(checkpoint["state_dict"])
-    backbone.save(directory, extra={"converted_from": Path(ckpt).name, "source_sha256": file_sha256(ckpt)})
+    backbone.save(directory, extra={"converted_from": Path(ckpt).name, "source_sha256": sha256_file(ckpt)})
     return Path(directory)
 
 

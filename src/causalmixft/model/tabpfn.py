@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from causalmixft.io import atomic_path, write_json
-from causalmixft.model.adapters import AdapterBackbone, convert_command, file_sha256, import_package, missing_checkpoint
+from causalmixft.io import sha256_file
+from causalmixft.model.adapters import AdapterBackbone, convert_command, import_package, missing_checkpoint
 from causalmixft.model.backbone import autocast, resolve_device
 
 EXPECTED = ("a TabPFN .safetensors checkpoint file, or a directory with model.safetensors and config.json "
@@ -70,7 +71,7 @@ class TabPFNBackbone(AdapterBackbone):
                   if k != "state_dict"}
         loading = import_package("tabpfn", "tabpfn.model_loading")
         module, _, _, _ = loading.load_model(path=weights, estimator_type="classifier")
-        return cls(module.to(resolve_device(str(device))).eval(), header, path, file_sha256(weights))
+        return cls(module.to(resolve_device(str(device))).eval(), header, path, sha256_file(weights))
 
     @classmethod
     def random(cls, architecture: str = "tabpfn_v2", seed: int = 0, device: str | torch.device = "cpu",
@@ -142,7 +143,7 @@ def convert(source: str | Path, directory: str | Path) -> Path:
             raise ValueError(f"{source} is not a TabPFN checkpoint: it lacks 'config' or 'state_dict'")
         import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors(checkpoint, directory / "model.safetensors")
     backbone = TabPFNBackbone.load(directory / "model.safetensors", "cpu")  # the package builds and loads it
-    backbone.write_config(directory, {"converted_from": source.name, "source_sha256": file_sha256(source)})
+    backbone.write_config(directory, {"converted_from": source.name, "source_sha256": sha256_file(source)})
     return directory
 
 
