@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TABARENA = REPO / "resources" / "tabarena"
 MANIFEST = TABARENA / "MANIFEST.json"
+CI_CONFIG = REPO / ".test" / "config" / "config.yaml"
 
 
 def repo_copy(tmp_path: Path) -> Path:
@@ -90,3 +92,46 @@ def workdir(tmp_path: Path) -> Path:
     """A folder with the tiny config as config.yaml."""
     write_config(tmp_path, tiny_config())
     return tmp_path
+
+
+def ci_config() -> dict:
+    """.test/config/config.yaml (the tiny run CI uses) with its paths made absolute, so it runs from
+    any folder (they are relative to .test/, where `snakemake --directory .test` runs it)."""
+    config = load_yaml(CI_CONFIG)
+    base = CI_CONFIG.parents[1]
+    for dataset in config["datasets"].values():
+        kind, _, argument = dataset["source"].partition(":")
+        if kind == "file":
+            dataset["source"] = f"file:{(base / argument).resolve()}"
+        if "manifest" in dataset:
+            dataset["manifest"] = str((base / dataset["manifest"]).resolve())
+    config["backbone"]["weights"] = str((base / config["backbone"]["weights"]).resolve())
+    return config
+
+
+_ci_local_run: list[Path] = []  # filled once per session by ci_local_run_once
+_ci_local_lock = threading.Lock()
+
+
+def ci_local_run_once(tmp_path_factory) -> Path:
+    """A local run (default profile, 2 cores) of the CI config in a repository copy, once per session:
+    the reference the SLURM runs are compared with (tests/test_slurm_cluster.py starts it beside its
+    first cluster invocation) and the run whose HTML report is checked. Returns the work folder (with
+    snakemake.log); the repository copy it ran is its sibling `repo`."""
+    with _ci_local_lock:
+        if not _ci_local_run:
+            root = tmp_path_factory.mktemp("ci-local")
+            repo = repo_copy(root)
+            work = root / "work"
+            work.mkdir()
+            write_config(work, ci_config())
+            result = run_snakemake(work, snakefile=repo / "Snakefile")
+            (work / "snakemake.log").write_text(result.stdout + result.stderr)
+            _ci_local_run.append(work)
+        return _ci_local_run[0]
+
+
+@pytest.fixture(scope="session")
+def ci_local_run(tmp_path_factory) -> Path:
+    """ci_local_run_once as a fixture."""
+    return ci_local_run_once(tmp_path_factory)

@@ -1,9 +1,11 @@
 """The SLURM profile (workflow/profiles/slurm) with snakemake-executor-plugin-slurm, against stand-ins.
 
-Stand-in `sbatch`, `sacct`, `squeue`, `scancel`, `sinfo` and `srun` on PATH (written into the
-test's tmp dir) record every submission (its arguments and job script), run the job script at
-once and report the job COMPLETED (or FAILED), so Snakemake runs the workflow as on a cluster:
-which rules ask for GPUs, which jobs are grouped, which resources reach sbatch.
+Stand-in `sbatch`, `sacct`, `squeue`, `scancel`, `sinfo`, `scontrol` and `srun` on PATH (written
+into the test's tmp dir) record every submission (its arguments and job script), run the job script
+at once and report the job COMPLETED (or FAILED), so Snakemake runs the workflow as on a cluster.
+Kept only for what the one-node cluster of tests/test_slurm_cluster.py cannot show: GPU requests
+(`--gpus`, `--cpus-per-gpu`: that node has no GPU gres), two partitions, and the exact sbatch flags
+of every submission (the real cluster checks submissions, scheduling, faults and scores).
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ def fake_slurm(tmp_path: Path) -> dict[str, str]:
     """Stand-ins in tmp_path/bin; the environment that puts them first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    # scontrol answers nothing: no MinJobAge known, so the plugin queries the stand-in sacct (not a
+    # real cluster's squeue, where one runs beside the test)
     scripts = {"sbatch": SBATCH, "sacct": SACCT, "srun": SRUN, "sinfo": SINFO, "squeue": NOOP, "scancel": NOOP}
+    scripts["scontrol"] = NOOP
     for name, text in scripts.items():
         path = bin_dir / name
         path.write_text(text.format(python=sys.executable) if name in ("sbatch", "sacct") else text)
@@ -191,7 +196,8 @@ def test_run_submits_one_group_job_and_one_gpu_job_per_run_and_aggregates_locall
         assert args[args.index("-t") + 1] == "60" and args[args.index("--mem") + 1] == "8000"
         methods.add(re.search(r"'finetune:backbone=tfm-small,method=(\w+)", submission["script"])[1])
     assert methods == {"zeroshot", "causalmixft"}
-    metrics = json.loads((work / "results/runs/tfm-small/causalmixft/diabetes/fold0/n16/metrics.json").read_text())
+    [metrics_path] = (work / "results" / "runs").glob("tfm-small/causalmixft/diabetes/fold0/**/n16/metrics.json")
+    metrics = json.loads(metrics_path.read_text())
     assert metrics["device"] == "cpu"  # device auto without a GPU (the stand-in grants none)
     assert (work / "results" / "report" / "summary.md").is_file()
     assert "Nothing to be done" in snakemake_slurm(work, env, repo=repo).stderr

@@ -1,0 +1,79 @@
+"""The HTML report (`snakemake --report report.html`) of the CI config's local run, opened in headless
+Chromium: the landing text (workflow/report/workflow.rst) with the answer table, and the report's
+own viewer showing the Answer results and a figure. Skipped where Chromium is not installed
+(Debian: `apt-get install chromium`; .ci/run installs it as root)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no headless browser: chromium is not installed"),
+]
+
+# Opens Results > Answer in the report's navigation and shows the fitted-curve figure, as a click
+# on its eye button does (snakemake's report app: app.setView, results[path].data_uri).
+SHOW_FIGURE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const path = Object.keys(results).find((p) => p.endsWith("plots/scaling_fit.png"));
+  app.setView({navbarMode: "subcategory", category: "Results", subcategory: "Answer"});
+  app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
+}, 500));
+</script>
+</body>"""
+
+
+def rendered_dom(html: Path) -> str:
+    """The DOM after the report's scripts ran (their data blocks dropped: megabytes of JSON)."""
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    result = subprocess.run(
+        [*command, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    )
+    return re.sub(r"<script.*?</script>", "", result.stdout, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def report(ci_local_run) -> Path:
+    repo = ci_local_run.parent / "repo"
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(ci_local_run)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [*command, "--report", "report.html"], cwd=ci_local_run, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    return ci_local_run / "report.html"
+
+
+def test_landing_page_shows_the_question_protocol_and_answer_table(report):
+    dom = rendered_dom(report)
+    landing = dom[dom.index('id="app"') :]  # rendered by the report's app, not the raw template
+    assert "CausalMixFT: synthetic data from causal models for fine-tuning" in landing
+    for heading in ("Question.", "Protocol", "How to read this report."):
+        assert f"<strong>{heading}</strong>" in landing
+    assert "outer folds 0 of\n2" in landing or "outer folds 0 of 2" in landing  # the config, filled in
+    answer = landing[landing.index("<h1>Answer</h1>") :]
+    table = answer[: answer.index("</table>")]
+    header = re.findall(r'<th class="head">(\w+)</th>', table)
+    assert {"method", "metric", "peak_size", "peak_fit"} <= set(header)
+    assert table.count("<tr>") >= 2 and "causalmixft" in table
+    assert "scaling_fit.png" in answer  # the link that opens the fitted curves
+
+
+def test_report_viewer_shows_the_answer_results_and_a_figure(report):
+    viewer = report.with_name("report-figure.html")
+    head, _, tail = report.read_text().rpartition("</body>")  # the last: scripts quote "</body>" too
+    viewer.write_text(head + SHOW_FIGURE + tail)
+    dom = rendered_dom(viewer)
+    for name in ("scaling_peak.csv", "size_selection.csv", "claims.csv", "scaling_fit.png"):
+        assert name in dom  # listed under Results > Answer
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]{1000,})"', dom)
+    assert images, "the figure is not shown"
