@@ -88,7 +88,7 @@ def _iqr_label(n_lines: int) -> str:
     return "band: IQR" if n_lines <= MAX_BANDS else "bars: IQR"
 
 
-def _scaling_figure(panels: dict, sizes: list[int], study: Study, ylabel: str, title: str, path: str | Path) -> None:
+def _scaling_figure(panels: dict, sizes: list[int], study: Study, ylabel: str, title: str, path: str | Path) -> Figure:
     """One panel per SCALING_PANELS entry; ``panels[(split, metric)]`` = (curves by method, level of
     the dashed reference line or None, its legend label)."""
     colors = method_colors(study)
@@ -111,9 +111,10 @@ def _scaling_figure(panels: dict, sizes: list[int], study: Study, ylabel: str, t
     n_lines = max((len(lines) for lines, _, _ in panels.values()), default=0)
     figure.suptitle(f"{title}: median across datasets, {_iqr_label(n_lines)}")
     save(figure, path)
+    return figure
 
 
-def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
+def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> Figure:
     """Scores vs synthetic size, one line per size-dependent method; dashed: the reference's median."""
     rows = summary[summary["group"] == group]
     curves = rows[rows["method"].isin(study.curve_methods)]
@@ -127,7 +128,7 @@ def plot_scaling(summary: pd.DataFrame, study: Study, path: str | Path, group: s
                                    f"{study.reference} (median)")
     n = int(curves["n_datasets"].max()) if len(curves) else 0
     sizes = sorted(int(s) for s in curves["size"].unique())
-    _scaling_figure(panels, sizes, study, "score",
+    return _scaling_figure(panels, sizes, study, "score",
                     f"Scores vs synthetic size ({group}: up to {plural(n, 'dataset')})", path)
 
 
@@ -152,7 +153,7 @@ def improvement_curves(improvement: pd.DataFrame, study: Study, group: str, spli
     return lines
 
 
-def plot_scaling_improvement(improvement: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> None:
+def plot_scaling_improvement(improvement: pd.DataFrame, study: Study, path: str | Path, group: str = ALL) -> Figure:
     """Normalized improvement over the reference (%) vs synthetic size: the scaling curves with the
     datasets' different score levels taken out, so methods can be told apart."""
     panels = {
@@ -163,14 +164,14 @@ def plot_scaling_improvement(improvement: pd.DataFrame, study: Study, path: str 
     rows = improvement[improvement["group"] == group]
     n = int(rows["n_datasets"].max()) if len(rows) else 0
     sizes = sorted({0, *(int(s) for s in improvement["size"])})
-    _scaling_figure(panels, sizes, study, f"improvement over {study.reference} (%)",
+    return _scaling_figure(panels, sizes, study, f"improvement over {study.reference} (%)",
                     f"Normalized improvement over {study.reference} vs synthetic size ({group}: up to "
                     f"{plural(n, 'dataset')})", path)
 
 
 def plot_scaling_per_dataset(
     per_dataset: pd.DataFrame, study: Study, split: str, metric: str, path: str | Path
-) -> None:
+) -> Figure:
     """One panel per dataset: fold-mean score vs size for every size-dependent method."""
     rows = per_dataset[(per_dataset["split"] == split) & (per_dataset["metric"] == metric)]
     curves = rows[rows["method"].isin(study.curve_methods)]
@@ -209,11 +210,12 @@ def plot_scaling_per_dataset(
         f"{metric_name(split, metric)} vs synthetic rows n (mean over folds; n=0: fine-tuning without synthetic rows)"
     )
     save(figure, path)
+    return figure
 
 
 def plot_critical_difference(
     ranks: pd.DataFrame, tests: pd.DataFrame, study: Study, path: str | Path, group: str = ALL
-) -> None:
+) -> Figure:
     """Critical-difference diagrams (average test rank; bars join competitors within the Nemenyi CD)."""
     selections = ("per_size", "val_chosen")
     titles = {"per_size": "every (method, size)", "val_chosen": "each method at its validation-chosen size"}
@@ -234,6 +236,7 @@ def plot_critical_difference(
             title = f"test {metric_label(metric)}: {titles[selection]}"
             _draw_cd(axes[row, column], block["competitor"].tolist(), block["avg_rank"].to_numpy(float), test, title)
     save(figure, path)
+    return figure
 
 
 def _draw_cd(ax, names: list[str], ranks: np.ndarray, test, title: str) -> None:
@@ -298,7 +301,7 @@ def _cd_caption(test) -> str:
     return f"{base}; Friedman chi2 = {test['friedman_chi2']:.2f}, p = {test['friedman_p']:.3g}"
 
 
-def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: str | Path) -> None:
+def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: str | Path) -> Figure:
     """Per-dataset improvement over the reference: validation (x) vs test (y), one colour per method."""
     colors = method_colors(study)
     figure = Figure(figsize=(5.2 * len(study.metrics), 5.0), layout="constrained")
@@ -337,6 +340,7 @@ def plot_val_vs_test(improvement_per_dataset: pd.DataFrame, study: Study, path: 
         ax.grid(alpha=0.3)
     _figure_legend(figure, axes)
     save(figure, path)
+    return figure
 
 
 def _dataset_counts(counts: dict[str, int]) -> str:
@@ -347,7 +351,7 @@ def _dataset_counts(counts: dict[str, int]) -> str:
     return "datasets:\n" + "\n".join(f"{method} {n}" for method, n in counts.items())
 
 
-def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
+def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> Figure:
     """Fitted absolute improvement over plain fine-tuning vs log2 synthetic size (answer.py), with
     its bootstrap band over datasets; one row per dataset group, one column per SCALING_PANELS view."""
     colors = method_colors(study)
@@ -383,6 +387,7 @@ def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> None:
     figure.suptitle(f"Improvement over {study.baseline} vs synthetic size: least-squares fit in log2 n, "
                     "band: 95 % bootstrap over datasets")
     save(figure, path)
+    return figure
 
 
 def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "test", metric: str = "roc_auc") -> Figure:
