@@ -19,6 +19,7 @@ from causalmixft.experiment.collect import (
     source_kind_groups,
 )
 from causalmixft.methods import BUILTIN_METHODS, Method
+from causalmixft.errors import StageError
 from causalmixft.experiment.study import Study
 from causalmixft.io import write_json
 
@@ -476,7 +477,7 @@ def test_a_misplaced_metrics_file_is_an_error_not_a_missing_run(tmp_path):
     target = path.parents[4] / "B" / "fold0" / "real256" / "n0" / "metrics.json"
     target.parent.mkdir(parents=True)
     path.rename(target)
-    with pytest.raises(Exception, match=r"\[aggregate\] B: .* describes run"):
+    with pytest.raises(StageError, match=r"\[aggregate\] B: .* describes run"):
         load_runs(with_budget([("finetune", "B", 0, 0)]), [target])
 
 
@@ -494,9 +495,9 @@ def test_runs_are_matched_to_the_grid_by_path(tmp_path):
     runs = load_runs(with_budget([("finetune", "A", 0, 0), ("zeroshot", "A", 0, 0)]), [listed, outside])
     assert [(r["method"], r["dataset"]) for r in runs.records] == [("finetune", "A")]
     assert runs.missing[["method", "path"]].values.tolist() == [["zeroshot", ""]]
-    with pytest.raises(Exception, match="is not .*metrics.json"):
+    with pytest.raises(StageError, match="is not .*metrics.json"):
         load_runs([], [tmp_path / "metrics.json"])
-    with pytest.raises(Exception, match="two metrics files for run"):
+    with pytest.raises(StageError, match="two metrics files for run"):
         load_runs([], [listed, tmp_path / "other" / "finetune" / "A" / "fold0" / "real256" / "n0" / "metrics.json"])
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, load_yaml, run_snakemake, tiny_config, write_config
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 from test_aggregate_fixtures import write_point
 
@@ -363,7 +364,7 @@ def test_generator_options_are_validated_and_the_baselines_config_validates():
     assert set(merged["finetune"]["methods"]) == set(ALL_METHODS)
     broken = yaml.safe_load(yaml.safe_dump(merged))
     broken["synthetic"]["smote"] = {"k": 3}
-    with pytest.raises(Exception, match="'k' was unexpected"):
+    with pytest.raises(WorkflowError, match="'k' was unexpected"):
         validate(broken, SCHEMA)
 
 
