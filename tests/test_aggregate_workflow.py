@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 from conftest import REPO, tiny_config, write_config
 from test_aggregate_fixtures import write_point
 
@@ -63,11 +65,18 @@ def workdir(tmp_path: Path) -> Path:
         for dataset in ("diabetes", "iris"):
             for fold in (0, 1):
                 for size in sizes:
-                    write_point(runs, method, dataset, fold, size, roc_auc=0.7 + 0.01 * fold + 0.00001 * size)
+                    metrics = write_point(runs, method, dataset, fold, size, roc_auc=0.7 + 0.01 * fold + 0.00001 * size)
+                    write_weights(metrics.parent)
                     if method == "causalmixft":
                         synth = tmp_path / "results" / "synth" / "causalmixft" / dataset / f"fold{fold}"
                         write_json(synth / f"n{size}.fidelity.json", {"two_sample_roc_auc": 0.6})
     return tmp_path
+
+
+def write_weights(run: Path) -> None:
+    """A run's model.safetensors and config.json: aggregate inputs beside metrics.json (checked whole)."""
+    save_file({"w": torch.zeros(2)}, str(run / "model.safetensors"))
+    write_json(run / "config.json", {})
 
 
 def snakemake(directory: Path, *args: str) -> subprocess.CompletedProcess:
@@ -82,7 +91,7 @@ def test_rule_declares_every_output_and_the_configured_grid(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert "aggregate" in result.stdout
     declared = json.loads((directory / "declared.json").read_text())
-    assert sorted(declared["outputs"]) == sorted(OUTPUTS)
+    assert sorted(declared["outputs"]) == sorted([*OUTPUTS, "manifest"])  # manifest.json: written last
     # Registered with common.smk's stage_targets, so the workflow's `rule all` asks for every output.
     assert sorted(declared["targets"]) == sorted(declared["output_files"])
     # zeroshot and finetune at n=0 only, the others at every size above 0; 2 datasets x 2 folds.
