@@ -88,8 +88,8 @@ BACKBONE_MAX_CLASSES = backbone_class_limit(config["backbone"])
 BASELINE_PATTERN = "|".join(re.escape(name) for name in registry.rule_fitted())
 
 
-# A name that becomes a folder: no "/", and no leading dot (".", ".." or a hidden folder); the
-# schema's $defs.name is the same pattern.
+# A name that becomes a folder: letters, digits, _ - and dots, never a leading dot (so never
+# the current or parent folder, nor a hidden one); the schema's $defs.name is the same pattern.
 NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 
 
