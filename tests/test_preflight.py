@@ -76,6 +76,8 @@ def test_missing_or_truncated_backbone_weights_are_named(tmp_path):
     folder = shutil.copytree(shipped, tmp_path / "copy")
     (folder / "config.json").unlink()
     assert "has no config.json" in backbone_weights_problem(folder)
+    (folder / "config.json").write_text('{"d_model": ')
+    assert f"{folder / 'config.json'} is not valid JSON" in backbone_weights_problem(folder)
     shutil.copy(shipped / "config.json", folder)
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1000])

@@ -55,6 +55,10 @@ def backbone_weights_problem(weights: str | os.PathLike) -> str | None:
     if missing:
         where = "does not exist" if not folder.exists() else f"has no {' and no '.join(missing)}"
         return f"{folder} {where}; it must hold model.safetensors and config.json (docs/backbones.md)"
+    try:
+        json.loads((folder / "config.json").read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"{folder / 'config.json'} is not valid JSON ({error}); restore it or point backbone.weights elsewhere"
     problem = safetensors_problem(folder / "model.safetensors")
     if problem:
         return f"{folder / 'model.safetensors'} is damaged ({problem}); restore it or point backbone.weights elsewhere"
