@@ -75,8 +75,8 @@ class Plan:
 
 GPU_PLAN = Plan(
     device="cuda", expect_device="cuda", methods=("zeroshot", "finetune", "causalmixft"), sizes=(0, 64),
-    speed_runs=(("cpu", "fp32"), ("cuda", "fp32"), ("cuda", "bf16")),
-    speed_args=(), cpu_speed_args=("--skip-wide",),
+    speed_runs=(("cuda", "bf16"), ("cuda", "fp32"), ("cpu", "fp32")),  # the scarce measurements first
+    speed_args=(), cpu_speed_args=("--skip-wide", "--repeats", "1"),
     pretrain={"model": LARGE_MODEL, "batch_size": 32, "eval_every": 100, "checkpoint_every": 10**9,
               "checkpoint_every_min": 1.0, "real_datasets": [], "device": "cuda"},
     calibration_share=0.15,
@@ -266,6 +266,23 @@ def checkpoint_state(directory: Path) -> dict:
     return {"parameters": parameters, **json.loads((directory / "checkpoint" / "state.json").read_text())["extra"]}
 
 
+def weights_from_checkpoint(run_dir: Path, model: dict, target: Path) -> dict:
+    """The newest checkpoint's model as a weights folder (not averaged): a sprint killed at its
+    time limit still leaves weights to score. Returns the checkpoint's step record."""
+    sys.path.insert(0, str(REPO / "src"))  # as the stages' PYTHONPATH, for a checkout not pip-installed
+    from safetensors.torch import load_file
+
+    from causalmixft.model.backbone import save_model
+    from causalmixft.model.transformer import ModelConfig, TabularTransformer
+
+    tensors = load_file(str(run_dir / "checkpoint" / "state.safetensors"))
+    module = TabularTransformer(ModelConfig(**model))
+    module.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    extra = json.loads((run_dir / "checkpoint" / "state.json").read_text())["extra"]
+    save_model(module, target, extra={"pretraining": {"from_checkpoint": extra}})
+    return extra
+
+
 def check_pretrain(check: Check) -> dict:
     plan, run_dir = check.plan, check.work / "pretrain"
     startup_s = 30  # the interpreter's and torch's start before the sprint's own clock
@@ -284,7 +301,12 @@ def check_pretrain(check: Check) -> dict:
               "minutes": round(minutes, 2), "checkpoints_written": written, "run_dir": str(run_dir),
               "sprint": {k: result[k] for k in ("returncode", "timed_out", "wall_s")}}
     if summary is None:
-        return {"ok": False, "problems": ["the pretraining sprint did not finish (see the log)"], **report}
+        problems = ["the pretraining sprint did not finish (see the log)"]
+        if (run_dir / "checkpoint" / "state.safetensors").exists():
+            extra = weights_from_checkpoint(run_dir, plan.pretrain["model"], check.out / "pretrained")
+            report |= {"weights": str(check.out / "pretrained"), "parameters": checkpoint_state(run_dir)["parameters"],
+                       "weights_from": f"the checkpoint of step {extra['step']} (not averaged)"}
+        return {"ok": False, "problems": problems, **report}
     state = checkpoint_state(run_dir)
     final = run_dir / "final"
     from safetensors.numpy import load_file
@@ -310,7 +332,7 @@ def check_pretrain(check: Check) -> dict:
 
 def check_zeroshot(check: Check, pretrained: Path | None) -> dict:
     plan, scored, problems = check.plan, {}, []
-    device = "cpu" if check.smoke else "cuda"
+    device = plan.pretrain["device"]  # where the sprint ran
     # The shipped backbone on the same machine for comparison; the smoke leaves it out (same code path).
     candidates = {"pretrained": pretrained} if check.smoke else {"pretrained": pretrained, "shipped": SHIPPED_WEIGHTS}
     for name, weights in candidates.items():

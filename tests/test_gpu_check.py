@@ -71,6 +71,22 @@ def test_without_cuda_the_check_refuses_before_writing_anything(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_killed_sprint_still_leaves_weights_from_its_checkpoint(tmp_path):
+    from causalmixft.model.backbone import load_model
+    from causalmixft.model.pretrain import pretrain_from_options
+
+    model = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "n_thinking_rows": 1}
+    pretrain_from_options(tmp_path / "run", {"steps": 2, "batch_size": 2, "warmup": 1, "eval_every": 2,
+                                             "checkpoint_every": 1, "device": "cpu", "real_datasets": [],
+                                             "model": model, "prior": {"min_rows": 24, "max_rows": 40}})
+    extra = gpu_check_module().weights_from_checkpoint(tmp_path / "run", model, tmp_path / "weights")
+    assert extra["step"] == 2
+    state = load_file(str(tmp_path / "run" / "checkpoint" / "state.safetensors"))
+    exported = load_model(tmp_path / "weights").state_dict()
+    assert set(exported) == {k.removeprefix("model.") for k in state if k.startswith("model.")}
+    assert all(np.array_equal(exported[k].numpy(), state[f"model.{k}"]) for k in exported)
+
+
 def finite_numbers(value) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
