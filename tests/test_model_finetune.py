@@ -307,3 +307,12 @@ def test_degenerate_or_non_finite_settings_fail_before_any_step(options, problem
 def test_the_smallest_episode_runs(task):
     result = run(tiny_model(), task, FinetuneConfig(steps=2, eval_every=1, warmup_steps=0, batch_rows=2, device="cpu"))
     assert result.steps_run == 2
+
+
+def test_a_diverging_run_says_so_in_the_log(task, monkeypatch, caplog):
+    import causalmixft.model.finetune as finetune_module
+
+    monkeypatch.setattr(finetune_module, "finetune_step", lambda *args: float("nan"))
+    with caplog.at_level("WARNING", logger="causalmixft.model.finetune"):
+        run(tiny_model(), task, FinetuneConfig(steps=2, eval_every=1, warmup_steps=0, batch_rows=16, device="cpu"))
+    assert "training loss nan by step 1: fine-tuning diverged" in caplog.text

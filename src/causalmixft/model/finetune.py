@@ -30,6 +30,7 @@ Randomness comes from numpy Generators seeded by ``seed``, so CPU runs are repea
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from causalmixft.model.backbone import resolve_device
 from causalmixft.model.interface import Backbone, BuiltinBackbone, as_backbone
 from causalmixft.model.transformer import TabularTransformer
 
+
+log = logging.getLogger(__name__)
 
 MIXINGS = ("fixed_share", "pool")
 SYNTHETIC_PLACES = ("both", "context", "query")
@@ -394,6 +397,9 @@ def finetune(
 
         if step % max(cfg.eval_every, 1) == 0 or step == cfg.steps:
             point = evaluate(step, float(np.mean(losses)))
+            if not math.isfinite(point["train_loss"]):
+                # Said in the job's log; the selection keeps an earlier step (a NaN score never improves).
+                log.warning(f"training loss {point['train_loss']} by step {step}: fine-tuning diverged (lr {cfg.lr})")
             curve.append(point)
             losses = []
             value = point[chooser].get(cfg.select_metric, float("nan"))
