@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_aggregate_fixtures import grid_files, write_point, write_run
+from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
 from causalmixft.experiment.definitions import METRIC_DEFINITIONS
 from causalmixft.experiment.report import OUTPUTS, aggregate_results, default_outputs
@@ -50,7 +50,7 @@ def run_stage(tmp_path: Path, datasets, skip=(), out="results", **options):
     grid = write_study(runs, list(datasets), skip)
     outputs = default_outputs(tmp_path / out)
     tables = aggregate_results(
-        expected=grid,
+        expected=with_budget(grid),
         metrics_files=grid_files(runs, grid),
         methods_with_real=["finetune", "causalmixft"],
         size_dependent=["causalmixft", "scm_only"],
@@ -72,7 +72,7 @@ def full_study(tmp_path_factory):
     fidelity = []
     for dataset in ("A", "B", "C"):
         for size in SIZES:
-            path = tmp_path / "synth" / "causalmixft" / dataset / "fold0" / f"n{size}.fidelity.json"
+            path = tmp_path / "synth" / "causalmixft" / dataset / "fold0" / "real256" / f"n{size}.fidelity.json"
             write_json(path, {"two_sample_auc": 0.6, "marginal_distance": {"mean": 0.1, "per_feature": {}}})
             fidelity.append(path)
     bench = tmp_path / "benchmarks" / "finetune" / "A.tsv"
@@ -185,7 +185,7 @@ def test_a_study_without_any_run_still_reports(tmp_path):
     grid = study_grid(["A", "B"])
     outputs = default_outputs(tmp_path / "results")
     tables = aggregate_results(
-        expected=grid,
+        expected=with_budget(grid),
         metrics_files=grid_files(tmp_path / "none", grid),
         methods_with_real=["finetune", "causalmixft"],
         size_dependent=["causalmixft", "scm_only"],
@@ -207,7 +207,7 @@ def test_outputs_must_name_every_file(tmp_path):
     del outputs["plot_val_vs_test"]
     with pytest.raises(ValueError, match="plot_val_vs_test"):
         aggregate_results(
-            expected=study_grid(["A"]), metrics_files=[], methods_with_real=[], size_dependent=[], outputs=outputs
+            expected=with_budget(study_grid(["A"])), metrics_files=[], methods_with_real=[], size_dependent=[], outputs=outputs
         )
 
 

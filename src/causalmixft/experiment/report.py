@@ -152,7 +152,8 @@ def aggregate_results(
     tables = {name: _stack(by_budget, name) for name in by_budget[budgets[-1]]}
     local_steps = cost.job_steps(config) if config else None
     n_features = cost.load_feature_counts(meta_root)
-    tables.update(cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"]))
+    costs = cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"])
+    tables.update(costs)
     analysis = effects.Analysis.from_config(config)
     tables["effects"] = effects.effects(tables["runs_long"], analysis, baseline)
     candidates = effects.selection_candidates(tables["runs_long"], size_dependent, baseline)
@@ -176,7 +177,7 @@ def aggregate_results(
     target = projection.get("name") if projection else None
     parts = [effects_summary(tables["effects"], tables["size_selection_chance"], analysis, outputs)]
     for budget in budgets:
-        body = render_summary(by_budget[budget], studies[budget], outputs, sum(1 for key in expected if key[3] == budget), plain_config if budget == budgets[-1] else None, target)
+        body = render_summary({**by_budget[budget], **costs}, studies[budget], outputs, sum(1 for key in expected if key[3] == budget), plain_config if budget == budgets[-1] else None, target)
         parts.append(f"# Appendix: real budget {budget} rows\n\n" + body)
     with atomic_path(outputs["summary"]) as tmp:
         tmp.write_text("\n\n".join(parts))
@@ -212,7 +213,9 @@ def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outp
         f"+-{analysis.equivalence_margin:g} fixed in the config. Fewer than {analysis.min_datasets} "
         f"datasets: '{effects.TOO_FEW}'.",
         "",
-        f"![gain heat map]({Path(os.path.relpath(outputs['plot_effect_heatmap'], here)).as_posix()})",
+        f"![gain heat map]({_link(outputs['plot_effect_heatmap'], here)})",
+        "",
+        f"Every cell, on validation and test, ROC-AUC and accuracy: [effects.csv]({_link(outputs['effects'], here)}).",
         "",
         "| budget | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -232,7 +235,7 @@ def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outp
         "",
         "Agreement: the size validation picks is a test-best one; regret: best test score minus the test "
         "score at the chosen size. References: a size drawn at random from the same candidates, and "
-        "always n = 0 (plain fine-tuning).",
+        f"always n = 0 (plain fine-tuning). Table: [size_selection_chance.csv]({_link(outputs['size_selection_chance'], here)}).",
         "",
         "| budget | method | metric | datasets | agree [CI] | random | regret [CI] | random | always n=0 | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -244,6 +247,10 @@ def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outp
                  f"{row.regret_random:.4f}", _fmt(row.regret_zero, ".4f"), row.note]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _link(path: str | Path, here: Path) -> str:
+    return Path(os.path.relpath(path, here)).as_posix()
 
 
 def _fmt(value, spec: str) -> str:
