@@ -37,6 +37,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -134,10 +135,13 @@ class Check:
         self.log(f"{name}: {' '.join(command)} (limit {timeout_s:.0f} s)")
         started = time.monotonic()
         with open(stdout_path, "w") as stdout, open(self.log_path, "a") as log:
+            # Its own process group: at the time limit its children (Snakemake's jobs) go with it.
+            process = subprocess.Popen(command, stdout=stdout, stderr=log, cwd=cwd, env=env, start_new_session=True)
             try:
-                code = subprocess.run(command, stdout=stdout, stderr=log, cwd=cwd, env=env,
-                                      timeout=timeout_s).returncode
+                code = process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
                 code = None
         wall = round(time.monotonic() - started, 1)
         with open(self.log_path, "a") as log:
