@@ -98,7 +98,7 @@ def check_finetuning(checkpoint, tmp_path, steps=15, lr=3e-3):
     assert type(first.model) is type(backbone)
 
 
-TINY_RUNS = ("zeroshot/diabetes/fold0/n0", "finetune/diabetes/fold0/n0", "causalmixft/diabetes/fold0/n64")
+TINY_RUNS = tuple(f"{m}/diabetes/fold0/real128/n{n}" for m, n in (("zeroshot", 0), ("finetune", 0), ("causalmixft", 64)))
 
 
 def run_tiny_workflow(name, checkpoint, weights_file, workdir):

@@ -73,6 +73,7 @@ def write_run(
     selected: int | None = None,
     eval_every: int = 10,
     replicates: list[tuple] | None = None,
+    budget: int | None = None,
 ) -> Path:
     """Write one run whose curve has one point per entry of ``val``/``test`` (metric dicts).
 
@@ -89,7 +90,7 @@ def write_run(
         "generator": None,
         "dataset": dataset,
         "fold": fold,
-        "real_budget": BUDGET,
+        "real_budget": budget or BUDGET,
         "size": size,
         "n_real_rows": 0 if method == "scm_only" else 204,
         "n_synthetic_rows": size,
@@ -109,7 +110,7 @@ def write_run(
         "finetune_config": {"steps": entries[0]["steps_run"], "lr": 1e-4, "eval_every": eval_every},
         "backbone_provenance": None,  # the built-in model; adapters record package and checkpoint
     }
-    path = metrics_path(runs_root, method, dataset, fold, size)
+    path = metrics_path(runs_root, method, dataset, fold, size, budget or BUDGET)
     write_json(path, record)
     return path
 
@@ -153,9 +154,9 @@ def _mean_of(entries: list[dict], split: str) -> dict:
 BUDGET = 256
 
 
-def metrics_path(runs_root: Path, method: str, dataset: str, fold: int, size: int) -> Path:
-    """``{runs_root}/{method}/{dataset}/fold{fold}/real{BUDGET}/n{size}/metrics.json``."""
-    run = layout.fill(layout.tail(layout.RUN, "method"), method=method, dataset=dataset, fold=fold, budget=BUDGET, size=size)
+def metrics_path(runs_root: Path, method: str, dataset: str, fold: int, size: int, budget: int = BUDGET) -> Path:
+    """``{runs_root}/{method}/{dataset}/fold{fold}/real{budget}/n{size}/metrics.json``."""
+    run = layout.fill(layout.tail(layout.RUN, "method"), method=method, dataset=dataset, fold=fold, budget=budget, size=size)
     return Path(runs_root) / run / "metrics.json"
 
 
@@ -169,9 +170,10 @@ def grid_files(runs_root: Path, expected) -> list[Path]:
     return [metrics_path(runs_root, *key) for key in expected]
 
 
-def write_point(runs_root: Path, method: str, dataset: str, fold: int, size: int, **score: float) -> Path:
+def write_point(runs_root: Path, method: str, dataset: str, fold: int, size: int, budget: int | None = None,
+                **score: float) -> Path:
     """A single-point run (like zero-shot) with the same scores on validation and test."""
-    return write_run(runs_root, method, dataset, fold, size, [score], [score])
+    return write_run(runs_root, method, dataset, fold, size, [score], [score], budget=budget)
 
 
 def test_fixture_writes_exactly_the_contract_schema(tmp_path):

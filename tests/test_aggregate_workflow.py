@@ -60,15 +60,16 @@ def workdir(tmp_path: Path) -> Path:
     for dataset in ("diabetes", "iris"):
         for fold in (0, 1):  # the split stage's meta.json: test class counts for the chance test
             meta = {"dataset": dataset, "fold": fold, "counts": {"test": {"classes": {"0": 40, "1": 35}}}}
-            write_json(tmp_path / "results" / "splits" / dataset / f"fold{fold}" / "meta.json", meta)
+            write_json(tmp_path / "results" / "splits" / dataset / f"fold{fold}" / "real48" / "meta.json", meta)
     for method, sizes in (("zeroshot", [0]), ("finetune", [0]), ("causalmixft", SIZES), ("scm_only", SIZES)):
         for dataset in ("diabetes", "iris"):
             for fold in (0, 1):
                 for size in sizes:
-                    metrics = write_point(runs, method, dataset, fold, size, roc_auc=0.7 + 0.01 * fold + 0.00001 * size)
+                    score = 0.7 + 0.01 * fold + 0.00001 * size
+                    metrics = write_point(runs, method, dataset, fold, size, budget=48, roc_auc=score)
                     write_weights(metrics.parent)
                     if method == "causalmixft":
-                        synth = tmp_path / "results" / "synth" / "causalmixft" / dataset / f"fold{fold}"
+                        synth = tmp_path / "results" / "synth" / "causalmixft" / dataset / f"fold{fold}" / "real48"
                         write_json(synth / f"n{size}.fidelity.json", {"two_sample_roc_auc": 0.6})
     return tmp_path
 
@@ -96,13 +97,14 @@ def test_rule_declares_every_output_and_the_configured_grid(tmp_path):
     assert sorted(declared["targets"]) == sorted(declared["output_files"])
     # zeroshot and finetune at n=0 only, the others at every size above 0; 2 datasets x 2 folds.
     sizes = {}
-    for method, _, _, size in declared["grid"]:
+    for method, _, _, budget, size in declared["grid"]:
+        assert budget == 48  # the tiny config's one real budget
         sizes.setdefault(method, set()).add(size)
     assert sizes == {"zeroshot": {0}, "finetune": {0}, "causalmixft": set(SIZES), "scm_only": set(SIZES)}
     assert len(declared["grid"]) == 2 * 2 * (1 + 1 + 3 + 3)
-    assert "results/runs/tfm-small/scm_only/iris/fold1/n1024/metrics.json" in declared["metrics"]
+    assert "results/runs/tfm-small/scm_only/iris/fold1/real48/n1024/metrics.json" in declared["metrics"]
     assert len(declared["fidelity"]) == 2 * 2 * 3
-    assert "results/synth/causalmixft/diabetes/fold0/n64.fidelity.json" in declared["fidelity"]
+    assert "results/synth/causalmixft/diabetes/fold0/real48/n64.fidelity.json" in declared["fidelity"]
     assert declared["groups"] == {"sklearn": ["iris"], "tabarena": ["diabetes"]}
 
 

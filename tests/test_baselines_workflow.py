@@ -29,6 +29,7 @@ from causalmixft import failures, layout
 from causalmixft.causal.simulate import schema_for
 from causalmixft.errors import StageError
 from causalmixft.experiment.collect import failure_rows, without_failed
+from causalmixft.grid import Grid, SizeSpec
 from causalmixft.methods import BUILTIN_METHODS
 from causalmixft.experiment.report import aggregate_results, default_outputs
 from causalmixft.io import read_json, write_json, write_parquet
@@ -117,8 +118,8 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
         tmp_path,
         input={"train": split["train"], "meta": split["meta"]},
         output={"fitted": str(fitted), "report": str(tmp_path / "gen" / "report.json")},
-        params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "mixed", 0)},
-        wildcards={"generator": "smote", "dataset": "mixed", "fold": "0"},
+        params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "mixed", 0, 120)},
+        wildcards={"generator": "smote", "dataset": "mixed", "fold": "0", "budget": "120"},
     )
     assert "smote fitted on mixed fold 0 (120 rows)" in log
     report = read_json(tmp_path / "gen" / "report.json")
@@ -133,9 +134,9 @@ def test_the_rule_scripts_fit_and_sample_and_time_a_generator(tmp_path):
         output={"synth": str(parquet), "fidelity": str(fidelity)},
         params={
             "settings": SAMPLE_SETTINGS,
-            "marker": layout.failure_marker("sample_generator", "smote", "mixed", 0, 64),
+            "marker": layout.failure_marker("sample_generator", "smote", "mixed", 0, 120, 64),
         },
-        wildcards={"generator": "smote", "dataset": "mixed", "fold": "0", "size": "64"},
+        wildcards={"generator": "smote", "dataset": "mixed", "fold": "0", "budget": "120", "size": "64"},
     )
     assert "smote mixed fold 0 n=64" in log
     assert len(pd.read_parquet(parquet)) == 64
@@ -155,14 +156,14 @@ def test_a_generator_that_cannot_fit_fails_with_a_message_and_leaves_a_marker(tm
             tmp_path,
             input=inputs,
             output={"fitted": str(tmp_path / "g.pkl"), "report": str(tmp_path / "r.json")},
-            params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "rare", 0)},
-            wildcards={"generator": "smote", "dataset": "rare", "fold": "0"},
+            params={"settings": SETTINGS, "marker": layout.failure_marker("fit_generator", "smote", "rare", 0, 40)},
+            wildcards={"generator": "smote", "dataset": "rare", "fold": "0", "budget": "40"},
         )
     assert "class 'r' has 1 train row" in (tmp_path / "fit_generator.log").read_text()
-    marker_path = tmp_path / failures.marker_path("fit_generator", "smote", "rare", "fold0")
+    marker_path = tmp_path / failures.marker_path("fit_generator", "smote", "rare", "fold0", "real40")
     marker = read_json(marker_path)
     assert marker["message"].startswith("[fit] rare: smote interpolates")
-    assert (marker["generator"], marker["dataset"], marker["fold"]) == ("smote", "rare", 0)
+    assert (marker["generator"], marker["dataset"], marker["fold"], marker["budget"]) == ("smote", "rare", 0, 40)
     assert marker["inputs"] == sorted(inputs.values()) and marker["settings"] == SETTINGS
 
     # current while inputs and settings are unchanged; stale after an edit or other settings
@@ -189,18 +190,25 @@ def test_only_stage_errors_leave_markers_and_a_rerun_clears_the_old_one(tmp_path
     assert not marker.exists()
 
 
+GRID = Grid(
+    datasets=("A", "B", "C"),
+    folds=(0, 1),
+    budgets=(256,),
+    methods=tuple(BUILTIN_METHODS[m] for m in ALL_METHODS),
+    sizes=(SizeSpec(0), SizeSpec(64), SizeSpec(256)),
+    val_fraction=0.2,
+)
+
+
 def write_runs(root: Path, failed_cell=("smote", "A", 0)) -> list[list]:
     grid = []
-    for method in ALL_METHODS:
-        sizes = [64, 256] if BUILTIN_METHODS[method].size_dependent else [0]
-        for dataset in ("A", "B", "C"):
-            for fold in (0, 1):
-                for size in sizes:
-                    grid.append([method, dataset, fold, size])
-                    if (BUILTIN_METHODS[method].generator, dataset, fold) == failed_cell:
-                        continue
-                    score = 0.7 + 0.01 * ALL_METHODS.index(method) + 0.001 * fold + 0.0001 * size
-                    write_point(root, method, dataset, fold, size, roc_auc=score, accuracy=score - 0.1)
+    for run in GRID.runs():
+        method, dataset, fold, _, size = run.key()
+        grid.append(list(run.key()))
+        if (BUILTIN_METHODS[method].generator, dataset, fold) == failed_cell:
+            continue
+        score = 0.7 + 0.01 * ALL_METHODS.index(method) + 0.001 * fold + 0.0001 * size
+        write_point(root, method, dataset, fold, size, roc_auc=score, accuracy=score - 0.1)
     return grid
 
 
@@ -212,18 +220,19 @@ def test_the_aggregate_reports_every_method_and_the_cells_a_failure_rules_out(tm
         "generator": "smote",
         "dataset": "A",
         "fold": 0,
+        "budget": 256,
         "size": None,
-        "path": "results/failed/fit_generator/smote/A/fold0.json",
+        "path": "results/failed/fit_generator/smote/A/fold0/real256.json",
         "message": "[fit] A: smote ... class 'r' has 1 train row",
     }
-    failed = failure_rows(methods, grid, [0, 64, 256], [marker], "tfm-small", results=str(tmp_path / "results"))
-    assert sorted((row[0], row[1], row[2], row[3], row[4]) for row in failed) == [
-        ("fidelity", "smote", "A", 0, 64),
-        ("fidelity", "smote", "A", 0, 256),
-        ("run", "smote", "A", 0, 64),
-        ("run", "smote", "A", 0, 256),
+    failed = failure_rows(GRID, [marker], "tfm-small", results=str(tmp_path / "results"))
+    assert sorted(tuple(row[:6]) for row in failed) == [
+        ("fidelity", "smote", "A", 0, 256, 64),
+        ("fidelity", "smote", "A", 0, 256, 256),
+        ("run", "smote", "A", 0, 256, 64),
+        ("run", "smote", "A", 0, 256, 256),
     ]
-    metrics = [str(runs / m / d / f"fold{f}" / f"n{s}" / "metrics.json") for m, d, f, s in grid]
+    metrics = [str(runs / m / d / f"fold{f}" / f"real{b}" / f"n{s}" / "metrics.json") for m, d, f, b, s in grid]
     assert len(without_failed(metrics, failed)) == len(metrics) - 2
     outputs = default_outputs(tmp_path / "out")
     tables = aggregate_results(
@@ -238,7 +247,7 @@ def test_the_aggregate_reports_every_method_and_the_cells_a_failure_rules_out(tm
     assert len(missing) == 4 and set(missing["kind"]) == {"run", "fidelity"}
     assert missing["reason"].str.contains("generator smote failed .*class 'r' has 1 train row").all()
     assert set(missing.loc[missing["kind"] == "run", "path"]) == {
-        str(tmp_path / f"results/runs/tfm-small/smote/A/fold0/n{n}/metrics.json") for n in (64, 256)
+        str(tmp_path / f"results/runs/tfm-small/smote/A/fold0/real256/n{n}/metrics.json") for n in (64, 256)
     }
     ranks = tables["ranks"]
     chosen = ranks[(ranks["group"] == "all") & (ranks["selection"] == "val_chosen")]
@@ -270,10 +279,10 @@ rule all:
 
 from causalmixft.workflow_config import flat
 
-keys = SimpleNamespace(generator="smote", dataset="diabetes", fold=0)
+keys = SimpleNamespace(generator="smote", dataset="diabetes", fold=0, budget=48)
 Path("declared.json").write_text(json.dumps({{
-    "fit_inputs": generator_fit_inputs(SimpleNamespace(generator="scm_randomdag", dataset="iris", fold=1)),
-    "tabebm_inputs": generator_fit_inputs(SimpleNamespace(generator="tabebm", dataset="iris", fold=1)),
+    "fit_inputs": generator_fit_inputs(SimpleNamespace(generator="scm_randomdag", dataset="iris", fold=1, budget=48)),
+    "tabebm_inputs": generator_fit_inputs(SimpleNamespace(generator="tabebm", dataset="iris", fold=1, budget=48)),
     "smote_inputs": sorted(flat(generator_fit_inputs(keys))),
     "smote_settings": WF.generator_settings("smote"),
     "baseline_targets": WF.baseline_targets(),
@@ -304,7 +313,7 @@ def test_rules_name_their_inputs_and_a_current_marker_takes_cells_out_of_the_agg
     assert result.returncode == 0, result.stderr + result.stdout
     declared = json.loads((tmp_path / "declared.json").read_text())
     fit = declared["fit_inputs"]
-    assert fit["dag"] == "results/causal/iris/fold1/dag.pkl"
+    assert fit["dag"] == "results/causal/iris/fold1/real48/dag.pkl"
     assert any(m.endswith("baselines/scm_randomdag.py") for m in fit["modules"])
     assert any(m.endswith("causal/scm.py") for m in fit["modules"])
     assert not any(m.endswith("baselines/ctgan.py") for m in fit["modules"])  # ctgan edits do not touch it
@@ -312,7 +321,7 @@ def test_rules_name_their_inputs_and_a_current_marker_takes_cells_out_of_the_agg
     assert declared["smote_settings"] == {"options": {"k_neighbors": 3}, "seed": 0}
     # 5 generators x 2 datasets x 2 folds x 3 sizes x (parquet, fidelity)
     assert len(declared["baseline_targets"]) == 5 * 2 * 2 * 3 * 2 and declared["failed"] == []
-    assert "results/runs/tfm-small/smote/diabetes/fold0/n64/metrics.json" in declared["metrics"]
+    assert "results/runs/tfm-small/smote/diabetes/fold0/real48/n64/metrics.json" in declared["metrics"]
     assert "fit_generator" in result.stdout and "sample_generator" in result.stdout
 
     # A current marker of fit_generator(smote, diabetes, 0): its inputs exist and are older.
@@ -322,19 +331,20 @@ def test_rules_name_their_inputs_and_a_current_marker_takes_cells_out_of_the_agg
             (tmp_path / name).write_text("")
     time.sleep(0.05)
     failures.write_marker(
-        tmp_path / failures.marker_path("fit_generator", "smote", "diabetes", "fold0"),
+        tmp_path / failures.marker_path("fit_generator", "smote", "diabetes", "fold0", "real48"),
         StageError("sample", "diabetes", "smote cannot"),
         declared["smote_inputs"],
         declared["smote_settings"],
         generator="smote",
         dataset="diabetes",
         fold=0,
+        budget=48,
     )
     result = snakemake(tmp_path, "--dry-run")
     assert result.returncode == 0, result.stderr
     declared = json.loads((tmp_path / "declared.json").read_text())
     assert len(declared["failed"]) == 2 * 3  # (fidelity, run) x 3 sizes
-    assert all("smote cannot" in row[6] for row in declared["failed"])
+    assert all("smote cannot" in row[7] for row in declared["failed"])
     assert not any("/smote/diabetes/fold0/" in path for path in declared["metrics"])
 
     # Other settings make the marker stale: the cells are awaited again.
@@ -398,10 +408,10 @@ def test_a_failing_generator_fails_its_job_and_the_aggregate_reports_its_cells(t
     first = run_snakemake(tmp_path, "--keep-going", check=False)
     assert first.returncode != 0
     assert "class 'r' has 1 train row" in first.stdout + first.stderr
-    assert (tmp_path / "results/failed/fit_generator/smote/rare/fold0.json").exists()
+    assert (tmp_path / "results/failed/fit_generator/smote/rare/fold0/real40.json").exists()
     for name in ("ctgan", "tabebm", "scm_randomdag", "scm_emptydag"):
-        assert (tmp_path / f"results/benchmarks/fit_generator/{name}/rare/fold0.tsv").exists()
-        assert (tmp_path / f"results/synth/{name}/rare/fold0/n32.fidelity.json").exists()
+        assert (tmp_path / f"results/benchmarks/fit_generator/{name}/rare/fold0/real40.tsv").exists()
+        assert (tmp_path / f"results/synth/{name}/rare/fold0/real40/n32.fidelity.json").exists()
     second = run_snakemake(tmp_path, "aggregate", check=False)
     assert second.returncode == 0, second.stdout + second.stderr
     missing = pd.read_csv(tmp_path / "results" / "tables" / "missing.csv")

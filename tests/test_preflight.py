@@ -50,7 +50,7 @@ def test_a_dataset_with_more_classes_than_the_backbone_fails_at_prepare(tmp_path
     config = tiny_config()
     config["datasets"] = {"many": {"source": f"file:{path}"}}
     write_config(tmp_path, config)
-    result = run_snakemake(tmp_path, "results/splits/many/fold0/meta.json", check=False)
+    result = run_snakemake(tmp_path, "results/splits/many/fold0/real48/meta.json", check=False)
     assert result.returncode != 0
     log = (tmp_path / "results" / "logs" / "prepare_dataset" / "many.log").read_text()
     assert "[prepare] many: 12 classes, more than the 10 the backbone tells apart" in log

@@ -12,11 +12,11 @@ import pytest
 from conftest import REPO, job_counts, load_yaml, run_snakemake, tiny_config, write_config
 
 from causalmixft.data.prepare import read_prepared
-from causalmixft.experiment import collect
-from causalmixft.methods import BUILTIN_METHODS, method_sizes, resolve_method
+from causalmixft.methods import BUILTIN_METHODS, resolve_method
+from causalmixft.workflow_config import WorkflowConfig
 
 GRID = [(dataset, fold) for dataset in ("diabetes", "iris") for fold in (0, 1)]
-SPLIT_METAS = [f"results/splits/{dataset}/fold{fold}/meta.json" for dataset, fold in GRID]
+SPLIT_METAS = [f"results/splits/{dataset}/fold{fold}/real48/meta.json" for dataset, fold in GRID]
 
 
 def test_dry_run_shows_the_dataset_by_fold_grid(workdir):
@@ -54,14 +54,15 @@ def tabarena_jobs_per_dataset() -> dict[str, int]:
         "sample_synthetic": folds * positive,
         "fit_generator": folds * baselines,
         "sample_generator": folds * baselines * positive,
-        "finetune": folds * sum(len(method_sizes(m, TABARENA_CONFIG["synthetic"]["sizes"])) for m in TABARENA_METHODS),
+        "finetune": folds * sum(positive if m.generator else 1 for m in TABARENA_METHODS),
     }
     return {rule: n for rule, n in counts.items() if n}
 
 
 def test_tabarena_config_is_the_paper_grid():
     assert len(TABARENA_CONFIG["datasets"]) == 38 and TABARENA_CONFIG["protocol"]["folds"] == list(range(10))
-    assert {m.name for m in TABARENA_METHODS} == set(BUILTIN_METHODS)  # every method the project has
+    # every method the project has but the selection probe of the study (config/study.yaml)
+    assert {m.name for m in TABARENA_METHODS} == set(BUILTIN_METHODS) - {"causalmixft_synthval"}
     assert sorted({m.generator for m in TABARENA_METHODS if m.generator}) == sorted(
         TABARENA_CONFIG["synthetic"]["generators"]
     )
@@ -71,7 +72,8 @@ def test_tabarena_config_is_the_paper_grid():
 
 def test_tabarena_config_shows_38_tasks_by_10_folds(tmp_path):
     folds = TABARENA_CONFIG["protocol"]["folds"]
-    splits = [f"results/splits/{d}/fold{f}/meta.json" for d in TABARENA_CONFIG["datasets"] for f in folds]
+    budget = TABARENA_CONFIG["protocol"]["real_budget"]
+    splits = [f"results/splits/{d}/fold{f}/real{budget}/meta.json" for d in TABARENA_CONFIG["datasets"] for f in folds]
     assert tabarena_dry_run(tmp_path, *splits) == {"prepare_dataset": 38, "split": 380}
 
 
@@ -79,11 +81,9 @@ def test_tabarena_dry_run_of_one_task_counts_its_jobs(tmp_path):
     # One task's files as targets: the grid's DAG is 38 copies of this plus the aggregation (41,080
     # jobs; the whole grid's dry run takes Snakemake 3-5 minutes of CPU, too long for the suite).
     name = "credit-g"
-    sizes, folds = TABARENA_CONFIG["synthetic"]["sizes"], TABARENA_CONFIG["protocol"]["folds"]
-    targets = [f"results/splits/{name}/fold{f}/meta.json" for f in folds]
-    targets += collect.fidelity_files(TABARENA_METHODS, [name], folds, sizes)
-    runs = collect.expected_runs(TABARENA_METHODS, [name], folds, sizes)
-    targets += collect.metrics_files(TABARENA_CONFIG["backbone"]["name"], runs)
+    wf = WorkflowConfig.from_config(TABARENA_CONFIG)
+    targets = [path for path in wf.split_metas() if f"/{name}/" in path]
+    targets += [path for path in wf.fidelity_files() + wf.metrics_files() if f"/{name}/" in path]
     assert tabarena_dry_run(tmp_path, *targets) == tabarena_jobs_per_dataset()
 
 
@@ -133,12 +133,12 @@ def test_run_rerun_nothing_and_edit_reruns_only_the_edited_stage(tmp_path):
     first = snakemake()
     assert job_counts(first.stdout + first.stderr) == {"prepare_dataset": 2, "split": 4}
     for dataset, fold in GRID:
-        folder = work / "results" / "splits" / dataset / f"fold{fold}"
+        folder = work / "results" / "splits" / dataset / f"fold{fold}" / "real48"
         assert all((folder / f"{part}.parquet").is_file() for part in ("train", "val", "test"))
         meta = json.loads((folder / "meta.json").read_text())
         assert meta["counts"]["train"]["n"] + meta["counts"]["val"]["n"] == 48
-        assert (work / "results" / "logs" / "split" / dataset / f"fold{fold}.log").is_file()
-        assert (work / "results" / "benchmarks" / "split" / dataset / f"fold{fold}.tsv").is_file()
+        assert (work / "results" / "logs" / "split" / dataset / f"fold{fold}" / "real48.log").is_file()
+        assert (work / "results" / "benchmarks" / "split" / dataset / f"fold{fold}" / "real48.tsv").is_file()
     table, schema, _ = read_prepared(work / "results/data/diabetes.parquet", work / "results/data/diabetes.meta.json")
     assert list(table.columns) == [*schema.names, "target"]
 

@@ -102,7 +102,7 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     # A new synthetic size: its samples and runs only; the existing size's files stay as they are.
     synth = work / "results" / "synth" / "causalmixft" / "diabetes"
     runs = work / "results" / "runs" / "tfm-small"
-    kept = {p: digest(p) for p in [*synth.glob("fold*/n16.*"), *runs.glob("*/diabetes/fold*/n*/metrics.json")]}
+    kept = {p: digest(p) for p in [*synth.glob("fold*/real*/n16.*"), *runs.glob("*/diabetes/fold*/real*/n*/metrics.json")]}
     config["synthetic"]["sizes"] = [0, 16, 32]
     write_config(work, config)
     assert dry_run() == {"sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
@@ -110,9 +110,9 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     assert job_counts(added.stderr) == {"sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
     assert len(kept) == 5 and {p: digest(p) for p in kept} == kept
     # nested: n32 starts with the rows of n16, drawn in another job
-    small, large = (pd.read_parquet(synth / "fold0" / f"n{n}.parquet") for n in (16, 32))
+    small, large = (pd.read_parquet(synth / "fold0" / "real64" / f"n{n}.parquet") for n in (16, 32))
     pd.testing.assert_frame_equal(small, large.iloc[:16].reset_index(drop=True))
-    assert sorted(p.parent.name for p in runs.glob("causalmixft/diabetes/fold0/n*/metrics.json")) == ["n16", "n32"]
+    assert sorted(p.parent.name for p in runs.glob("causalmixft/diabetes/fold0/real64/n*/metrics.json")) == ["n16", "n32"]
 
     # An SCM setting: fitting, sampling, the runs on the samples, aggregation; not splits or discovery.
     config["scm"]["quality"] = "good"
@@ -171,12 +171,12 @@ def test_a_run_killed_mid_way_is_redone_and_gives_the_same_metrics(tmp_path):
     work.mkdir()
     # About 15 CPU seconds of steps (64-row episodes), so that the kill lands inside the step loop.
     write_config(work, small_config(steps=600, eval_every=100, patience=100, warmup_steps=5))
-    target = "results/runs/tfm-small/finetune/diabetes/fold0/n0/metrics.json"
+    target = "results/runs/tfm-small/finetune/diabetes/fold0/real64/n0/metrics.json"
 
     def snakemake(*args):
         return run_snakemake(work, *args, snakefile=repo / "Snakefile")
 
-    assert job_counts(snakemake("results/splits/diabetes/fold0/meta.json").stderr) == {"prepare_dataset": 1, "split": 1}
+    assert job_counts(snakemake("results/splits/diabetes/fold0/real64/meta.json").stderr) == {"prepare_dataset": 1, "split": 1}
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(work)]
     command += ["--workflow-profile", str(repo / "workflow/profiles/default"), "--cores", "1", target]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -197,7 +197,7 @@ def test_a_run_killed_mid_way_is_redone_and_gives_the_same_metrics(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert not (work / target).exists()
-    assert "selected step" not in (work / "results/logs/finetune/tfm-small/finetune/diabetes/fold0/n0.log").read_text()
+    assert "selected step" not in (work / "results/logs/finetune/tfm-small/finetune/diabetes/fold0/real64/n0.log").read_text()
 
     # A SIGKILLed Snakemake leaves its lock behind: unlock, then run again; the run is redone.
     snakemake("--unlock")
@@ -226,8 +226,8 @@ def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_
     config = small_config()
     config["datasets"] = {"iris": {"source": "sklearn:iris"}}
     write_config(work, config)
-    target = "results/synth/causalmixft/iris/fold0/n16.parquet"
-    scm = work / "results" / "causal" / "iris" / "fold0" / "scm.pkl"
+    target = "results/synth/causalmixft/iris/fold0/real64/n16.parquet"
+    scm = work / "results" / "causal" / "iris" / "fold0" / "real64" / "scm.pkl"
 
     def snakemake(*args, check=True):
         return run_snakemake(work, *args, target, snakefile=repo / "Snakefile", check=check)
@@ -238,7 +238,7 @@ def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_
 
     damaged = snakemake(check=False)
     assert damaged.returncode != 0
-    log = (work / "results/logs/sample_synthetic/causalmixft/iris/fold0/n16.log").read_text()
+    log = (work / "results/logs/sample_synthetic/iris/fold0/real64/n16.log").read_text()
     assert "[sample] iris: refusing to unpickle" in log
     assert "Removed scm.pkl and scm.pkl.sha256: a plain rerun of the workflow (the same command) rebuilds them" in log
     assert not scm.exists() and not scm.with_name("scm.pkl.sha256").exists()

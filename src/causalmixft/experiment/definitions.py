@@ -10,6 +10,22 @@ METRIC_DEFINITIONS = """\
   the replicates of a run, then over the folds of a dataset (means over finite values); medians,
   quartiles, means with intervals, tests and ranks are then taken across datasets, so every dataset
   weighs the same. Quartiles use linear interpolation; IQR = q75 - q25.
+- **The answer (`effects.csv`)**, per real budget x method x synthetic size x split x metric: per
+  (dataset, fold, replicate) the difference method - `finetune` (the same seed and test rows),
+  averaged replicates -> folds -> datasets; across datasets the mean, a t interval (1 - alpha), a
+  two-sided one-sample t test with Holm once per family (`vs finetune: <split> <metric>`: every
+  budget, method and size), the minimum detectable effect (t_{1-alpha/2} + t_{power}) x SD / sqrt(n)
+  from the observed SD of the dataset differences, and two one-sided tests (TOST) against the
+  equivalence margin fixed in the config (`analysis.equivalence_margin`). Verdict: better / worse
+  (Holm p < alpha), equivalent (TOST p < alpha), else inconclusive; with fewer than
+  `analysis.min_datasets` datasets only the mean and counts ("too few datasets"). `size_ratio` is the
+  synthetic size over the run's real train rows. For `causalmixft_synthval`, `val` is the selection
+  set it chose on (real validation plus SCM rows) and `val_real` its real validation rows.
+- **Size choice against chance (`size_selection_chance.csv`)**: per unit (method, dataset, fold,
+  replicate, metric) over the candidate sizes (n = 0 from `finetune`): agreement (validation's choice
+  is a test-best size) and regret (best test - test at the choice), beside a size drawn uniformly
+  from the candidates (agreement = share of test-best candidates, regret = mean regret) and always
+  n = 0; units -> folds -> datasets, t intervals with enough datasets.
 - **Improvement** over the reference (`zeroshot`), per (dataset, fold): normalized,
   100 x (s / s_ref - 1) for higher-is-better metrics and 100 x (1 - s / s_ref) for losses (log-loss),
   in % of the reference score; and absolute, s - s_ref (s_ref - s for losses), in the metric's own
