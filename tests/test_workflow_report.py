@@ -20,13 +20,16 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no headless browser: chromium is not installed"),
 ]
 
-# Opens Results > Answer in the report's navigation and shows the fitted-curve figure, as a click
-# on its eye button does (snakemake's report app: app.setView, results[path].data_uri).
+# Opens the navigation at the figure's category and subcategory (Results > Answer) and shows the
+# fitted-curve figure, as clicks there and on its eye button do (snakemake's report app: one
+# app.setView, since React merges state updates made in one go from the same old state).
 SHOW_FIGURE = """<script>
 window.addEventListener("load", () => setTimeout(() => {
   const path = Object.keys(results).find((p) => p.endsWith("plots/scaling_fit.png"));
-  app.setView({navbarMode: "subcategory", category: "Results", subcategory: "Answer"});
-  app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
+  const [category, subcategory] = Object.entries(categories).flatMap(([c, subs]) =>
+    Object.entries(subs).filter(([, paths]) => paths.includes(path)).map(([s]) => [c, s]))[0];
+  app.setView({navbarMode: "subcategory", category, subcategory,
+               content: "img", contentPath: results[path].data_uri, resultPath: path});
 }, 500));
 </script>
 </body>"""
@@ -73,7 +76,9 @@ def test_report_viewer_shows_the_answer_results_and_a_figure(report):
     head, _, tail = report.read_text().rpartition("</body>")  # the last: scripts quote "</body>" too
     viewer.write_text(head + SHOW_FIGURE + tail)
     dom = rendered_dom(viewer)
-    for name in ("scaling_peak.csv", "size_selection.csv", "claims.csv", "scaling_fit.png"):
-        assert name in dom  # listed under Results > Answer
-    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]{1000,})"', dom)
-    assert images, "the figure is not shown"
+    listed = re.findall(r"<td[^>]*>results/[\w/]+/([\w.]+)</td>", dom)  # the navigation's file table
+    for name in ("scaling_fit.png", "scaling_peak.csv", "size_selection.csv", "claims.csv"):
+        assert name in listed, listed  # listed beside the figure (Results > Answer)
+    # the content pane's image: data:image/png;charset=utf8;filename=scaling_fit.png;base64,...
+    shown = re.search(r'<div class="p-3"><img src="data:image/png;([^",]*);base64,([A-Za-z0-9+/=]+)"', dom)
+    assert shown and "filename=scaling_fit.png" in shown[1] and len(shown[2]) > 10_000, "the figure is not shown"
