@@ -217,7 +217,7 @@ def test_the_path_patterns_format_and_parse_the_same_files():
     assert layout.fill(layout.SAMPLE, generator="causalmixft") == (
         "results/synth/causalmixft/{dataset}/fold{fold}/real{budget}/n{size}"
     )
-    assert layout.job_file(layout.LOGS, "split", layout.SPLIT, "dataset", ".log") == (
+    assert layout.job_file(layout.LOGS, "split", ".log") == (
         "results/logs/split/{dataset}/fold{fold}/real{budget}.log"
     )
     marker = layout.failure_marker("sample_generator", "smote", "iris", 0, 48, 64)
@@ -234,3 +234,24 @@ def test_the_shipped_configs_normalise(overlay):
     validate(config, str(SCHEMA))
     wf = WorkflowConfig.from_config(config)
     assert wf.datasets and wf.methods and set(wf.baseline_generators) <= set(wf.generators)
+
+
+def test_the_cost_counts_the_benchmarks_of_this_configs_jobs_only(tmp_path):
+    from causalmixft.experiment.collect import load_benchmarks
+
+    wf = settings(sizes=[0, 64])
+    files = wf.benchmark_files()
+    # 2 datasets, 2 folds, 1 budget: prepare 2, split 4, discover 4 (causalmixft and scm_randomdag need
+    # the DAG), fit_scm 4, fit_generator 3 x 4, samples 4 x 4 (one size each), runs 4 x (2 + 4)
+    assert len(files) == 2 + 4 + 4 + 4 + 12 + 16 + 24 and len(set(files)) == len(files)
+    assert "results/benchmarks/finetune/tfm-small/smote/iris/fold1/real48/n64.tsv" in files
+    assert "results/benchmarks/sample_synthetic/iris/fold1/real48/n64.tsv" in files
+    root = tmp_path / "results" / "benchmarks"
+    ours = tmp_path / files[-1]
+    older = root / "finetune" / "tfm-small" / "finetune" / "iris" / "fold0" / "n0.tsv"  # an earlier config's job
+    for path in (ours, older):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("s\tcpu_time\tmax_rss\n2.0\t1.5\t100\n")
+    assert len(load_benchmarks(root)) == 2
+    counted = load_benchmarks(root, only=[tmp_path / f for f in files])
+    assert counted["file"].tolist() == [str(ours.relative_to(root))]

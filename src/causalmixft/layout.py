@@ -93,10 +93,27 @@ def failure_marker(
     raise ValueError(f"no failure marker for rule {rule!r}")
 
 
-def job_file(root: str, rule: str, pattern: str, start: str, ext: str) -> str:
-    """A rule's log or benchmark file: ``{root}/{rule}/`` + ``pattern`` from wildcard ``start``
-    on + ``ext`` (``job_file(LOGS, "split", SPLIT, "dataset", ".log")``); one spelling for every rule."""
-    return f"{root}/{rule}/{tail(pattern, start)}{ext}"
+# Each job rule's log and benchmark files: results/{logs,benchmarks}/{rule}/ + its main output's pattern
+# from the wildcard named here on (``job_file``).
+JOB_FILES = {
+    "prepare_dataset": (PREPARED, "dataset"),
+    "split": (SPLIT, "dataset"),
+    "discover_dag": (CAUSAL, "dataset"),
+    "fit_scm": (CAUSAL, "dataset"),
+    "sample_synthetic": (fill(SAMPLE, generator="causalmixft"), "dataset"),
+    "fit_generator": (GENERATOR_FIT, "generator"),
+    "sample_generator": (SAMPLE, "generator"),
+    "pretrain_backbone": (MODEL, "backbone"),
+    "finetune": (RUN, "backbone"),
+}
+
+
+def job_file(root: str, rule: str, ext: str, **values: object) -> str:
+    """A rule's log (``root=LOGS``, ".log") or benchmark (``BENCHMARKS``, ".tsv") file, its wildcards
+    filled from ``values``: ``job_file(LOGS, "split", ".log")`` is
+    ``results/logs/split/{dataset}/fold{fold}/real{budget}.log``."""
+    pattern, start = JOB_FILES[rule]
+    return fill(f"{root}/{rule}/{tail(pattern, start)}{ext}", **values)
 
 
 # The files the aggregate stage parses, matched by their path (under any results folder, backbone).

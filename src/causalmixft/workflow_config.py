@@ -262,6 +262,36 @@ class WorkflowConfig:
             **self.split_files(dataset, fold, budget, "train", "val"),
         }
 
+    def benchmark_files(self) -> list[str]:
+        """The benchmark file of every job of this config (the cost tables count these only, not
+        what earlier configs left under results/benchmarks)."""
+        bench = layout.BENCHMARKS
+        files = [layout.job_file(bench, "prepare_dataset", ".tsv", dataset=d) for d in self.datasets]
+        cells = self.grid.cells()
+        files += [layout.job_file(bench, "split", ".tsv", dataset=d, fold=f, budget=b) for d, f, b in cells]
+        samples = self.grid.samples()
+        needs_dag = {s.generator for s in samples if s.generator == registry.CAUSALMIXFT or "dag" in registry.needs(s.generator)}
+        dag_cells = sorted({(s.dataset, s.fold, s.budget) for s in samples if s.generator in needs_dag})
+        for rule in ("discover_dag", "fit_scm") if registry.CAUSALMIXFT in needs_dag else ("discover_dag",):
+            files += [layout.job_file(bench, rule, ".tsv", dataset=d, fold=f, budget=b) for d, f, b in dag_cells]
+        fitted = sorted({(s.generator, s.dataset, s.fold, s.budget) for s in samples if s.generator != registry.CAUSALMIXFT})
+        files += [
+            layout.job_file(bench, "fit_generator", ".tsv", generator=g, dataset=d, fold=f, budget=b)
+            for g, d, f, b in fitted
+        ]
+        for s in samples:
+            values = dict(dataset=s.dataset, fold=s.fold, budget=s.budget, size=s.size)
+            if s.generator == registry.CAUSALMIXFT:
+                files.append(layout.job_file(bench, "sample_synthetic", ".tsv", **values))
+            else:
+                files.append(layout.job_file(bench, "sample_generator", ".tsv", generator=s.generator, **values))
+        if self.pretrain is not None:
+            files.append(layout.job_file(bench, "pretrain_backbone", ".tsv", backbone=self.backbone))
+        files += [
+            layout.job_file(bench, "finetune", ".tsv", backbone=self.backbone, **_values(run)) for run in self.grid.runs()
+        ]
+        return files
+
     def generator_failures(self) -> list[dict]:
         """Current failure markers of this config's fit_generator and sample_generator jobs.
 

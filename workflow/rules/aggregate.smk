@@ -273,6 +273,8 @@ rule aggregate:
         # has run so far. The rule's own benchmark would be the previous run's, so it is left out.
         benchmarks_root="results/benchmarks",
         benchmark_exclude=["results/benchmarks/aggregate.tsv"],
+        # Only this config's jobs count: what earlier configs left in the folder is not its cost.
+        benchmark_files=WF.benchmark_files(),
         # Feature counts of the measured datasets (read at run time, as the benchmarks are) and
         # the grid to project the measured cost to.
         meta_root="results/data",

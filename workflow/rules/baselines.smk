@@ -20,9 +20,9 @@ rule fit_generator:
         checksum=f"{GENERATOR_FIT}/generator.pkl.sha256",
         report=f"{GENERATOR_FIT}/report.json",
     log:
-        layout.job_file(layout.LOGS, "fit_generator", GENERATOR_FIT, "generator", ".log"),
+        layout.job_file(layout.LOGS, "fit_generator", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "fit_generator", GENERATOR_FIT, "generator", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "fit_generator", ".tsv")
     wildcard_constraints:
         generator=BASELINE_PATTERN,
     conda:
@@ -45,9 +45,9 @@ rule sample_generator:
         synth=f"{SAMPLE}.parquet",
         fidelity=f"{SAMPLE}.fidelity.json",
     log:
-        layout.job_file(layout.LOGS, "sample_generator", SAMPLE, "generator", ".log"),
+        layout.job_file(layout.LOGS, "sample_generator", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "sample_generator", SAMPLE, "generator", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "sample_generator", ".tsv")
     wildcard_constraints:
         generator=BASELINE_PATTERN,
     conda:

@@ -42,9 +42,9 @@ rule discover_dag:
         json=f"{CAUSAL}/dag.json",
         png=f"{CAUSAL}/dag.png",
     log:
-        layout.job_file(layout.LOGS, "discover_dag", CAUSAL, "dataset", ".log"),
+        layout.job_file(layout.LOGS, "discover_dag", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "discover_dag", CAUSAL, "dataset", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "discover_dag", ".tsv")
     conda:
         "../../envs/causal.yaml"
     threads: 1
@@ -70,9 +70,9 @@ rule fit_scm:
         checksum=f"{CAUSAL}/scm.pkl.sha256",
         report=f"{CAUSAL}/scm_report.json",
     log:
-        layout.job_file(layout.LOGS, "fit_scm", CAUSAL, "dataset", ".log"),
+        layout.job_file(layout.LOGS, "fit_scm", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "fit_scm", CAUSAL, "dataset", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "fit_scm", ".tsv")
     conda:
         "../../envs/causal.yaml"
     threads: 1
@@ -102,9 +102,9 @@ if WF.causal_targets():
             synth=f"{CAUSAL_SAMPLE}.parquet",
             fidelity=f"{CAUSAL_SAMPLE}.fidelity.json",
         log:
-            layout.job_file(layout.LOGS, "sample_synthetic", CAUSAL_SAMPLE, "dataset", ".log"),
+            layout.job_file(layout.LOGS, "sample_synthetic", ".log"),
         benchmark:
-            layout.job_file(layout.BENCHMARKS, "sample_synthetic", CAUSAL_SAMPLE, "dataset", ".tsv")
+            layout.job_file(layout.BENCHMARKS, "sample_synthetic", ".tsv")
         conda:
             "../../envs/causal.yaml"
         threads: 1

@@ -20,9 +20,9 @@ rule prepare_dataset:
         table=f"{PREPARED}.parquet",
         meta=f"{PREPARED}.meta.json",
     log:
-        "results/logs/prepare_dataset/{dataset}.log",
+        layout.job_file(layout.LOGS, "prepare_dataset", ".log"),
     benchmark:
-        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+        layout.job_file(layout.BENCHMARKS, "prepare_dataset", ".tsv")
     conda:
         "../../envs/data.yaml"
     params:
@@ -44,9 +44,9 @@ rule split:
         test=f"{SPLIT}/test.parquet",
         meta=f"{SPLIT}/meta.json",
     log:
-        layout.job_file(layout.LOGS, "split", SPLIT, "dataset", ".log"),
+        layout.job_file(layout.LOGS, "split", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "split", SPLIT, "dataset", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "split", ".tsv")
     conda:
         "../../envs/data.yaml"
     params:

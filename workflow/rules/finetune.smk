@@ -21,9 +21,9 @@ rule finetune:
         config=f"{RUN}/config.json",
         metrics=f"{RUN}/metrics.json",
     log:
-        layout.job_file(layout.LOGS, "finetune", RUN, "backbone", ".log"),
+        layout.job_file(layout.LOGS, "finetune", ".log"),
     benchmark:
-        layout.job_file(layout.BENCHMARKS, "finetune", RUN, "backbone", ".tsv")
+        layout.job_file(layout.BENCHMARKS, "finetune", ".tsv")
     conda:
         FINETUNE_ENV
     threads: 1

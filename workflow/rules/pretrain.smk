@@ -14,9 +14,9 @@ rule pretrain_backbone:
         config=f"{MODEL}/config.json",
         summary=f"{MODEL}/summary.json",
     log:
-        "results/logs/pretrain_backbone/{backbone}.log",
+        layout.job_file(layout.LOGS, "pretrain_backbone", ".log"),
     benchmark:
-        "results/benchmarks/pretrain_backbone/{backbone}.tsv"
+        layout.job_file(layout.BENCHMARKS, "pretrain_backbone", ".tsv")
     conda:
         "../../envs/model.yaml"
     threads: 4

@@ -18,6 +18,7 @@ with script_logging(smk.log[0]):
         fidelity_files=smk.input.fidelity,
         benchmarks_root=smk.params.benchmarks_root,
         benchmark_exclude=smk.params.benchmark_exclude,
+        benchmark_files=smk.params.benchmark_files,
         config=smk.params.config,
         failed=getattr(smk.params, "failed", []),
         meta_root=smk.params.meta_root,

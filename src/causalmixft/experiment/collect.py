@@ -298,8 +298,13 @@ def _numeric_leaves(report: dict, prefix: str = "") -> list[tuple[str, float]]:
     return leaves
 
 
-def load_benchmarks(root: str | Path | None, exclude: Iterable[str | Path] = ()) -> pd.DataFrame:
+def load_benchmarks(
+    root: str | Path | None, exclude: Iterable[str | Path] = (), only: Iterable[str | Path] | None = None
+) -> pd.DataFrame:
     """One row per Snakemake benchmark file under ``root``: rule, file, wall_s, cpu_s, max_rss_mib.
+
+    ``only`` (the config's jobs, ``WorkflowConfig.benchmark_files``) keeps the files of those jobs,
+    so jobs of earlier configs under the same folder are not counted; absent ones are not yet run.
 
     The rule is the first folder below ``root`` (``{rule}/...``) or, for a file directly in
     ``root``, its stem. Repeated measurements (``repeat()``) are averaged into one job.
@@ -309,9 +314,10 @@ def load_benchmarks(root: str | Path | None, exclude: Iterable[str | Path] = ())
         return pd.DataFrame(columns=columns)
     root = Path(root)
     skip = {Path(p).resolve() for p in exclude}
+    keep = None if only is None else {Path(p).resolve() for p in only}
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".tsv", ".txt")):
-        if path.resolve() in skip:
+        if path.resolve() in skip or (keep is not None and path.resolve() not in keep):
             continue
         table = pd.read_csv(path, sep="\t")
         relative = path.relative_to(root)

@@ -89,6 +89,7 @@ def aggregate_results(
     fidelity_files: Iterable[str | Path] = (),
     benchmarks_root: str | Path | None = None,
     benchmark_exclude: Iterable[str | Path] = (),
+    benchmark_files: Iterable[str | Path] | None = None,
     config: Mapping | None = None,
     alpha: float = 0.05,
     failed: Iterable[Iterable] = (),
@@ -120,7 +121,7 @@ def aggregate_results(
     failed_fidelity = pd.DataFrame([row for row in failed if row[0] == "fidelity"], columns=MISSING_COLUMNS)
     if not failed_fidelity.empty:
         fidelity_missing = pd.concat([fidelity_missing, failed_fidelity], ignore_index=True)
-    benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude)
+    benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude, benchmark_files)
     class_counts = load_test_class_counts(split_metas)
     budgets = sorted({b for _, _, _, b, _ in expected})
     by_budget, studies = {}, {}
