@@ -103,7 +103,7 @@ def failure_rows(grid: Grid, failures: Iterable[Mapping], backbone: str, results
 
 def without_failed(paths: Iterable[str], failed: Iterable[Iterable]) -> list[str]:
     """``paths`` less the files that :func:`failure_rows` lists as ruled out."""
-    absent = {str(row[5]) for row in failed}
+    absent = {str(row[MISSING_COLUMNS.index("path")]) for row in failed}
     return [path for path in paths if str(path) not in absent]
 
 
