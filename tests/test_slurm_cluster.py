@@ -155,11 +155,12 @@ def invoke(work: Path, repo: Path, env: dict, *args: str) -> Invocation:
 
 def run_with_drain_and_cancel(work: Path, repo: Path, env: dict) -> tuple[Invocation, Job, dict]:
     """Invocation A: drain the node while the grouped small jobs run, resume it once the fine-tuning
-    jobs have been pending for 5 s, then scancel the first running job that fine-tunes."""
+    jobs have been pending for 5 s, then scancel the first job that fine-tunes once it has run for
+    4 s (its Python process started, not a job cancelled at launch)."""
     first, start = last_job_id(), time.monotonic()
     log_path = work / "invocation-a.log"
     drain: dict = {"pending_while_drained": {}, "node_states": set()}
-    cancelled = None
+    cancelled, running_since = None, {}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             snakemake_command(work, repo, "--retries", "0"), cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -185,10 +186,15 @@ def run_with_drain_and_cancel(work: Path, repo: Path, env: dict) -> tuple[Invoca
                         _slurm("scontrol", "update", f"nodename={NODE}", "state=resume")
                         drain["resumed_at"] = time.monotonic() - start
                 elif cancelled is None and "resumed_at" in drain:
-                    running = [j for j in finetune if j.state == "RUNNING" and "_zeroshot_" not in j.comment]
-                    if running:
-                        cancelled = running[0]
+                    for job in finetune:
+                        if job.state == "RUNNING" and "_zeroshot_" not in job.comment:
+                            running_since.setdefault(job.id, time.monotonic())
+                    now = time.monotonic()
+                    ready = [j for j in finetune if j.state == "RUNNING" and now - running_since.get(j.id, now) >= 4]
+                    if ready:
+                        cancelled = ready[0]
                         _slurm("scancel", str(cancelled.id))
+                        drain["cancelled_at"] = time.monotonic() - start
                 time.sleep(0.5)
         finally:
             if "drained_at" in drain and "resumed_at" not in drain:
@@ -238,6 +244,9 @@ def cluster_runs(tmp_path_factory) -> ClusterRuns:
     local_log = (local_work / "snakemake.log").read_text()
     for name, invocation in {"A": a, "B": b, "C": c}.items():
         print(f"invocation {name}: {invocation.seconds:.0f} s, {len(invocation.jobs)} SLURM jobs, rc {invocation.returncode}")
+        for job in invocation.jobs.values():
+            print(f"  job {job.id}: {job.state}, --mem {job.min_memory}, {job.comment}")
+    print(f"drain and scancel (seconds into invocation A): {drain}")
     return ClusterRuns(
         work, metrics_by_run(local_work), job_counts(local_log), a, b, c, cancelled, drain, retry_mem_mb
     )
