@@ -267,3 +267,44 @@ def test_the_fit_panels_name_one_dataset_count_when_every_method_has_it():
 
     assert _dataset_counts({"causalmixft": 22, "scm_only": 22}) == "datasets: 22 per method"
     assert _dataset_counts({"causalmixft": 22, "scm_only": 21}) == "datasets:\ncausalmixft 22\nscm_only 21"
+
+
+def test_two_real_budgets_are_aggregated_apart_and_the_effects_pair_them(tmp_path):
+    """Hand-made metric files at budgets 32 and 128: causalmixft gains 0.01 x (dataset index + 1) over
+    finetune at 32 and nothing at 128, on 5 datasets, 1 fold."""
+    runs = tmp_path / "runs" / "tfm-small"
+    datasets = [f"d{i}" for i in range(5)]
+    expected = []
+    for budget, gain in ((32, 0.01), (128, 0.0)):
+        for i, dataset in enumerate(datasets):
+            base = 0.70 + 0.01 * i
+            for method, size, score in (("zeroshot", 0, base - 0.02), ("finetune", 0, base),
+                                        ("causalmixft", budget, base + gain * (i + 1))):
+                write_point(runs, method, dataset, 0, size, budget=budget, roc_auc=score, accuracy=score - 0.1)
+                expected.append((method, dataset, 0, budget, size))
+    metrics = [runs / m / d / f"fold{f}" / f"real{b}" / f"n{n}" / "metrics.json" for m, d, f, b, n in expected]
+    outputs = default_outputs(tmp_path / "results")
+    tables = aggregate_results(
+        expected=expected, metrics_files=metrics, methods_with_real=["finetune", "causalmixft"],
+        size_dependent=["causalmixft"], outputs=outputs,
+        config={"analysis": {"equivalence_margin": 0.005, "min_datasets": 5}},
+    )
+    assert sorted(tables["runs_long"]["real_budget"].unique()) == [32, 128]
+    assert set(tables["scaling"]["real_budget"]) == {32, 128}  # every v2 table per budget
+    effects = pd.read_csv(outputs["effects"])
+    test_auc = effects[(effects["split"] == "test") & (effects["metric"] == "roc_auc")]
+    zeroshot = test_auc[test_auc["method"] == "zeroshot"]
+    assert zeroshot["mean_diff"].tolist() == pytest.approx([-0.02, -0.02])  # zeroshot - finetune, both budgets
+    test_auc = test_auc[test_auc["method"] == "causalmixft"].set_index("real_budget")
+    # budget 32: gains 0.01..0.05, mean 0.03, sd 0.0158114 -> t = 4.2426 on 4 df, p = 0.013236. The family
+    # (test ROC-AUC) has 4 cells: zeroshot at 32 and 128 (every difference -0.02, no spread: p = 0),
+    # causalmixft at 128 (p = 1) and this one; Holm: sorted p 0, 0, 0.013236, 1 -> 0.013236 x 2 = 0.026472
+    assert test_auc.loc[32, "mean_diff"] == pytest.approx(0.03) and test_auc.loc[32, "size"] == 32
+    assert test_auc.loc[32, "size_ratio"] == pytest.approx(32 / 204)  # the fixtures' 204 real train rows
+    assert test_auc.loc[32, "p_holm"] == pytest.approx(0.026472, rel=1e-3) and test_auc.loc[32, "verdict"] == "better"
+    # budget 128: every difference 0 -> no spread, equivalent within the margin of 0.005
+    assert test_auc.loc[128, "mean_diff"] == pytest.approx(0.0)
+    assert test_auc.loc[128, "verdict"] == "equivalent within +-0.005"
+    summary = outputs["summary"].read_text()
+    assert summary.startswith("# Answer: paired gains over plain fine-tuning")
+    assert "# Appendix: real budget 32 rows" in summary and "# Appendix: real budget 128 rows" in summary

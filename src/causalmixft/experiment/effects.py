@@ -61,14 +61,16 @@ def dataset_differences(long: pd.DataFrame, baseline: str = "finetune") -> pd.Da
     averaged replicates -> folds -> dataset. ``long`` is runs_long (one row per replicate)."""
     keys = ["real_budget", "dataset", "fold", "replicate", "split", "metric"]
     frame = long[np.isfinite(long["value"].to_numpy(float))]
-    base = frame[frame["method"] == baseline][[*keys, "value"]].rename(columns={"value": "base"})
+    # the baseline's real rows are the cell's real train rows (zeroshot and scm_only record none)
+    base = frame[frame["method"] == baseline][[*keys, "value", "n_real_rows"]]
+    base = base.rename(columns={"value": "base", "n_real_rows": "train_rows"})
     others = frame[frame["method"] != baseline]
     paired = others.merge(base, on=keys, how="inner")
     paired = paired.assign(diff=paired["value"] - paired["base"])
     cell = ["real_budget", "method", "size", "split", "metric"]
     folds = paired.groupby([*cell, "dataset", "fold"], sort=True)["diff"].mean()
     datasets = folds.groupby([*cell, "dataset"], sort=True).mean().reset_index()
-    ratio = (paired["size"] / paired["n_real_rows"]).groupby([paired[c] for c in cell]).first()
+    ratio = (paired["size"] / paired["train_rows"]).groupby([paired[c] for c in cell]).first()
     return datasets.merge(ratio.rename("size_ratio").reset_index(), on=cell, how="left")
 
 

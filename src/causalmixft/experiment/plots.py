@@ -394,7 +394,8 @@ def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "t
     """One panel per method: the paired mean gain over plain fine-tuning (``effects.effects``) over
     real budget (rows) x synthetic size as a multiple of the real train rows (columns); a cell
     whose Holm-adjusted test rejects 0 is outlined and starred, a 'too few datasets' cell greyed."""
-    frame = effects[(effects["split"] == split) & (effects["metric"] == metric)]
+    # methods with synthetic rows only: a size-0 method (zeroshot) has no size axis to draw
+    frame = effects[(effects["split"] == split) & (effects["metric"] == metric) & (effects["size"] > 0)]
     methods = sorted(frame["method"].unique())
     figure = Figure(figsize=(4.2 * max(len(methods), 1), 3.4), layout="constrained")
     axes = figure.subplots(1, max(len(methods), 1), squeeze=False)[0]
