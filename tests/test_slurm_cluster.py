@@ -37,8 +37,8 @@ TINY_MEM_MB = 100  # far below what a fine-tuning job's Python process holds (~1
 SMALL_RULES = {"prepare_dataset", "split", "discover_dag", "fit_scm", "sample_synthetic"}
 
 
-def _slurm(*args: str, check: bool = True) -> str:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=30, check=check).stdout
+def _slurm(*args: str, check: bool = True, timeout: int = 30) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=check).stdout
 
 
 def usable_node() -> str | None:
@@ -46,7 +46,7 @@ def usable_node() -> str | None:
     if shutil.which("sinfo") is None or shutil.which("scontrol") is None:
         return None
     try:
-        lines = _slurm("sinfo", "--noheader", "--format=%n %t").split()
+        lines = _slurm("sinfo", "--noheader", "--format=%n %t", timeout=10).split()  # no controller: sinfo retries
     except (subprocess.SubprocessError, OSError):
         return None
     nodes = dict(zip(lines[::2], lines[1::2]))
