@@ -221,7 +221,8 @@ def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outp
         "| budget | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    test = table[table["split"] == "test"]
+    headline = ("roc_auc", "accuracy")  # the others stay in effects.csv
+    test = table[(table["split"] == "test") & table["metric"].isin(headline)]
     for row in test.itertuples():
         interval = "" if pd.isna(row.ci_low) else f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
         cells = [
@@ -241,7 +242,7 @@ def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outp
         "| budget | method | metric | datasets | agree [CI] | random | regret [CI] | random | always n=0 | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in selection.itertuples():
+    for row in selection[selection["metric"].isin(headline)].itertuples():
         agree = f"{row.agree:.2f}" + ("" if pd.isna(row.agree_ci_low) else f" [{row.agree_ci_low:.2f}, {row.agree_ci_high:.2f}]")
         regret = f"{row.regret:.4f}" + ("" if pd.isna(row.regret_ci_low) else f" [{row.regret_ci_low:.4f}, {row.regret_ci_high:.4f}]")
         cells = [row.real_budget, row.method, row.metric, row.n_datasets, agree, f"{row.agree_random:.2f}", regret,
