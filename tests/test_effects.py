@@ -99,3 +99,15 @@ def test_the_chosen_size_stands_beside_a_random_choice_and_always_n0():
     assert row["agree_random"] == pytest.approx(1 / 3) and row["regret_random"] == pytest.approx(0.02)
     assert row["regret_zero"] == pytest.approx(0.02) and row["n_datasets"] == 5
     assert row["regret_ci_low"] == pytest.approx(0.04) and row["note"] == ""  # no spread: a point interval
+
+
+def test_without_plain_fine_tuning_there_is_nothing_to_pair_and_no_size_to_choose():
+    # zeroshot and causalmixft at one size: no finetune run, so no difference and no n = 0 candidate
+    rows = [long_rows("zeroshot", f"d{i}", 0, 0, 0.7) for i in range(5)]
+    rows += [long_rows("causalmixft", f"d{i}", 0, 0, 0.72, size=16, split=split) for i in range(5)
+             for split in ("val", "test")]
+    frame = pd.DataFrame(rows)
+    assert effects.effects(frame, ANALYSIS).empty
+    candidates = effects.selection_candidates(frame, ["causalmixft"])
+    table = effects.size_selection([candidates], ANALYSIS)
+    assert table.empty and list(table.columns) == effects.SELECTION_COLUMNS

@@ -172,6 +172,8 @@ def size_selection(choices: Iterable[pd.DataFrame], analysis: Analysis) -> pd.Da
             "regret_random": float(regrets.mean()),
             "regret_zero": float(zero[0]) if len(zero) else np.nan,
         })
+    if not per_unit:  # no unit with two candidates (e.g. no finetune run to give n = 0)
+        return pd.DataFrame(columns=SELECTION_COLUMNS)
     units = pd.DataFrame(per_unit)
     values = ["agree", "agree_random", "regret", "regret_random", "regret_zero"]
     cell = ["real_budget", "method", "metric"]
