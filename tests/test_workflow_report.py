@@ -66,9 +66,11 @@ def test_landing_page_shows_the_question_protocol_and_answer_table(report):
     answer = landing[landing.index("<h1>Answer</h1>") :]
     table = answer[: answer.index("</table>")]
     header = re.findall(r'<th class="head">(\w+)</th>', table)
-    assert {"method", "metric", "peak_size", "peak_fit"} <= set(header)
+    # the v3 answer (effects.csv): paired gains with their bounds, no fitted peak
+    assert {"real_budget", "method", "size", "metric", "mean_diff", "mde", "verdict"} <= set(header)
+    assert "peak_size" not in header
     assert table.count("<tr>") >= 2 and "causalmixft" in table
-    assert "scaling_fit.png" in answer  # the link that opens the fitted curves
+    assert "effect_heatmap.png" in answer and "scaling_fit.png" in answer  # links to the figures
 
 
 def test_report_viewer_shows_the_answer_results_and_a_figure(report):
@@ -77,7 +79,7 @@ def test_report_viewer_shows_the_answer_results_and_a_figure(report):
     viewer.write_text(head + SHOW_FIGURE + tail)
     dom = rendered_dom(viewer)
     listed = re.findall(r"<td[^>]*>results/[\w/]+/([\w.]+)</td>", dom)  # the navigation's file table
-    for name in ("scaling_fit.png", "scaling_peak.csv", "size_selection.csv", "claims.csv"):
+    for name in ("scaling_fit.png", "effects.csv", "effect_heatmap.png", "size_selection.csv", "claims.csv"):
         assert name in listed, listed  # listed beside the figure (Results > Answer)
     # the content pane's image: data:image/png;charset=utf8;filename=scaling_fit.png;base64,...
     shown = re.search(r'<div class="p-3"><img src="data:image/png;([^",]*);base64,([A-Za-z0-9+/=]+)"', dom)

@@ -184,8 +184,8 @@ rule aggregate:
         plot_effect_heatmap=kept(
             "results/plots/effect_heatmap.png",
             caption="../report/effect_heatmap.rst",
-            category="Answer",
-            subcategory="Plots",
+            category="Results",
+            subcategory="Answer",
         ),
         plot_scaling_fit=kept(
             "results/plots/scaling_fit.png",
@@ -232,14 +232,14 @@ rule aggregate:
         effects=kept(
             "results/tables/effects.csv",
             caption="../report/effects.rst",
-            category="Answer",
-            subcategory="Tables",
+            category="Results",
+            subcategory="Answer",
         ),
         size_selection_chance=kept(
             "results/tables/size_selection_chance.csv",
             caption="../report/size_selection_chance.rst",
-            category="Answer",
-            subcategory="Tables",
+            category="Results",
+            subcategory="Answer",
         ),
         claims=kept(
             "results/tables/claims.csv",
