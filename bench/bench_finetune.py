@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from causalmixft.data.prepare import prepare_dataset
 from causalmixft.data.schema import TableSchema
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, load_model
-from causalmixft.model.finetune import FinetuneConfig, finetune
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from causalmixft.model.zeroshot import budget_splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,9 +81,10 @@ def run_dataset(model, name: str, recipes: dict, args) -> dict:
             if recipe.endswith("+causalmixft"):
                 sx, sy = causalmixft_rows(table.iloc[train].reset_index(drop=True), schema, args.synthetic_size,
                                           name, args.seed + fold)
-                extra = {"synthetic_x": sx, "synthetic_y": sy}
-            result = finetune(model, x[train], y[train], x[train], y[train], x[val], y[val], x[test], y[test],
-                              n_classes, categorical, cfg, args.seed + fold, **extra)
+                extra = {"synthetic": (sx, sy)}
+            data = FinetuneData((x[train], y[train]), (x[train], y[train]), (x[val], y[val]), n_classes, categorical,
+                                test=(x[test], y[test]), **extra)
+            result = finetune(model, data, cfg, args.seed + fold)
             per_recipe[recipe].append({
                 "zeroshot_val": result.curve[0]["val"]["roc_auc"],
                 "zeroshot_test": result.curve[0]["test"]["roc_auc"],

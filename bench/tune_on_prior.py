@@ -27,7 +27,7 @@ import yaml
 
 from causalmixft.grid import train_rows
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, load_model
-from causalmixft.model.finetune import FinetuneConfig, finetune
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from causalmixft.model.prior import PriorConfig, sample_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +55,9 @@ def prior_task(seed: int, budget: int, heldout: int, max_features: int) -> dict 
 def run(model, task: dict, cfg: FinetuneConfig, seed: int) -> dict:
     x, y, parts = task["x"], task["y"], task["parts"]
     tr, va, ho = parts["train"], parts["val"], parts["heldout"]
-    result = finetune(model, x[tr], y[tr], x[tr], y[tr], x[va], y[va], x[ho], y[ho], task["n_classes"],
-                      task["categorical"], cfg, seed)
+    data = FinetuneData((x[tr], y[tr]), (x[tr], y[tr]), (x[va], y[va]), task["n_classes"], task["categorical"],
+                        test=(x[ho], y[ho]))
+    result = finetune(model, data, cfg, seed)
     return {"zeroshot": result.curve[0]["test"]["roc_auc"], "tuned": result.selected["test"]["roc_auc"],
             "selected_step": result.selected_step, "steps_run": result.steps_run}
 

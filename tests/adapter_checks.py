@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from causalmixft.model.adapters import ADAPTERS, load_adapter
-from causalmixft.model.finetune import FinetuneConfig, finetune, finetune_step
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune, finetune_step
 from causalmixft.preflight import backbone_class_limit
 from model_helpers import toy_table
 
@@ -90,8 +90,9 @@ def check_finetuning(checkpoint, tmp_path, steps=15, lr=3e-3):
     cfg = FinetuneConfig(steps=3, eval_every=3, lr=1e-3, batch_rows=64, warmup_steps=1, device="cpu")
 
     def tune():
-        return finetune(load_adapter(checkpoint, "cpu"), x[:100], y[:100], x[:100], y[:100],
-                        x[100:130], y[100:130], x[130:], y[130:], 2, None, cfg, seed=0)
+        data = FinetuneData((x[:100], y[:100]), (x[:100], y[:100]), (x[100:130], y[100:130]), 2,
+                            test=(x[130:], y[130:]))
+        return finetune(load_adapter(checkpoint, "cpu"), data, cfg, seed=0)
 
     first, second = tune(), tune()
     assert first.curve == second.curve and first.steps_run == 3 and len(first.curve) == 2

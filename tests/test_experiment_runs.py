@@ -13,7 +13,7 @@ from test_aggregate_fixtures import CONTRACT_KEYS, REPLICATE_KEYS
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 from causalmixft.methods import BUILTIN_METHODS, Method, resolve_method
-from causalmixft.experiment.runs import replicate_seed, run_method, save_run, training_pools
+from causalmixft.experiment.runs import Replication, RunCell, RunRows, replicate_seed, run_method, save_run, training_pools
 from causalmixft.model.backbone import save_model
 
 META = {
@@ -86,9 +86,9 @@ def test_methods_resolve_by_name_or_from_the_config():
 
 
 def run(method: str, size: int, weights, synthetic=SYNTHETIC, replicates=2, params=PARAMS):
-    return run_method(BUILTIN_METHODS[method], size, "toy", 0, 48, SPLITS["train"], SPLITS["val"], SPLITS["test"],
-                      synthetic, SCHEMA, weights, params, "tiny", replicates=replicates, protocol_seed=0,
-                      selection_rows=8)
+    rows = RunRows(SPLITS["train"], SPLITS["val"], SPLITS["test"], synthetic, SCHEMA)
+    return run_method(BUILTIN_METHODS[method], RunCell("toy", 0, 48, size), rows, weights, params, "tiny",
+                      Replication(seeds=replicates, protocol_seed=0, selection_rows=8))
 
 
 def test_zeroshot_is_one_evaluation_of_the_pretrained_model_standing_for_every_replicate(weights):
@@ -148,7 +148,7 @@ def test_missing_synthetic_rows_name_the_dataset_and_stage(weights):
 
 
 def test_a_synthval_run_selects_on_real_and_scm_rows_and_keeps_the_real_validation_apart(weights):
-    from causalmixft.experiment.collect import chooser_as_val
+    from causalmixft.analysis.collect import chooser_as_val
 
     _, metrics = run("causalmixft_synthval", 16, weights, replicates=1)
     replicate = metrics["replicates"][0]

@@ -21,7 +21,7 @@ from conftest import REPO
 from safetensors.numpy import load_file
 
 from causalmixft.model.backbone import autocast, cuda_precision
-from causalmixft.model.finetune import FinetuneConfig, finetune
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from model_helpers import tiny_model
 
 
@@ -48,7 +48,7 @@ def test_cuda_precision_sets_the_autocast_dtype_of_cuda_passes_only():
 def test_a_cpu_run_records_no_peak_gpu_memory():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)).astype(np.float32), np.arange(40) % 2
-    result = finetune(tiny_model(), x[:30], y[:30], x[:30], y[:30], x[30:], y[30:], None, None, 2,
+    result = finetune(tiny_model(), FinetuneData((x[:30], y[:30]), (x[:30], y[:30]), (x[30:], y[30:]), 2),
                       cfg=FinetuneConfig(steps=2, eval_every=1, batch_rows=16, device="cpu"))
     assert result.device == "cpu" and result.peak_gpu_memory_mb is None
 

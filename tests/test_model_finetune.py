@@ -9,6 +9,7 @@ from causalmixft.model.backbone import predict_proba
 from causalmixft.model.finetune import (
     EpisodeSampler,
     FinetuneConfig,
+    FinetuneData,
     finetune,
     lr_factor,
     permute_classes,
@@ -33,7 +34,8 @@ def task():
 
 def run(model, task, cfg=FAST, seed=0, test=None, n_classes=2):
     test_x, test_y = test if test is not None else task["test"]
-    return finetune(model, *task["pool"], *task["context"], *task["val"], test_x, test_y, n_classes, None, cfg, seed)
+    data = FinetuneData(task["pool"], task["context"], task["val"], n_classes, test=(test_x, test_y))
+    return finetune(model, data, cfg, seed)
 
 
 def test_two_runs_with_one_seed_are_identical_and_seeds_matter(task):
@@ -111,13 +113,14 @@ def test_zero_steps_is_zero_shot_and_accepts_an_empty_pool(task):
     model = tiny_model()
     empty = np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
     cfg = FinetuneConfig(steps=0, device="cpu")
-    result = finetune(model, *empty, *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    data = FinetuneData(empty, task["context"], task["val"], 2, test=task["test"])
+    result = finetune(model, data, cfg, 0)
     assert [p["step"] for p in result.curve] == [0] and result.selected_step == 0 and result.steps_run == 0
     zero_shot = predict_proba(model, *task["context"], task["val"][0], 2)
     assert np.isclose(result.curve[0]["val"]["accuracy"], (zero_shot.argmax(1) == task["val"][1]).mean())
     assert set(result.curve[0]["test"]) == {"roc_auc", "accuracy", "balanced_accuracy", "log_loss"}
     with pytest.raises(ValueError, match="at least 2 pool rows"):
-        finetune(model, *empty, *task["context"], *task["val"], *task["test"], 2, None, FAST, 0)
+        finetune(model, data, FAST, 0)
 
 
 def test_pool_smaller_than_batch_and_classes_missing_on_either_side():
@@ -127,28 +130,28 @@ def test_pool_smaller_than_batch_and_classes_missing_on_either_side():
     context = x[20:60][context_rows], y[20:60][context_rows]
     pool_rows = np.isin(y[60:120], [1, 2])  # ... and this pool lacks class 0
     cfg = FinetuneConfig(steps=4, eval_every=2, device="cpu", batch_rows=512)
-    small = finetune(tiny_model(), *pool, *context, x[60:90], y[60:90], None, None, 3, None, cfg, 0)
-    shifted = finetune(tiny_model(), x[60:120][pool_rows], y[60:120][pool_rows], *context, x[:60], y[:60],
-                       x[90:], y[90:], 3, None, cfg, 0)
+    small = finetune(tiny_model(), FinetuneData(pool, context, (x[60:90], y[60:90]), 3), cfg, 0)
+    shifted = finetune(tiny_model(), FinetuneData((x[60:120][pool_rows], y[60:120][pool_rows]), context,
+                                                  (x[:60], y[:60]), 3, test=(x[90:], y[90:])), cfg, 0)
     for result in (small, shifted):
         assert result.steps_run == 4 and np.isfinite(result.curve[-1]["val"]["log_loss"])
     assert small.curve[0]["test"] == {}
     with pytest.raises(ValueError, match="class indices"):
-        finetune(tiny_model(), x[:9], y[:9] + 5, *context, x[60:90], y[60:90], None, None, 3, None, cfg, 0)
+        finetune(tiny_model(), FinetuneData((x[:9], y[:9] + 5), context, (x[60:90], y[60:90]), 3), cfg, 0)
 
 
 def test_wide_tables_train_on_feature_subsets():
     x, y = toy_table(150, n_features=9, seed=6)
     cfg = FinetuneConfig(steps=3, eval_every=3, device="cpu")
     model = tiny_model(max_features=4)
-    result = finetune(model, x[:80], y[:80], x[:40], y[:40], x[80:], y[80:], None, None, 2, None, cfg, 0)
+    result = finetune(model, FinetuneData((x[:80], y[:80]), (x[:40], y[:40]), (x[80:], y[80:]), 2), cfg, 0)
     assert result.steps_run == 3 and np.isfinite(result.curve[-1]["val"]["roc_auc"])
 
 
 def test_class_shifts_apply_to_evaluations(task):
     model = tiny_model()
     cfg = FinetuneConfig(steps=0, device="cpu", n_class_shifts=2)
-    result = finetune(model, *task["pool"], *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    result = run(model, task, cfg)
     proba = predict_proba(model, *task["context"], task["val"][0], 2, n_class_shifts=2)
     assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
     assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
@@ -157,7 +160,7 @@ def test_class_shifts_apply_to_evaluations(task):
 def test_the_inference_ensemble_applies_to_evaluations(task):
     model = tiny_model()
     cfg = FinetuneConfig(steps=0, device="cpu", n_estimators=3)
-    result = finetune(model, *task["pool"], *task["context"], *task["val"], *task["test"], 2, None, cfg, 0)
+    result = run(model, task, cfg)
     proba = predict_proba(model, *task["context"], task["val"][0], 2, n_estimators=3)
     assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
     assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
@@ -271,8 +274,8 @@ def test_class_permutation_relabels_context_and_query_alike():
 def test_realised_real_share_is_recorded(task):
     x, y = task["pool"]
     cfg = FinetuneConfig(**{**FAST.__dict__, "steps": 4, "eval_every": 2, "batch_rows": 64})
-    result = finetune(tiny_model(), x, y, *task["context"], *task["val"], None, None, 2, None, cfg, 0,
-                      synthetic_x=x[:50] + 0.01, synthetic_y=y[:50])
+    data = FinetuneData((x, y), task["context"], task["val"], 2, synthetic=(x[:50] + 0.01, y[:50]))
+    result = finetune(tiny_model(), data, cfg, 0)
     assert result.real_share == 0.5 and 0 < result.synthetic_rows_seen <= 50
     plain = run(tiny_model(), task, cfg)
     assert plain.real_share == 1.0 and plain.synthetic_rows_seen == 0

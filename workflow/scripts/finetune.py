@@ -6,7 +6,7 @@ import torch
 
 from causalmixft.data.schema import TableSchema
 from causalmixft.methods import resolve_method
-from causalmixft.experiment.runs import run_method, save_run
+from causalmixft.experiment.runs import Replication, RunCell, RunRows, run_method, save_run
 from causalmixft.gpu import job_device
 from causalmixft.io import read_json, read_parquet
 from causalmixft.logs import script_logging
@@ -19,21 +19,31 @@ with script_logging(smk.log[0]):
     with job_device(params.finetune["device"]) as device:
         model, metrics = run_method(
             method,
-            size=int(wildcards.size),
-            dataset=wildcards.dataset,
-            fold=int(wildcards.fold),
-            budget=int(wildcards.budget),
-            train=read_parquet(inputs.train),
-            val=read_parquet(inputs.val),
-            test=read_parquet(inputs.test),
-            synthetic=read_parquet(inputs.synthetic) if "synthetic" in inputs.keys() else None,
-            schema=TableSchema.from_meta(read_json(inputs.meta)),
+            RunCell(
+                wildcards.dataset,
+                int(wildcards.fold),
+                int(wildcards.budget),
+                int(wildcards.size),
+            ),
+            RunRows(
+                train=read_parquet(inputs.train),
+                val=read_parquet(inputs.val),
+                test=read_parquet(inputs.test),
+                synthetic=(
+                    read_parquet(inputs.synthetic)
+                    if "synthetic" in inputs.keys()
+                    else None
+                ),
+                schema=TableSchema.from_meta(read_json(inputs.meta)),
+            ),
             weights=params.weights,
             params={**params.finetune, "device": device},
             backbone=wildcards.backbone,
-            replicates=params.replicates["seeds"],
-            protocol_seed=params.replicates["seed"],
-            selection_rows=params.replicates["selection_rows"],
+            replication=Replication(
+                seeds=params.replicates["seeds"],
+                protocol_seed=params.replicates["seed"],
+                selection_rows=params.replicates["selection_rows"],
+            ),
         )
     save_run(model, metrics, Path(smk.output.metrics).parent)
     for replicate in metrics["replicates"]:

@@ -12,7 +12,7 @@ the method trained on, so methods differ only in the weights they end up with.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from causalmixft.methods import Method
 from causalmixft.io import write_json
 from causalmixft.model.backbone import resolve_device
 from causalmixft.model.interface import BuiltinBackbone, as_backbone, load_backbone
-from causalmixft.model.finetune import FinetuneConfig, finetune
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from causalmixft.seeding import derive_seed
 
 
@@ -54,24 +54,39 @@ def finetune_config(params: dict) -> FinetuneConfig:
     return FinetuneConfig(**{k: v for k, v in params.items() if k in known})
 
 
-def run_method(
-    method: Method,
-    size: int,
-    dataset: str,
-    fold: int,
-    budget: int,
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    test: pd.DataFrame,
-    synthetic: pd.DataFrame | None,
-    schema: TableSchema,
-    weights: str | Path,
-    params: dict,
-    backbone: str,
-    replicates: int = 1,
-    protocol_seed: int = 0,
-    selection_rows: int = 0,
-):
+@dataclass(frozen=True)
+class RunCell:
+    """Which run: one (dataset, fold, real budget, synthetic size) cell of a method."""
+
+    dataset: str
+    fold: int
+    budget: int
+    size: int
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """What a run reads: the fold's splits at its budget, the generator's draw, their schema."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    synthetic: pd.DataFrame | None
+    schema: TableSchema
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How a run repeats (config ``replicates``): paired replicates, the protocol seed, and the
+    synthetic selection rows of a method that selects on them."""
+
+    seeds: int = 1
+    protocol_seed: int = 0
+    selection_rows: int = 0
+
+
+def run_method(method: Method, cell: RunCell, rows: RunRows, weights: str | Path, params: dict, backbone: str,
+               replication: Replication = Replication()):
     """Fine-tune (or not) every replicate; return replicate 0's best model and the metrics record.
 
     The record's ``selected`` holds the replicate means of the validation-selected scores (runs
@@ -79,11 +94,14 @@ def run_method(
     ``replicates`` every replicate's seed, curve, selected step, stop reason and realised real
     share.
     """
+    dataset, fold, size = cell.dataset, cell.fold, cell.size
+    train, val, test, schema = rows.train, rows.val, rows.test, rows.schema
     cfg = finetune_config(params)
     if not method.finetunes:
         cfg = FinetuneConfig(**{**asdict(cfg), "steps": 0})
     try:
-        real, synthetic_rows, selection_rows_ = training_pools(method, train, synthetic, size, selection_rows)
+        real, synthetic_rows, synthetic_selection = training_pools(method, train, rows.synthetic, size,
+                                                                   replication.selection_rows)
     except ValueError as error:
         raise StageError("finetune", dataset, str(error)) from None
     n_classes = len(schema.classes)
@@ -96,33 +114,29 @@ def run_method(
         # The inference ensemble is the built-in backbone's option (config.yaml sets it for that
         # one); a published model's run records it as unused.
         cfg = FinetuneConfig(**{**asdict(cfg), "n_class_shifts": None, "n_estimators": None})
-    encoded = {
-        "pool_x": schema.encode_features(real),
-        "pool_y": schema.encode_labels(real),
-        "context_x": schema.encode_features(train),
-        "context_y": schema.encode_labels(train),
-        "val_x": schema.encode_features(val),
-        "val_y": schema.encode_labels(val),
-        "test_x": schema.encode_features(test),
-        "test_y": schema.encode_labels(test),
-    }
-    if synthetic_rows is not None:
-        encoded |= {"synthetic_x": schema.encode_features(synthetic_rows),
-                    "synthetic_y": schema.encode_labels(synthetic_rows)}
-    if selection_rows_ is not None:
+    selection = None
+    if synthetic_selection is not None:
         # the selection set: the real validation rows plus SCM rows the run never trains on
-        selection = pd.concat([val, selection_rows_], ignore_index=True)
-        encoded |= {"select_x": schema.encode_features(selection), "select_y": schema.encode_labels(selection)}
-    splits = ("val", "test", "select") if selection_rows_ is not None else ("val", "test")
+        selection = pd.concat([val, synthetic_selection], ignore_index=True)
+    data = FinetuneData(
+        pool=_encoded(schema, real),
+        context=_encoded(schema, train),
+        val=_encoded(schema, val),
+        test=_encoded(schema, test),
+        synthetic=None if synthetic_rows is None else _encoded(schema, synthetic_rows),
+        select=None if selection is None else _encoded(schema, selection),
+        n_classes=n_classes,
+        categorical=schema.categorical_mask(),
+    )
+    splits = ("val", "test", "select") if synthetic_selection is not None else ("val", "test")
     results, best_model = [], None
-    for replicate in range(int(replicates)):
-        seed = replicate_seed(dataset, fold, replicate, protocol_seed)
+    for replicate in range(int(replication.seeds)):
+        seed = replicate_seed(dataset, fold, replicate, replication.protocol_seed)
         if results and not method.finetunes:
             results.append({**results[0], "replicate": replicate, "seed": seed})
             continue
         try:
-            result = finetune(model, **encoded, n_classes=n_classes, categorical=schema.categorical_mask(),
-                              cfg=cfg, seed=seed)
+            result = finetune(model, data, cfg, seed)
         except ValueError as error:
             raise StageError("finetune", dataset, f"{method.name} n={size} replicate {replicate}: {error}") from None
         best_model = result.model if best_model is None else best_model
@@ -147,13 +161,13 @@ def run_method(
         "generator": method.generator,
         "dataset": dataset,
         "fold": int(fold),
-        "real_budget": int(budget),
+        "real_budget": int(cell.budget),
         "size": int(size),
         "n_real_rows": len(real),
         "n_synthetic_rows": 0 if synthetic_rows is None else len(synthetic_rows),
         "n_context_rows": len(train),
         "n_val_rows": len(val),
-        "n_selection_rows": len(val) + (0 if selection_rows_ is None else len(selection_rows_)),
+        "n_selection_rows": len(val) + (0 if synthetic_selection is None else len(synthetic_selection)),
         "n_test_rows": len(test),
         "n_replicates": len(results),
         "device": str(resolve_device(cfg.device)),
@@ -170,6 +184,10 @@ def run_method(
         "backbone_provenance": model.provenance() if hasattr(model, "provenance") else None,
     }
     return best_model, metrics
+
+
+def _encoded(schema: TableSchema, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return schema.encode_features(frame), schema.encode_labels(frame)
 
 
 def _replicate_stat(results: list[dict], split: str, statistic) -> dict:

@@ -124,6 +124,29 @@ class FinetuneResult:
         return next(point for point in self.curve if point["step"] == self.selected_step)
 
 
+Rows = tuple  # (x, y): features (n, d) float32-able, labels (n,) class indices in [0, n_classes)
+
+
+@dataclass(frozen=True)
+class FinetuneData:
+    """The encoded rows of one fine-tuning run, which always travel together.
+
+    ``pool`` is what the episodes draw real rows from, ``context`` the inference context of every
+    evaluation (in the workflow the real train rows), ``val`` the validation rows (they pick the
+    step unless ``select`` is given), ``test`` rows are only recorded; ``synthetic`` is the
+    synthetic pool of an augmented method. ``categorical``: (d,) bool, None for all numeric.
+    """
+
+    pool: Rows
+    context: Rows
+    val: Rows
+    n_classes: int
+    categorical: np.ndarray | None = None
+    test: Rows | None = None
+    synthetic: Rows | None = None
+    select: Rows | None = None
+
+
 def split_episode(y: np.ndarray, query_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Positions of context and query rows within one sampled batch of labels ``y``.
 
@@ -282,27 +305,9 @@ def finetune_step(backbone: Backbone, optimizer: AdamW, x_context: torch.Tensor,
     return loss.item()
 
 
-def finetune(
-    model: TabularTransformer | Backbone,
-    pool_x: np.ndarray,
-    pool_y: np.ndarray,
-    context_x: np.ndarray,
-    context_y: np.ndarray,
-    val_x: np.ndarray,
-    val_y: np.ndarray,
-    test_x: np.ndarray | None,
-    test_y: np.ndarray | None,
-    n_classes: int,
-    categorical: np.ndarray | None = None,
-    cfg: FinetuneConfig = FinetuneConfig(),
-    seed: int = 0,
-    *,
-    synthetic_x: np.ndarray | None = None,
-    synthetic_y: np.ndarray | None = None,
-    select_x: np.ndarray | None = None,
-    select_y: np.ndarray | None = None,
-) -> FinetuneResult:
-    """Fine-tune a copy of ``model`` on episodes of the real pool (and the synthetic pool, if
+def finetune(model: TabularTransformer | Backbone, data: FinetuneData, cfg: FinetuneConfig = FinetuneConfig(),
+             seed: int = 0) -> FinetuneResult:
+    """Fine-tune a copy of ``model`` on episodes of ``data.pool`` (and ``data.synthetic``, if
     given); return it with the best weights.
 
     Evaluations happen at step 0 (the model as given), every ``eval_every`` steps and after the
@@ -310,10 +315,15 @@ def finetune(
     validation ``select_metric`` (ties: the earlier step). ``steps=0`` gives the step-0
     evaluation only (zero-shot); the pools may then be empty.
 
-    With ``select_x``/``select_y`` the step is selected (and the run stopped) on that selection
-    set instead of the validation rows; each evaluation records it as ``select`` beside ``val``.
+    With ``data.select`` the step is selected (and the run stopped) on that selection set instead
+    of the validation rows; each evaluation records it as ``select`` beside ``val``.
     """
     start = time.perf_counter()
+    (pool_x, pool_y), (context_x, context_y), (val_x, val_y) = data.pool, data.context, data.val
+    test_x, test_y = data.test or (None, None)
+    synthetic_x, synthetic_y = data.synthetic or (None, None)
+    select_x, select_y = data.select or (None, None)
+    n_classes, categorical = data.n_classes, data.categorical
     if cfg.select_metric not in HIGHER_IS_BETTER:
         raise ValueError(f"select_metric must be one of {sorted(HIGHER_IS_BETTER)}, not {cfg.select_metric!r}")
     context_x, context_y = np.asarray(context_x, np.float32), np.asarray(context_y, np.int64)

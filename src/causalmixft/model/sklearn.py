@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, resolve_device
-from causalmixft.model.finetune import FinetuneConfig, finetune
+from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from causalmixft.model.interface import DEFAULT_ENSEMBLE, Backbone, BuiltinBackbone, as_backbone, load_backbone
 from causalmixft.model.transformer import TabularTransformer
 
@@ -179,8 +179,9 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("fine-tuning needs at least 4 rows (2 to train on, 2 to validate)")
         train, val = train_test_split(np.arange(len(labels)), test_size=self.validation_fraction,
                                       stratify=_stratify_or_none(labels), random_state=seed)
-        result = finetune(backbone, x[train], labels[train], x[train], labels[train], x[val], labels[val],
-                          None, None, len(self.classes_), self.categorical_mask_, cfg, seed)
+        data = FinetuneData((x[train], labels[train]), (x[train], labels[train]), (x[val], labels[val]),
+                            len(self.classes_), self.categorical_mask_)
+        result = finetune(backbone, data, cfg, seed)
         self.finetune_result_ = {"selected_step": result.selected_step, "steps_run": result.steps_run,
                                  "curve": result.curve, "steps_per_second": result.steps_per_second}
         return result.model
