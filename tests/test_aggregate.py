@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
-from causalmixft.experiment import findings, stats
-from causalmixft.experiment.aggregate import build_tables, cost_table
-from causalmixft.experiment.collect import (
+from causalmixft.analysis import findings, stats
+from causalmixft.analysis.aggregate import build_tables, cost_table
+from causalmixft.analysis.collect import (
     load_benchmarks,
     load_fidelity,
     load_runs,
@@ -20,7 +20,7 @@ from causalmixft.experiment.collect import (
 )
 from causalmixft.methods import BUILTIN_METHODS, Method
 from causalmixft.errors import StageError
-from causalmixft.experiment.study import Study
+from causalmixft.analysis.study import Study
 from causalmixft.io import write_json
 
 METHODS_WITH_REAL = {"finetune", "causalmixft"}

@@ -1,4 +1,4 @@
-"""The answer tables (experiment/answer.py) on hand-made metric files; expected values worked out by hand."""
+"""The answer tables (analysis/answer.py) on hand-made metric files; expected values worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from test_aggregate import cell
 from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
-from causalmixft.experiment.aggregate import build_tables
-from causalmixft.experiment.answer import answer_tables, null_auc_se
-from causalmixft.experiment.answer_text import render_answer
-from causalmixft.experiment.collect import load_runs, load_test_class_counts
-from causalmixft.experiment.study import Study
+from causalmixft.analysis.aggregate import build_tables
+from causalmixft.analysis.answer import answer_tables, null_auc_se
+from causalmixft.analysis.answer_text import render_answer
+from causalmixft.analysis.collect import load_runs, load_test_class_counts
+from causalmixft.analysis.study import Study
 from causalmixft.errors import StageError
 
 METHODS_WITH_REAL = {"finetune", "causalmixft", "scm_emptydag", "scm_randomdag"}

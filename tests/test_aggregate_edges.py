@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmixft.experiment import stats
-from causalmixft.experiment.aggregate import build_tables, replicate_spread
-from causalmixft.experiment.collect import MISSING_COLUMNS, Runs
-from causalmixft.experiment.curves import RUN_COLUMNS, gap_regret_runs, gap_regret_summary
-from causalmixft.experiment.selection import choices_per_dataset, size_choices
-from causalmixft.experiment.study import Study, dataset_means, fold_scores, spread
+from causalmixft.analysis import stats
+from causalmixft.analysis.aggregate import build_tables, replicate_spread
+from causalmixft.analysis.collect import MISSING_COLUMNS, Runs
+from causalmixft.analysis.curves import RUN_COLUMNS, gap_regret_runs, gap_regret_summary
+from causalmixft.analysis.selection import choices_per_dataset, size_choices
+from causalmixft.analysis.study import Study, dataset_means, fold_scores, spread
 
 WITH_REAL = ("finetune", "causalmixft")
 SIZE_DEPENDENT = ("causalmixft",)

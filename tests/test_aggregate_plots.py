@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection, PolyCollection
 
-from causalmixft.experiment import plots
-from causalmixft.experiment.study import Study
+from causalmixft.analysis import plots
+from causalmixft.analysis.study import Study
 
 PANEL_TITLES = ["validation accuracy", "test accuracy", "test ROC-AUC"]  # plots.SCALING_PANELS, spelled out
 CURVES = {"causalmixft": (0.74, 0.75, 0.76), "scm_only": (0.70, 0.66, 0.65)}  # medians at n = 0, 64, 256

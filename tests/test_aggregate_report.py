@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from test_aggregate_fixtures import grid_files, with_budget, write_point, write_run
 
-from causalmixft.experiment.definitions import METRIC_DEFINITIONS
-from causalmixft.experiment.report import OUTPUTS, aggregate_results, default_outputs
+from causalmixft.analysis.definitions import METRIC_DEFINITIONS
+from causalmixft.analysis.report import OUTPUTS, aggregate_results, default_outputs
 from causalmixft.io import write_json
 
 METHODS = ("zeroshot", "finetune", "causalmixft", "scm_only")
@@ -218,8 +218,8 @@ def test_docs_state_the_definitions_as_implemented():
 def test_improvement_curves_start_at_their_anchor(full_study):
     """The improvement plot's lines: real+synthetic methods start at finetune's n=0 improvement,
     purely synthetic ones at 0 (the reference itself); later points are the method's own rows."""
-    from causalmixft.experiment.plots import improvement_curves
-    from causalmixft.experiment.study import Study
+    from causalmixft.analysis.plots import improvement_curves
+    from causalmixft.analysis.study import Study
 
     tables, _ = full_study
     improvement = tables["improvement"]
@@ -244,8 +244,8 @@ def test_improvement_curves_start_at_their_anchor(full_study):
 
 def test_improvement_plot_with_many_methods_draws_iqr_bars(tmp_path):
     """Beyond MAX_BANDS methods the IQR is drawn as dodged bars instead of bands."""
-    from causalmixft.experiment import plots
-    from causalmixft.experiment.study import Study
+    from causalmixft.analysis import plots
+    from causalmixft.analysis.study import Study
 
     generators = [f"gen{i}" for i in range(plots.MAX_BANDS + 1)]
     grid = [(m, "A", 0, 0) for m in ("zeroshot", "finetune")] + [(g, "A", 0, s) for g in generators for s in SIZES]
@@ -263,7 +263,7 @@ def test_improvement_plot_with_many_methods_draws_iqr_bars(tmp_path):
 def test_the_fit_panels_name_one_dataset_count_when_every_method_has_it():
     # One line per method only where the counts differ: a long one-line label left the panel and
     # the constrained layout squeezed every axis of the study's 6-method plot to make room for it.
-    from causalmixft.experiment.plots import _dataset_counts
+    from causalmixft.analysis.plots import _dataset_counts
 
     assert _dataset_counts({"causalmixft": 22, "scm_only": 22}) == "datasets: 22 per method"
     assert _dataset_counts({"causalmixft": 22, "scm_only": 21}) == "datasets:\ncausalmixft 22\nscm_only 21"

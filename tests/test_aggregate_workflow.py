@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from conftest import REPO, tiny_config, write_config
 from test_aggregate_fixtures import write_point
 
-from causalmixft.experiment.report import OUTPUTS
+from causalmixft.analysis.report import OUTPUTS
 from causalmixft.io import write_json
 
 SNAKEFILE = f"""\

@@ -9,7 +9,7 @@ import pytest
 from test_package_imports import package_graph
 
 # top-level part of the package -> the parts it may not import (docs/ARCHITECTURE.md, "Layers")
-STUDY = {"experiment", "workflow_config", "workflow_code", "preflight"}
+STUDY = {"experiment", "analysis", "workflow_config", "workflow_code", "preflight"}
 FORBIDDEN = {
     "data": {"methods", "grid", "model", "causal", "baselines", "generators", *STUDY},  # data knows no method
     "model": {"data", "methods", "grid", "layout", "causal", "baselines", "generators", *STUDY},  # no SCM, no study
@@ -19,7 +19,10 @@ FORBIDDEN = {
     "methods": {"data", "model", "causal", "baselines", "generators", "layout", *STUDY},
     "grid": {"data", "model", "causal", "baselines", "generators", "layout", "io", *STUDY},
     "layout": {"data", "model", "causal", "baselines", "generators", "methods", "grid", *STUDY},
-    "experiment": {"workflow_config", "workflow_code", "preflight", "generators", "causal", "baselines"},
+    "experiment": {"analysis", "workflow_config", "workflow_code", "preflight", "generators", "causal", "baselines"},
+    # the aggregation reads result files: no model, no generator, no fine-tuning run
+    "analysis": {"experiment", "model", "data", "workflow_config", "workflow_code", "preflight", "generators", "causal",
+                 "baselines"},
 }
 
 

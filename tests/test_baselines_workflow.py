@@ -28,10 +28,10 @@ from test_aggregate_fixtures import write_point
 from causalmixft import failures, layout
 from causalmixft.causal.simulate import schema_for
 from causalmixft.errors import StageError
-from causalmixft.experiment.collect import failure_rows, without_failed
+from causalmixft.analysis.collect import failure_rows, without_failed
 from causalmixft.grid import Grid, SizeSpec
 from causalmixft.methods import BUILTIN_METHODS
-from causalmixft.experiment.report import aggregate_results, default_outputs
+from causalmixft.analysis.report import aggregate_results, default_outputs
 from causalmixft.io import read_json, write_json, write_parquet
 
 SCRIPTS = REPO / "workflow" / "scripts"

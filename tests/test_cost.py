@@ -1,4 +1,4 @@
-"""Cost of the workflow (causalmixft.experiment.cost): jobs from benchmark paths, growth fits, projection."""
+"""Cost of the workflow (causalmixft.analysis.cost): jobs from benchmark paths, growth fits, projection."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from causalmixft.experiment import cost
-from causalmixft.experiment.collect import load_benchmarks
+from causalmixft.analysis import cost
+from causalmixft.analysis.collect import load_benchmarks
 from causalmixft.methods import BUILTIN_METHODS
 from causalmixft.io import write_json
 

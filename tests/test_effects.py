@@ -1,4 +1,4 @@
-"""The answer's statistics (experiment/effects.py) on hand-made runs with answers worked out by hand."""
+"""The answer's statistics (analysis/effects.py) on hand-made runs with answers worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmixft.experiment import effects
+from causalmixft.analysis import effects
 
 ANALYSIS = effects.Analysis(equivalence_margin=0.05, alpha=0.05, power=0.8, min_datasets=5)
 

@@ -32,8 +32,8 @@ import pytest
 import yaml
 
 from causalmixft import layout
-from causalmixft.experiment import aggregate, answer, report
-from causalmixft.experiment.collect import REPLICATE_FIELDS, source_kind_groups
+from causalmixft.analysis import aggregate, answer, report
+from causalmixft.analysis.collect import REPLICATE_FIELDS, source_kind_groups
 from causalmixft.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]

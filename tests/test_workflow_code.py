@@ -168,7 +168,7 @@ EDITS = {
     "causal/scm.py": ({"fit_scm", "sample_synthetic"}, {"prepare_dataset", "split", "discover_dag", "pretrain_backbone"}),
     "causal/discover.py": ({"discover_dag", "fit_scm"}, {"prepare_dataset", "split", "pretrain_backbone"}),
     # the aggregation's own modules rerun the aggregation only
-    "experiment/plots.py": ({"aggregate"}, ALL_RULES - {"aggregate"}),
+    "analysis/plots.py": ({"aggregate"}, ALL_RULES - {"aggregate"}),
     # the generator kit's sampling step reruns every sample and what uses it, not discovery or fits
     "generators/sampling.py": (
         {"sample_synthetic", "sample_generator", "finetune", "aggregate"},

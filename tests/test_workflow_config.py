@@ -12,7 +12,7 @@ from snakemake.utils import update_config, validate
 
 from causalmixft import failures, layout
 from causalmixft.errors import StageError
-from causalmixft.experiment import collect
+from causalmixft.analysis import collect
 from causalmixft.workflow_config import ConfigError, WorkflowConfig, flat
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -237,7 +237,7 @@ def test_the_shipped_configs_normalise(overlay):
 
 
 def test_the_cost_counts_the_benchmarks_of_this_configs_jobs_only(tmp_path):
-    from causalmixft.experiment.collect import load_benchmarks
+    from causalmixft.analysis.collect import load_benchmarks
 
     wf = settings(sizes=[0, 64])
     files = wf.benchmark_files()

@@ -2,7 +2,7 @@
 
 Stages (one module group each, all usable without Snakemake):
 data (load, type, split) -> causal (discover DAG, fit SCM, sample) -> model (in-context
-transformer, pretraining, fine-tuning) -> experiment (runs, aggregation, report).
+transformer, pretraining, fine-tuning) -> experiment (fine-tuning runs) -> analysis (aggregation: tables, plots, report).
 """
 
 from causalmixft.errors import StageError

@@ -1,10 +1,10 @@
 # The aggregate stage (docs/metrics.md): every run's metrics.json and the synthetic samples'
 # fidelity reports -> results/tables/*.csv, results/plots/*.png, results/report/summary.md.
 # Needs common.smk (DATASETS, FOLDS, BACKBONE, configured_methods, script_code,
-# stage_targets) included first; which files to read is decided in causalmixft.experiment.collect.
+# stage_targets) included first; which files to read is decided in causalmixft.analysis.collect.
 
 
-from causalmixft.experiment import collect, cost
+from causalmixft.analysis import collect, cost
 
 # [method, dataset, fold, budget, size] of every run the config asks for (causalmixft.grid).
 AGGREGATE_GRID = [list(run.key()) for run in WF.runs()]
@@ -180,7 +180,7 @@ rule aggregate:
             category="Results",
             subcategory="Tables",
         ),
-        # The tables and the plot of the summary's Answer section (experiment/answer.py).
+        # The tables and the plot of the summary's Answer section (analysis/answer.py).
         plot_effect_heatmap=kept(
             "results/plots/effect_heatmap.png",
             caption="../report/effect_heatmap.rst",

@@ -1,6 +1,6 @@
 """Snakemake script of rule aggregate: pass inputs and params to the package, log what was written."""
 
-from causalmixft.experiment.report import aggregate_results
+from causalmixft.analysis.report import aggregate_results
 from causalmixft.experiment.run_files import check_runs
 from causalmixft.io import write_manifest
 from causalmixft.logs import script_logging

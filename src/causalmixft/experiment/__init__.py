@@ -1,1 +1,1 @@
-"""Experiment stage: methods and runs (fine-tuning), then aggregation into tables, plots and a report."""
+"""Fine-tuning runs: one run's pools, fine-tuning and metrics.json (`runs`), and checks of a run's files (`run_files`)."""

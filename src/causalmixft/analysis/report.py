@@ -13,10 +13,10 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from causalmixft.experiment import cost, effects, plots
-from causalmixft.experiment.aggregate import build_tables
-from causalmixft.experiment.answer import answer_tables
-from causalmixft.experiment.collect import (
+from causalmixft.analysis import cost, effects, plots
+from causalmixft.analysis.aggregate import build_tables
+from causalmixft.analysis.answer import answer_tables
+from causalmixft.analysis.collect import (
     MISSING_COLUMNS,
     Runs,
     load_benchmarks,
@@ -24,8 +24,8 @@ from causalmixft.experiment.collect import (
     load_runs,
     load_test_class_counts,
 )
-from causalmixft.experiment.study import Study
-from causalmixft.experiment.summary import render_summary
+from causalmixft.analysis.study import Study
+from causalmixft.analysis.summary import render_summary
 from causalmixft.io import atomic_path
 
 # The tables of the summary's Answer section (answer.py), computed from the others.
@@ -105,7 +105,7 @@ def aggregate_results(
     Every table but the effects and the cost is built per real budget and carries a
     ``real_budget`` column; the per-budget figures show the largest budget.
     ``config`` is dumped into the summary as the configuration that produced it. ``failed``
-    (:func:`causalmixft.experiment.collect.failure_rows`) lists runs and fidelity reports that a
+    (:func:`causalmixft.analysis.collect.failure_rows`) lists runs and fidelity reports that a
     recorded generator failure rules out; they are reported as missing with the error.
     ``meta_root`` holds the prepared datasets' ``{dataset}.meta.json`` (feature counts for the
     cost's growth fits) and ``projection`` is a target grid (``cost.projection_spec``) to project

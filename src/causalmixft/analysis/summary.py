@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from causalmixft.experiment.answer_text import render_answer
-from causalmixft.experiment.collect import FIDELITY_KEYS
-from causalmixft.experiment.definitions import METRIC_DEFINITIONS
-from causalmixft.experiment.findings import (
+from causalmixft.analysis.answer_text import render_answer
+from causalmixft.analysis.collect import FIDELITY_KEYS
+from causalmixft.analysis.definitions import METRIC_DEFINITIONS
+from causalmixft.analysis.findings import (
     best_size_findings,
     coverage_findings,
     fidelity_findings,
@@ -27,9 +27,9 @@ from causalmixft.experiment.findings import (
     rank_findings,
     trend_findings,
 )
-from causalmixft.experiment.formatting import md_table, metric_label, metric_name, number, pvalue, signed, spread_cell
-from causalmixft.experiment.plots import SCALING_PANELS
-from causalmixft.experiment.study import Study
+from causalmixft.analysis.formatting import md_table, metric_label, metric_name, number, pvalue, signed, spread_cell
+from causalmixft.analysis.plots import SCALING_PANELS
+from causalmixft.analysis.study import Study
 
 MAX_LISTED_ROWS = 40  # longer per-dataset tables stay in their CSV files
 

@@ -13,10 +13,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment.collect import TWO_SAMPLE_KEYS
-from causalmixft.experiment.formatting import metric_label, metric_name, number, plural, pvalue, signed
-from causalmixft.experiment.plots import SCALING_PANELS
-from causalmixft.experiment.study import ALL, Study
+from causalmixft.analysis.collect import TWO_SAMPLE_KEYS
+from causalmixft.analysis.formatting import metric_label, metric_name, number, plural, pvalue, signed
+from causalmixft.analysis.plots import SCALING_PANELS
+from causalmixft.analysis.study import ALL, Study
 
 FEW_DATASETS = 5  # below this many datasets, medians get a low-power caveat
 

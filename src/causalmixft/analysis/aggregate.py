@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.errors import StageError
-from causalmixft.experiment import stats
-from causalmixft.experiment.collect import Runs, runs_long
-from causalmixft.experiment.curves import gap_regret_runs, gap_regret_summary
-from causalmixft.experiment.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
-from causalmixft.experiment.selection import choices_per_dataset, size_choices
-from causalmixft.experiment.study import (
+from causalmixft.analysis import stats
+from causalmixft.analysis.collect import Runs, runs_long
+from causalmixft.analysis.curves import gap_regret_runs, gap_regret_summary
+from causalmixft.analysis.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
+from causalmixft.analysis.selection import choices_per_dataset, size_choices
+from causalmixft.analysis.study import (
     SPREAD_COLUMNS,
     Study,
     dataset_means,

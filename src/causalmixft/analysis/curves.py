@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment import stats
-from causalmixft.experiment.collect import replicates_of
-from causalmixft.experiment.study import ALL, Study, finite_max, ordered, quantile
+from causalmixft.analysis import stats
+from causalmixft.analysis.collect import replicates_of
+from causalmixft.analysis.study import ALL, Study, finite_max, ordered, quantile
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 RUN_COLUMNS = (

@@ -15,9 +15,9 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from causalmixft.experiment.formatting import metric_label, metric_name, plural
-from causalmixft.experiment.stats import cd_cliques, spearman_or_nan
-from causalmixft.experiment.study import ALL, Study
+from causalmixft.analysis.formatting import metric_label, metric_name, plural
+from causalmixft.analysis.stats import cd_cliques, spearman_or_nan
+from causalmixft.analysis.study import ALL, Study
 from causalmixft.io import atomic_path
 
 # The research question's three views of a scaling curve.

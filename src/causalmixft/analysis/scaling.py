@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment import stats
-from causalmixft.experiment.study import SPREAD_COLUMNS, Study, ordered, quantile, spread
+from causalmixft.analysis import stats
+from causalmixft.analysis.study import SPREAD_COLUMNS, Study, ordered, quantile, spread
 
 PER_DATASET_COLUMNS = "method source dataset size split metric value n_folds".split()
 SUMMARY_COLUMNS = ["group", "method", "source", "size", "split", "metric", *SPREAD_COLUMNS]

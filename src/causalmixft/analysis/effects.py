@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from causalmixft.experiment.stats import holm
+from causalmixft.analysis.stats import holm
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 TOO_FEW = "too few datasets"

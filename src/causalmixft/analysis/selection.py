@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment.study import Study, ordered
+from causalmixft.analysis.study import Study, ordered
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 UNIT = ["method", "dataset", "fold", "replicate"]

@@ -87,7 +87,7 @@ METRIC_DEFINITIONS = """\
   size won over the (fold, replicate) units) next to the sizes test would have chosen the same way;
   regret = test score at the test-best size - test score at the validation-chosen size (flipped for
   losses) per unit, then replicates -> folds; `agree_share` = share of units where both sizes agree.
-- **Answer tables** (the summary's "Answer" section, `causalmixft.experiment.answer`). Gains over
+- **Answer tables** (the summary's "Answer" section, `causalmixft.analysis.answer`). Gains over
   plain fine-tuning (`finetune`): per (dataset, fold) s - s_ft (flipped for losses) and
   100 x (s / s_ft - 1), then fold means, for every size-dependent method at every n > 0.
   **Fitted curve** (`scaling_fit.csv`): a least-squares polynomial in log2 n through every (dataset,

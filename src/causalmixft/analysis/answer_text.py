@@ -12,11 +12,11 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from causalmixft.experiment.answer import CAUSAL_METHOD, CHANCE, LEVEL, PAPER_CLAIMS
-from causalmixft.experiment.findings import paired_findings
-from causalmixft.experiment.formatting import md_table, metric_label, metric_name, number, plural, pvalue, signed
-from causalmixft.experiment.plots import SCALING_PANELS
-from causalmixft.experiment.study import ALL, Study
+from causalmixft.analysis.answer import CAUSAL_METHOD, CHANCE, LEVEL, PAPER_CLAIMS
+from causalmixft.analysis.findings import paired_findings
+from causalmixft.analysis.formatting import md_table, metric_label, metric_name, number, plural, pvalue, signed
+from causalmixft.analysis.plots import SCALING_PANELS
+from causalmixft.analysis.study import ALL, Study
 
 CI = f"{int(100 * LEVEL)} % CI"
 # (value, lower, upper) columns of the answer tables

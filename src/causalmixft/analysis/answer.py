@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from causalmixft.experiment import stats
-from causalmixft.experiment.aggregate import improvement_per_fold
-from causalmixft.experiment.study import ALL, Study, dataset_means, fold_scores, ordered
+from causalmixft.analysis import stats
+from causalmixft.analysis.aggregate import improvement_per_fold
+from causalmixft.analysis.study import ALL, Study, dataset_means, fold_scores, ordered
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 N_RESAMPLES, SEED, LEVEL = 4000, 0, 0.95  # the bootstrap of every interval over datasets (as stats.py)
