@@ -24,7 +24,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -98,24 +98,44 @@ def evaluate_real(model: TabularTransformer, datasets: list[str], n_folds: int =
     return {"real_roc_auc": float(per_dataset.mean()), **{f"real_{k}": round(float(v), 4) for k, v in per_dataset.items()}}
 
 
-def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, prior_cfg: PriorConfig,
-             lr: float, muon_lr: float, weight_decay: float, warmup: int, decay_fraction: float,
-             eval_every: int, checkpoint_every: int, seed: int, device: str, time_limit_min: float | None,
-             real_datasets: list[str] = tuple(REAL_EVAL_DATASETS), init_weights: str | Path | None = None,
-             checkpoint_every_min: float | None = None) -> dict:
-    """Train (or resume) into ``out``. ``init_weights``: a weights directory to start from when
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The pretraining run's settings; the command line's flags and their defaults come from here."""
+
+    steps: int = 4000
+    batch_size: int = 8  # tables per step
+    lr: float = 3e-3  # AdamW (embeddings, norms, biases)
+    muon_lr: float = 0.02  # Muon (hidden weight matrices)
+    weight_decay: float = 0.01
+    warmup: int = 100
+    decay_fraction: float = 0.2  # the last share of steps: linear decay, weights averaged
+    eval_every: int = 100
+    checkpoint_every: int = 100  # steps between checkpoints
+    seed: int = 0
+    device: str = "auto"
+    time_limit_min: float | None = None  # stop (resumably) after this long
+    real_datasets: tuple[str, ...] = tuple(REAL_EVAL_DATASETS)  # zero-shot monitoring tables
+    init_weights: str | None = None  # weights to start from when ``out`` holds no checkpoint yet
+    checkpoint_every_min: float | None = None  # also checkpoint once this many minutes have passed
+
+
+def pretrain(out: Path, cfg: PretrainConfig, model_cfg: ModelConfig, prior_cfg: PriorConfig) -> dict:
+    """Train (or resume) into ``out``. ``cfg.init_weights``: a weights directory to start from when
     ``out`` holds no checkpoint yet; its architecture replaces ``model_cfg``. A checkpoint is
-    written every ``checkpoint_every`` steps and, when ``checkpoint_every_min`` is given, also
-    once that many minutes have passed since the last one (a run on a short GPU lease loses at
-    most that much when killed)."""
-    device = resolve_device(device)
+    written every ``cfg.checkpoint_every`` steps and, when ``cfg.checkpoint_every_min`` is given,
+    also once that many minutes have passed since the last one (a run on a short GPU lease loses
+    at most that much when killed)."""
+    steps, batch_size, seed, init_weights = cfg.steps, cfg.batch_size, cfg.seed, cfg.init_weights
+    eval_every, checkpoint_every, checkpoint_every_min = cfg.eval_every, cfg.checkpoint_every, cfg.checkpoint_every_min
+    decay_fraction, real_datasets = cfg.decay_fraction, cfg.real_datasets
+    device = resolve_device(cfg.device)
     torch.manual_seed(seed)
     if init_weights is not None:
         model = load_model(init_weights, device)
         model_cfg = model.cfg
     else:
         model = TabularTransformer(model_cfg).to(device)
-    optimizers = build_optimizers(model, lr, muon_lr, weight_decay)
+    optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
     base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
     generator = torch.Generator().manual_seed(seed)
     eval_batches = [sample_batch(batch_size, torch.Generator().manual_seed(10_000 + i), prior_cfg) for i in range(8)]
@@ -157,10 +177,10 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
 
     model.train()
     while step < steps:
-        if time_limit_min is not None and time.time() - start_time > time_limit_min * 60:
+        if cfg.time_limit_min is not None and time.time() - start_time > cfg.time_limit_min * 60:
             print(f"time limit reached at step {step}", flush=True)
             break
-        factor = lr_factor(step, steps, warmup, decay_fraction)
+        factor = lr_factor(step, steps, cfg.warmup, decay_fraction)
         for name, opt in optimizers.items():
             for group, base in zip(opt.param_groups, base_lrs[name]):
                 group["lr"] = base * factor
@@ -214,25 +234,20 @@ def pretrain(out: Path, steps: int, batch_size: int, model_cfg: ModelConfig, pri
     return summary
 
 
-DEFAULT_OPTIONS = {"steps": 4000, "batch_size": 8, "lr": 3e-3, "muon_lr": 0.02, "weight_decay": 0.01, "warmup": 100,
-                   "decay_fraction": 0.2, "eval_every": 100, "checkpoint_every": 100, "seed": 0, "device": "auto",
-                   "time_limit_min": None, "real_datasets": list(REAL_EVAL_DATASETS), "init_weights": None,
-                   "checkpoint_every_min": None}
-
-
 def pretrain_from_options(out: Path, options: dict) -> dict:
-    """:func:`pretrain` with the options of the command line (or a workflow config) as a dict."""
-    unknown = set(options) - set(DEFAULT_OPTIONS) - {"model", "prior"}
+    """:func:`pretrain` with the options of the command line (or a workflow config) as a dict:
+    the fields of :class:`PretrainConfig`, ``model`` (ModelConfig fields) and ``prior``."""
+    names = {f.name for f in fields(PretrainConfig)}
+    unknown = set(options) - names - {"model", "prior"}
     if unknown:
         raise ValueError(f"unknown pretraining options: {sorted(unknown)}")
-    merged = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k not in ("model", "prior")}}
-    model_cfg = ModelConfig(**options.get("model", {}))
-    prior_cfg = PriorConfig(**options.get("prior", {}))
-    return pretrain(Path(out), merged["steps"], merged["batch_size"], model_cfg, prior_cfg, merged["lr"],
-                    merged["muon_lr"], merged["weight_decay"], merged["warmup"], merged["decay_fraction"],
-                    merged["eval_every"], merged["checkpoint_every"], merged["seed"], merged["device"],
-                    merged["time_limit_min"], merged["real_datasets"], merged["init_weights"],
-                    merged["checkpoint_every_min"])
+    settings = {k: v for k, v in options.items() if k in names}
+    if settings.get("real_datasets") is not None:
+        settings["real_datasets"] = tuple(settings["real_datasets"])
+    if settings.get("init_weights") is not None:
+        settings["init_weights"] = str(settings["init_weights"])
+    return pretrain(Path(out), PretrainConfig(**settings), ModelConfig(**options.get("model", {})),
+                    PriorConfig(**options.get("prior", {})))
 
 
 PRIOR_FLAGS = ("min_rows", "max_rows", "max_features", "tree_fraction", "sum_fraction")
@@ -241,34 +256,36 @@ PRIOR_FLAGS = ("min_rows", "max_rows", "max_features", "tree_fraction", "sum_fra
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--muon-lr", type=float, default=0.02)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--decay-fraction", type=float, default=0.2)
-    parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    parser.add_argument("--checkpoint-every-min", type=float, default=None,
+    defaults = PretrainConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--muon-lr", type=float, default=defaults.muon_lr)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--decay-fraction", type=float, default=defaults.decay_fraction)
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-every-min", type=float, default=defaults.checkpoint_every_min,
                         help="also checkpoint once this many minutes have passed since the last checkpoint")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--time-limit-min", type=float, default=None, help="stop (resumably) after this long")
-    parser.add_argument("--real-datasets", nargs="*", default=list(REAL_EVAL_DATASETS),
+    parser.add_argument("--time-limit-min", type=float, default=defaults.time_limit_min,
+                        help="stop (resumably) after this long")
+    parser.add_argument("--real-datasets", nargs="*", default=list(defaults.real_datasets),
                         help="resources/tabarena tables for zero-shot monitoring (none: no real-data evaluation)")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from these weights (their architecture) when --out has no checkpoint yet")
-    for field, default in asdict(ModelConfig()).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=default)
-    for field in PRIOR_FLAGS:
-        kind = type(getattr(PriorConfig(), field))
-        parser.add_argument(f"--prior-{field.replace('_', '-')}", type=kind, default=getattr(PriorConfig(), field))
+    for name, default in asdict(ModelConfig()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    for name in PRIOR_FLAGS:
+        kind = type(getattr(PriorConfig(), name))
+        parser.add_argument(f"--prior-{name.replace('_', '-')}", type=kind, default=getattr(PriorConfig(), name))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    options = {key: getattr(args, key) for key in DEFAULT_OPTIONS}
+    options = {f.name: getattr(args, f.name) for f in fields(PretrainConfig)}
     options["init_weights"] = None if args.init_weights is None else str(args.init_weights)
     options["model"] = {f: getattr(args, f) for f in ModelConfig.__dataclass_fields__}
     options["prior"] = {f: getattr(args, f"prior_{f}") for f in PRIOR_FLAGS}
