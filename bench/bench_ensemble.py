@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from causalmixft.metrics import roc_auc
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, load_model, member_probabilities, plan_members
-from causalmixft.model.ensemble import applicable_preprocessings
+from causalmixft.model.ensemble import Ensemble, applicable_preprocessings
 from causalmixft.model.zeroshot import TABARENA_DIR, budget_splits, load_tabarena_arrays
 
 PREFIXES = (1, 2, 4, 8, 16, 32)
@@ -62,8 +62,9 @@ def evaluate(model, name: str, directory: Path, n_folds: int, budget: int, seed:
     for fold, (budget_rows, _test_never_used) in enumerate(budget_splits(y, n_folds, budget, seed)):
         context, val = train_test_split(budget_rows, test_size=0.2, stratify=y[budget_rows], random_state=seed + fold)
         n_grid = n_classes * len(applicable_preprocessings(x[context], categorical))
-        pool = plan_members(model.cfg, x[context], n_classes, categorical, random_state=seed + fold,
-                            n_class_shifts=None, n_estimators=max(2 * n_grid, max(PREFIXES)))
+        pool_size = max(2 * n_grid, max(PREFIXES))
+        pool = plan_members(model.cfg, x[context], n_classes, categorical,
+                            Ensemble(n_estimators=pool_size, n_class_shifts=None), random_state=seed + fold)
         probas, seconds = [], []
         tick = time.perf_counter()
         for _, proba in member_probabilities(model, x[context], y[context], x[val], n_classes, categorical, pool):

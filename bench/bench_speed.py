@@ -19,7 +19,6 @@ autocast dtype of CUDA passes (bf16, the workflow's, or fp32: none); the CPU alw
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from causalmixft.model import backbone as builtin
 from causalmixft.model.adamw import AdamW
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.finetune import finetune_step, sample_episode
 from causalmixft.model.interface import BuiltinBackbone
 from causalmixft.model.zeroshot import TABARENA_DIR, budget_splits, load_tabarena_arrays
@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 def measure(args, device: torch.device) -> dict:
     model = builtin.load_model(args.weights, device)
-    has_ensemble = "n_estimators" in inspect.signature(builtin.predict_proba).parameters
     report = {"code": os.environ.get("BENCH_LABEL", "working tree"), "torch": torch.__version__,
               "torch_threads": torch.get_num_threads(), "load_average_at_start": os.getloadavg(),
               "device": str(device), "precision": args.precision if device.type == "cuda" else "fp32",
@@ -96,23 +95,23 @@ def measure(args, device: torch.device) -> dict:
                                "steps_per_second_cpu": round(args.steps / per_step["cpu_s"], 2),
                                "steps_per_second_wall": round(args.steps / per_step["wall_s"], 2)}
 
-    settings = {"single pass": {"n_class_shifts": 1}, "all class shifts (n_class_shifts=10)": {"n_class_shifts": 10}}
-    if has_ensemble:
-        settings.update({f"n_estimators={k}": {"n_estimators": k, "n_class_shifts": None} for k in args.ensemble_sizes})
+    settings = {"single pass": Ensemble(), "all class shifts (n_class_shifts=10)": Ensemble(n_class_shifts=10),
+                **{f"n_estimators={k}": Ensemble(n_estimators=k, n_class_shifts=None) for k in args.ensemble_sizes}}
     report["prediction"] = {"context_rows": len(pool), "query_rows": len(queries), **{
-        name: timed(lambda: builtin.predict_proba(model, x[pool], y[pool], x[queries], 2, categorical, **kw),
-                    args.repeats) for name, kw in settings.items()}}
+        name: timed(lambda: builtin.predict_proba(model, x[pool], y[pool], x[queries], 2, categorical,
+                                                  ensemble=ensemble), args.repeats)
+        for name, ensemble in settings.items()}}
 
     if not args.skip_wide:
         x, y, categorical = load_tabarena_arrays("MIC", args.data_dir)
         context, test = next(budget_splits(y, 5, 256, 0, 1000))
-        wide = {"all class shifts x 4 feature subsets (n_class_shifts=10)": {"n_class_shifts": 10}}
-        if has_ensemble:
-            wide.update({f"n_estimators={k}": {"n_estimators": k, "n_class_shifts": None} for k in (8, 16)})
+        wide = {"all class shifts x 4 feature subsets (n_class_shifts=10)": Ensemble(n_class_shifts=10),
+                **{f"n_estimators={k}": Ensemble(n_estimators=k, n_class_shifts=None) for k in (8, 16)}}
         report["wide_multiclass_fold"] = {"dataset": "MIC", "features": int(x.shape[1]), "classes": int(y.max()) + 1,
                                           "context_rows": len(context), "test_rows": len(test), **{
             name: timed(lambda: builtin.predict_proba(model, x[context], y[context], x[test], int(y.max()) + 1,
-                                                      categorical, **kw), 1, warm_up=False) for name, kw in wide.items()}}
+                                                      categorical, ensemble=ensemble), 1, warm_up=False)
+            for name, ensemble in wide.items()}}
     print(json.dumps(report, indent=2))
     return report
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from causalmixft.model.backbone import DEFAULT_WEIGHTS
-from causalmixft.model.interface import load_backbone
+from causalmixft.model.interface import BuiltinBackbone, load_backbone
 from causalmixft.model.zeroshot import TABARENA_DIR, evaluate_zero_shot
 
 
@@ -55,15 +56,15 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     datasets = args.datasets or manifest_datasets(args.data_dir)
     backbone = load_backbone(args.weights, args.device)
-    if args.n_estimators is not None:
-        backbone.n_estimators = args.n_estimators
-    if args.preprocessing is not None:
-        backbone.preprocessing = tuple(args.preprocessing)
-    if args.no_category_orders:
-        backbone.category_orders = False
+    options = (("n_class_shifts", args.class_shifts), ("n_estimators", args.n_estimators),
+               ("preprocessing", args.preprocessing), ("category_orders", False if args.no_category_orders else None))
+    changes = {name: value for name, value in options if value is not None}
+    if changes and not isinstance(backbone, BuiltinBackbone):
+        parser.error(f"{', '.join(changes)}: for the built-in backbone only, not {type(backbone).__name__}")
+    ensemble = replace(backbone.ensemble, **changes) if changes else None
     table = evaluate_zero_shot(backbone, datasets, n_folds=args.folds, budget=args.budget, seed=args.seed,
-                               baselines=not args.no_baselines, test_max_rows=args.test_max_rows,
-                               n_class_shifts=args.class_shifts, directory=args.data_dir)
+                               baselines=not args.no_baselines, test_max_rows=args.test_max_rows, ensemble=ensemble,
+                               directory=args.data_dir)
     per_dataset = table.groupby(["dataset", "method"]).roc_auc.mean().unstack("method")
     seconds = table.groupby(["dataset", "method"]).predict_s.mean().unstack("method")
     report = {

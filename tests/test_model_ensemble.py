@@ -8,7 +8,7 @@ import torch
 from model_helpers import tiny_model, toy_table
 
 from causalmixft.model.backbone import plan_members, predict_proba
-from causalmixft.model.ensemble import (applicable_preprocessings, ensemble_members, permute_categories,
+from causalmixft.model.ensemble import (Ensemble, applicable_preprocessings, ensemble_members, permute_categories,
                                         preprocess)
 from causalmixft.model.interface import BuiltinBackbone
 
@@ -22,18 +22,23 @@ def skewed_table(n_rows=120, seed=0):
 
 
 def test_every_prefix_is_balanced_over_shifts_and_preprocessings():
-    members = ensemble_members(6, n_classes=2, n_features=3, max_features=100,
-                               preprocessings=["none", "quantile", "log"])
+    every = Ensemble(n_estimators=6, n_class_shifts=None)
+    members = ensemble_members(every, n_classes=2, n_features=3, max_features=100)
     assert {(m.class_shift, m.preprocessing) for m in members} == {(s, p) for s in (0, 1)
                                                                    for p in ("none", "quantile", "log")}
     assert Counter(m.class_shift for m in members[:4]) == {0: 2, 1: 2}
     assert {m.preprocessing for m in members[:3]} == {"none", "quantile", "log"}
     assert (members[0].class_shift, members[0].preprocessing) == (0, "none")
     # A second round permutes category codes (only where the table has categorical columns).
-    longer = ensemble_members(8, 2, 3, 100, ["none", "quantile", "log"], has_categorical=True)
+    longer = ensemble_members(Ensemble(n_estimators=8, n_class_shifts=None), 2, 3, 100, has_categorical=True)
     assert [m.category_seed is None for m in longer] == [True] * 6 + [False] * 2
-    assert all(m.category_seed is None for m in ensemble_members(8, 2, 3, 100, ["none"], has_categorical=False))
-    assert ensemble_members(8, 2, 3, 100, ["none"], n_class_shifts=1)[5].class_shift == 0
+    plain = Ensemble(n_estimators=8, n_class_shifts=None, preprocessing=["none"])
+    assert plain.preprocessing == ("none",)  # a list (JSON, argparse) becomes a tuple
+    assert all(m.category_seed is None for m in ensemble_members(plain, 2, 3, 100, has_categorical=False))
+    assert ensemble_members(Ensemble(n_estimators=8, n_class_shifts=1, preprocessing=("none",)), 2, 3,
+                            100)[5].class_shift == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        ensemble_members(Ensemble(), 2, 3, 100)  # no n_estimators: no member list of this kind
 
 
 def test_preprocessings_apply_only_where_they_change_the_table():
@@ -79,10 +84,10 @@ def test_the_ensemble_is_deterministic_and_one_member_is_a_plain_pass():
     model = tiny_model()
     x, y, categorical = skewed_table()
     args = (model, x[:80], y[:80], x[80:], 2, categorical)
-    first = predict_proba(*args, n_estimators=8, random_state=1)
-    np.testing.assert_array_equal(first, predict_proba(*args, n_estimators=8, random_state=1))
-    assert not np.allclose(first, predict_proba(*args, n_estimators=1))
-    np.testing.assert_allclose(predict_proba(*args, n_estimators=1), predict_proba(*args, n_class_shifts=1),
+    first = predict_proba(*args, ensemble=Ensemble(n_estimators=8), random_state=1)
+    np.testing.assert_array_equal(first, predict_proba(*args, ensemble=Ensemble(n_estimators=8), random_state=1))
+    assert not np.allclose(first, predict_proba(*args, ensemble=Ensemble(n_estimators=1)))
+    np.testing.assert_allclose(predict_proba(*args, ensemble=Ensemble(n_estimators=1)), predict_proba(*args),
                                atol=1e-6)
     np.testing.assert_allclose(first.sum(1), 1, atol=1e-5)
 
@@ -93,10 +98,10 @@ def test_a_full_round_renames_output_columns_with_the_classes():
     categorical = np.zeros(4, bool)
     x[:, 0] = np.exp(x[:, 0])  # skewed and positive: the log member applies
     n_grid = 3 * len(applicable_preprocessings(x[:60], categorical))
-    base = predict_proba(model, x[:60], y[:60], x[60:], 3, categorical, n_estimators=n_grid, n_class_shifts=None)
+    round_ = Ensemble(n_estimators=n_grid, n_class_shifts=None)
+    base = predict_proba(model, x[:60], y[:60], x[60:], 3, categorical, ensemble=round_)
     for shift in (1, 2):
-        renamed = predict_proba(model, x[:60], (y[:60] + shift) % 3, x[60:], 3, categorical, n_estimators=n_grid,
-                                n_class_shifts=None)
+        renamed = predict_proba(model, x[:60], (y[:60] + shift) % 3, x[60:], 3, categorical, ensemble=round_)
         np.testing.assert_allclose(renamed[:, (np.arange(3) + shift) % 3], base, atol=1e-5)
 
 
@@ -106,23 +111,26 @@ def test_wide_tables_cost_one_pass_per_member():
     categorical = np.zeros(10, bool)
     passes = []
     hook = model.register_forward_hook(lambda module, inputs, output: passes.append(inputs[0].shape[-1]))
-    predict_proba(model, x[:40], y[:40], x[40:], 3, categorical, n_estimators=5, n_class_shifts=None)
+    five = Ensemble(n_estimators=5, n_class_shifts=None)
+    predict_proba(model, x[:40], y[:40], x[40:], 3, categorical, ensemble=five)
     assert passes == [4] * 5
     passes.clear()
-    predict_proba(model, x[:40], y[:40], x[40:], 3, categorical, n_class_shifts=3, n_feature_subsets=4)
+    shifts_on_subsets = Ensemble(n_class_shifts=3, n_feature_subsets=4)
+    predict_proba(model, x[:40], y[:40], x[40:], 3, categorical, ensemble=shifts_on_subsets)
     assert len(passes) == 12  # without n_estimators: every shift on every subset
     hook.remove()
-    members = plan_members(model.cfg, x[:40], 3, categorical, n_estimators=5)
+    members = plan_members(model.cfg, x[:40], 3, categorical, Ensemble(n_estimators=5))
     assert len({m.columns for m in members}) == 5
 
 
 def test_the_backbone_carries_the_ensemble_settings():
     model = tiny_model()
     x, y, categorical = skewed_table()
-    backbone = BuiltinBackbone(model, n_estimators=4, preprocessing=("none", "log"), category_orders=False)
-    np.testing.assert_array_equal(
-        backbone.predict_proba(x[:80], y[:80], x[80:], 2, categorical),
-        predict_proba(model, x[:80], y[:80], x[80:], 2, categorical, n_estimators=4, preprocessing=("none", "log"),
-                      category_orders=False))
+    ensemble = Ensemble(n_estimators=4, preprocessing=("none", "log"), category_orders=False)
+    backbone = BuiltinBackbone(model, ensemble)
+    assert backbone.ensemble is ensemble
+    np.testing.assert_array_equal(backbone.predict_proba(x[:80], y[:80], x[80:], 2, categorical),
+                                  predict_proba(model, x[:80], y[:80], x[80:], 2, categorical, ensemble=ensemble))
     with torch.no_grad():
-        assert BuiltinBackbone(model).n_estimators is None  # a bare backbone predicts in one pass
+        assert BuiltinBackbone(model).ensemble == Ensemble()  # a bare backbone predicts in one pass
+        assert Ensemble().n_estimators is None and Ensemble().n_class_shifts == 1

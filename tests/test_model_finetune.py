@@ -6,6 +6,7 @@ import torch
 
 from causalmixft.metrics import classification_metrics
 from causalmixft.model.backbone import predict_proba
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.finetune import (
     EpisodeSampler,
     FinetuneConfig,
@@ -152,7 +153,7 @@ def test_class_shifts_apply_to_evaluations(task):
     model = tiny_model()
     cfg = FinetuneConfig(steps=0, device="cpu", n_class_shifts=2)
     result = run(model, task, cfg)
-    proba = predict_proba(model, *task["context"], task["val"][0], 2, n_class_shifts=2)
+    proba = predict_proba(model, *task["context"], task["val"][0], 2, ensemble=Ensemble(n_class_shifts=2))
     assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
     assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
 
@@ -161,7 +162,7 @@ def test_the_inference_ensemble_applies_to_evaluations(task):
     model = tiny_model()
     cfg = FinetuneConfig(steps=0, device="cpu", n_estimators=3)
     result = run(model, task, cfg)
-    proba = predict_proba(model, *task["context"], task["val"][0], 2, n_estimators=3)
+    proba = predict_proba(model, *task["context"], task["val"][0], 2, ensemble=Ensemble(n_estimators=3))
     assert np.isclose(result.curve[0]["val"]["log_loss"], classification_metrics(task["val"][1], proba)["log_loss"])
     assert result.curve[0]["val"] != run(model, task, FinetuneConfig(steps=0, device="cpu")).curve[0]["val"]
 
@@ -284,7 +285,7 @@ def test_realised_real_share_is_recorded(task):
 def test_query_rows_are_predicted_independently_of_each_other(task):
     # Fine-tuning evaluates validation and test rows in one pass; that is exact only if a
     # query row's prediction ignores the other query rows.
-    backbone = BuiltinBackbone(tiny_model(), n_class_shifts=2)
+    backbone = BuiltinBackbone(tiny_model(), Ensemble(n_class_shifts=2))
     (cx, cy), (vx, _), (tx, _) = task["context"], task["val"], task["test"]
     together = backbone.predict_proba(cx, cy, np.concatenate([vx, tx]), 2)
     alone = backbone.predict_proba(cx, cy, vx, 2)

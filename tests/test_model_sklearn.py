@@ -9,9 +9,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator
 
 from causalmixft.model.backbone import predict_proba, save_model
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.finetune import FinetuneConfig
 from causalmixft.model.interface import DEFAULT_ENSEMBLE
-from causalmixft.model.sklearn import TabularFMClassifier
+from causalmixft.model.sklearn import ENSEMBLE_PARAMS, TabularFMClassifier
 from model_helpers import tiny_model
 
 
@@ -45,6 +46,11 @@ def test_clone_and_params_round_trip(weights):
     assert copy.get_params() == estimator.get_params() and copy is not estimator
     copy.set_params(random_state=4, finetune=None)
     assert copy.random_state == 4 and copy.finetune is None and estimator.random_state == 3
+    # The ensemble settings are flat parameters; fit gathers them into the backbone's Ensemble.
+    copy.set_params(n_estimators=2, preprocessing=["none"])
+    assert clone(copy).get_params()["n_estimators"] == 2
+    fitted = copy.fit(*load_iris(return_X_y=True))
+    assert fitted.backbone_.ensemble == Ensemble(n_estimators=2, n_class_shifts=None, preprocessing=("none",))
 
 
 def test_fit_predict_on_iris(weights):
@@ -112,19 +118,22 @@ def test_context_is_capped_stratified(weights):
 def test_ensemble_settings_reach_the_backbone_and_survive_save_load(weights, tmp_path):
     X, y = load_iris(return_X_y=True)
     single = TabularFMClassifier(weights=weights, device="cpu", n_estimators=1, n_class_shifts=1).fit(X, y)
-    assert single.backbone_.n_estimators == 1 and single.backbone_.n_class_shifts == 1
+    assert single.backbone_.ensemble.n_estimators == 1 and single.backbone_.ensemble.n_class_shifts == 1
     default = TabularFMClassifier(weights=weights, device="cpu").fit(X, y)
-    for name, value in DEFAULT_ENSEMBLE.items():
-        assert getattr(default.backbone_, name) == value
+    assert default.backbone_.ensemble == DEFAULT_ENSEMBLE
+    assert {name: default.get_params()[name] for name in ENSEMBLE_PARAMS} == {
+        name: getattr(DEFAULT_ENSEMBLE, name) for name in ENSEMBLE_PARAMS}
     assert not np.allclose(default.predict_proba(X), single.predict_proba(X))
     shifted = TabularFMClassifier(weights=weights, device="cpu", n_estimators=None, n_class_shifts=3).fit(X, y)
     np.testing.assert_allclose(shifted.predict_proba(X), predict_proba(shifted.backbone_.module, shifted.context_x_,
-                                                                      shifted.context_y_, X, 3, n_class_shifts=3))
+                                                                      shifted.context_y_, X, 3,
+                                                                      ensemble=Ensemble(n_class_shifts=3)))
     for estimator in (default, shifted):
         estimator.save(tmp_path / "saved")
         reloaded = TabularFMClassifier.load(tmp_path / "saved")
-        for name in DEFAULT_ENSEMBLE:
+        for name in ENSEMBLE_PARAMS:
             assert reloaded.get_params()[name] == estimator.get_params()[name]
+        assert reloaded.backbone_.ensemble == estimator.backbone_.ensemble
         np.testing.assert_array_equal(reloaded.predict_proba(X), estimator.predict_proba(X))
 
 

@@ -8,6 +8,7 @@ import torch
 
 from causalmixft.model.backbone import load_model, predict_proba, save_model
 from causalmixft.model.checkpoint import load_training_state, save_training_state
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.interface import BuiltinBackbone, load_backbone
 from causalmixft.model.pretrain import build_optimizers, prior_loss
 from causalmixft.model.prior import PriorConfig, sample_batch
@@ -95,15 +96,15 @@ def test_class_shift_averaging_removes_label_index_preferences(table):
     model = tiny_model()
     xc, yc, xq, cat = table
     single = predict_proba(model, xc, yc, xq, 3, cat)
-    averaged = predict_proba(model, xc, yc, xq, 3, cat, n_class_shifts=3)
+    averaged = predict_proba(model, xc, yc, xq, 3, cat, ensemble=Ensemble(n_class_shifts=3))
     assert np.abs(averaged - single).max() > 1e-4
     np.testing.assert_allclose(averaged.sum(1), 1.0, atol=1e-5)
     # Averaged over all cyclic shifts, renaming the classes cyclically only renames the columns.
     for shift in (1, 2):
-        renamed = predict_proba(model, xc, (yc + shift) % 3, xq, 3, cat, n_class_shifts=3)
+        renamed = predict_proba(model, xc, (yc + shift) % 3, xq, 3, cat, ensemble=Ensemble(n_class_shifts=3))
         np.testing.assert_allclose(renamed[:, (np.arange(3) + shift) % 3], averaged, atol=ATOL)
     assert not np.allclose(predict_proba(model, xc, (yc + 1) % 3, xq, 3, cat)[:, [1, 2, 0]], single, atol=ATOL)
-    backbone = BuiltinBackbone(model, n_class_shifts=3)
+    backbone = BuiltinBackbone(model, Ensemble(n_class_shifts=3))
     np.testing.assert_array_equal(backbone.predict_proba(xc, yc, xq, 3, cat), averaged)
 
 
@@ -120,13 +121,13 @@ def test_tables_wider_than_max_features_use_feature_subsets():
     model = tiny_model(max_features=4)
     x, y = toy_table(30, n_features=10, seed=4)
     xc, yc, xq = x[:20], y[:20], x[20:]
-    single = predict_proba(model, xc, yc, xq, 2, n_feature_subsets=1, random_state=5)
+    single = predict_proba(model, xc, yc, xq, 2, ensemble=Ensemble(n_feature_subsets=1), random_state=5)
     # One subset: the prediction is exactly the model's prediction on some 4 of the 10 columns.
     matches = [cols for cols in combinations(range(10), 4)
                if np.allclose(predict_proba(model, xc[:, cols], yc, xq[:, cols], 2), single, atol=1e-6)]
     assert len(matches) == 1
-    averaged = predict_proba(model, xc, yc, xq, 2, n_feature_subsets=4, random_state=5)
-    np.testing.assert_array_equal(averaged, predict_proba(model, xc, yc, xq, 2, n_feature_subsets=4, random_state=5))
+    averaged = predict_proba(model, xc, yc, xq, 2, ensemble=Ensemble(n_feature_subsets=4), random_state=5)
+    np.testing.assert_array_equal(averaged, predict_proba(model, xc, yc, xq, 2, random_state=5))  # 4: the default
     assert not np.allclose(averaged, single)
     np.testing.assert_allclose(averaged.sum(1), 1.0, atol=1e-5)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from causalmixft.io import atomic_path, write_json
 
-from causalmixft.model.ensemble import (PREPROCESSINGS, Member, applicable_preprocessings, ensemble_members,
+from causalmixft.model.ensemble import (Ensemble, Member, applicable_preprocessings, ensemble_members,
                                        permute_categories, preprocess)
 from causalmixft.model.transformer import ModelConfig, TabularTransformer
 
@@ -79,10 +80,8 @@ def autocast(device: torch.device):
 
 
 def plan_members(cfg: ModelConfig, x_context: np.ndarray, n_classes: int, categorical: np.ndarray,
-                 n_feature_subsets: int = 4, random_state: int = 0, n_class_shifts: int | None = 1,
-                 n_estimators: int | None = None, preprocessing=PREPROCESSINGS,
-                 category_orders: bool = True) -> list[Member]:
-    """The forward passes of one prediction (see :mod:`causalmixft.model.ensemble`).
+                 ensemble: Ensemble = Ensemble(), random_state: int = 0) -> list[Member]:
+    """The forward passes of one prediction with the settings ``ensemble`` (see :mod:`causalmixft.model.ensemble`).
 
     ``n_estimators=None``: every class shift (``< min(n_class_shifts, n_classes)``) on every
     feature subset (``n_feature_subsets`` for tables wider than ``max_features``), raw features.
@@ -90,17 +89,17 @@ def plan_members(cfg: ModelConfig, x_context: np.ndarray, n_classes: int, catego
     for wide tables, feature subset; the number of passes is k whatever the table.
     """
     n_features = x_context.shape[1]
-    if n_estimators is not None:
-        kinds = applicable_preprocessings(x_context, categorical, preprocessing)
-        return ensemble_members(n_estimators, n_classes, n_features, cfg.max_features, kinds, n_class_shifts,
-                                category_orders, bool(categorical.any()), random_state)
+    if ensemble.n_estimators is not None:
+        kinds = applicable_preprocessings(x_context, categorical, ensemble.preprocessing)
+        return ensemble_members(replace(ensemble, preprocessing=kinds), n_classes, n_features, cfg.max_features,
+                                bool(categorical.any()), random_state)
     if n_features <= cfg.max_features:
         subsets = [None]
     else:
         rng = np.random.default_rng(random_state)
         subsets = [tuple(np.sort(rng.choice(n_features, cfg.max_features, replace=False)).tolist())
-                   for _ in range(n_feature_subsets)]
-    shifts = range(max(1, min(n_class_shifts or n_classes, n_classes)))
+                   for _ in range(ensemble.n_feature_subsets)]
+    shifts = range(max(1, min(ensemble.n_class_shifts or n_classes, n_classes)))
     return [Member(shift, "none", columns) for columns in subsets for shift in shifts]
 
 
@@ -134,30 +133,27 @@ def predict_proba(
     x_query: np.ndarray,
     n_classes: int,
     categorical: np.ndarray | None = None,
-    query_chunk: int = 2048,
-    n_feature_subsets: int = 4,
+    *,
+    ensemble: Ensemble = Ensemble(),
     random_state: int = 0,
-    n_class_shifts: int | None = 1,
-    n_estimators: int | None = None,
-    preprocessing=PREPROCESSINGS,
-    category_orders: bool = True,
+    query_chunk: int = 2048,
 ) -> np.ndarray:
     """Class probabilities (n_query, n_classes) of ``x_query`` given labelled context rows.
 
-    The mean over the forward passes of :func:`plan_members`. Without ``n_estimators``, tables
-    wider than the model's ``max_features`` are predicted on ``n_feature_subsets`` random feature
-    subsets of that size, and ``n_class_shifts > 1`` averages over cyclic relabelings of the
-    classes (class c shown to the network as (c + s) mod n_classes): a network that prefers some
-    label indices then no longer biases the argmax. With ``n_estimators=k`` the k passes are the
-    inference ensemble of :mod:`causalmixft.model.ensemble` (shifts, ``preprocessing`` kinds,
-    category orders when ``category_orders``, feature subsets of wide tables).
+    The mean over the forward passes of :func:`plan_members` for the settings ``ensemble`` (the
+    default: one plain pass). Without ``ensemble.n_estimators``, tables wider than the model's
+    ``max_features`` are predicted on ``n_feature_subsets`` random feature subsets of that size,
+    and ``n_class_shifts > 1`` averages over cyclic relabelings of the classes (class c shown to
+    the network as (c + s) mod n_classes): a network that prefers some label indices then no
+    longer biases the argmax. With ``n_estimators=k`` the k passes are the inference ensemble of
+    :mod:`causalmixft.model.ensemble` (shifts, ``preprocessing`` kinds, category orders when
+    ``category_orders``, feature subsets of wide tables).
     """
     if n_classes > model.cfg.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {model.cfg.max_classes}")
     x_context, x_query = np.asarray(x_context, np.float32), np.asarray(x_query, np.float32)
     categorical = np.zeros(x_context.shape[1], bool) if categorical is None else np.asarray(categorical, bool)
-    members = plan_members(model.cfg, x_context, n_classes, categorical, n_feature_subsets, random_state,
-                           n_class_shifts, n_estimators, preprocessing, category_orders)
+    members = plan_members(model.cfg, x_context, n_classes, categorical, ensemble, random_state)
     probabilities = np.zeros((len(x_query), n_classes))
     for _, proba in member_probabilities(model, x_context, y_context, x_query, n_classes, categorical, members,
                                          query_chunk):

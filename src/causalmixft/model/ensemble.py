@@ -17,6 +17,7 @@ reordering the columns gives the same prediction (tested to 1e-5).
 
 :func:`ensemble_members` lists the members deterministically from ``random_state``; a prefix of
 the list is balanced over shifts and preprocessings, so ``n_estimators`` can be any number.
+:class:`Ensemble` holds the settings of one prediction; its defaults are one plain pass.
 """
 
 from __future__ import annotations
@@ -28,6 +29,27 @@ from scipy.special import ndtri
 
 PREPROCESSINGS = ("none", "quantile", "log")
 SKEWNESS_FOR_LOG = 1.0  # sample skewness of a non-negative column above which ``log`` applies
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The prediction settings of the built-in backbone, which always travel together.
+
+    ``n_estimators=None``: every class shift (at most ``n_class_shifts``; None or 0: all) on every
+    feature subset (``n_feature_subsets`` of them, only for tables wider than the network's
+    ``max_features``), raw features; the defaults are one plain pass. ``n_estimators=k``: the k
+    members of :func:`ensemble_members`, cycling through the ``preprocessing`` kinds and, when
+    ``category_orders``, permuting category codes from the second round on.
+    """
+
+    n_estimators: int | None = None
+    n_class_shifts: int | None = 1
+    n_feature_subsets: int = 4
+    preprocessing: tuple[str, ...] = PREPROCESSINGS
+    category_orders: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "preprocessing", tuple(self.preprocessing))  # a list from JSON or argparse
 
 
 @dataclass(frozen=True)
@@ -126,26 +148,28 @@ def _balanced_grid(n_shifts: int, preprocessings: list[str]) -> list[tuple[int, 
     return order
 
 
-def ensemble_members(n_estimators: int, n_classes: int, n_features: int, max_features: int | None,
-                     preprocessings: list[str], n_class_shifts: int | None = None, category_orders: bool = True,
+def ensemble_members(ensemble: Ensemble, n_classes: int, n_features: int, max_features: int | None,
                      has_categorical: bool = False, random_state: int = 0) -> list[Member]:
-    """``n_estimators`` members: rounds over the balanced (shift, preprocessing) grid.
+    """``ensemble.n_estimators`` members: rounds over the balanced (shift, preprocessing) grid.
 
-    The first round keeps the categorical codes as given; later rounds (when ``category_orders``
+    Every kind in ``ensemble.preprocessing`` is used (pass the applicable ones, see
+    :func:`applicable_preprocessings`); ``ensemble.n_feature_subsets`` plays no part. The first
+    round keeps the categorical codes as given; later rounds (when ``ensemble.category_orders``
     and the table has categorical columns) each draw a new code permutation per member. Tables
     wider than ``max_features`` give each member its own random subset of columns.
     """
-    if n_estimators < 1:
+    n_estimators = ensemble.n_estimators
+    if n_estimators is None or n_estimators < 1:
         raise ValueError(f"n_estimators must be at least 1, got {n_estimators}")
-    n_shifts = max(1, min(n_classes, n_class_shifts or n_classes))
-    grid = _balanced_grid(n_shifts, list(preprocessings))
+    n_shifts = max(1, min(n_classes, ensemble.n_class_shifts or n_classes))
+    grid = _balanced_grid(n_shifts, list(ensemble.preprocessing))
     rng = np.random.default_rng(random_state)
     wide = max_features is not None and n_features > max_features
     members = []
     for index in range(n_estimators):
         shift, kind = grid[index % len(grid)]
         columns = tuple(np.sort(rng.choice(n_features, max_features, replace=False)).tolist()) if wide else None
-        permuted = category_orders and has_categorical and index >= len(grid)
+        permuted = ensemble.category_orders and has_categorical and index >= len(grid)
         seed = int(rng.integers(2**31)) if permuted else None
         members.append(Member(shift, kind, columns, seed))
     return members

@@ -33,7 +33,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -352,7 +352,7 @@ def finetune(model: TabularTransformer | Backbone, data: FinetuneData, cfg: Fine
         if getattr(cfg, name) is not None:
             if not isinstance(backbone, BuiltinBackbone):
                 raise ValueError(f"{name} is for the built-in backbone only, not {type(backbone).__name__}")
-            setattr(backbone, name, getattr(cfg, name))
+            backbone.ensemble = replace(backbone.ensemble, **{name: getattr(cfg, name)})
     if n_classes > backbone.max_classes:
         raise ValueError(f"{n_classes} classes exceed the backbone's maximum of {backbone.max_classes}")
     module = backbone.module

@@ -17,14 +17,15 @@ import numpy as np
 import torch
 
 from causalmixft.model import backbone as builtin
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.transformer import TabularTransformer
 
 
 # The shipped prediction settings of the built-in backbone (TabularFMClassifier's defaults), chosen on
-# validation rows with bench/bench_ensemble.py (docs/backbone.md). BuiltinBackbone itself defaults to a
-# single pass so that a bare network predicts as it is.
-DEFAULT_ENSEMBLE = {"n_estimators": 16, "n_class_shifts": None, "preprocessing": builtin.PREPROCESSINGS,
-                    "category_orders": True}
+# validation rows with bench/bench_ensemble.py (docs/backbone.md): 16 members over every class shift, all
+# three preprocessings, permuted category orders. BuiltinBackbone itself defaults to a single pass
+# (Ensemble()) so that a bare network predicts as it is.
+DEFAULT_ENSEMBLE = Ensemble(n_estimators=16, n_class_shifts=None)
 
 
 @runtime_checkable
@@ -60,19 +61,13 @@ class Backbone(Protocol):
 class BuiltinBackbone:
     """The project's own :class:`TabularTransformer` behind the :class:`Backbone` interface."""
 
-    def __init__(self, module: TabularTransformer, n_feature_subsets: int = 4, n_class_shifts: int | None = 1,
-                 n_estimators: int | None = None, preprocessing: tuple[str, ...] = builtin.PREPROCESSINGS,
-                 category_orders: bool = True):
+    def __init__(self, module: TabularTransformer, ensemble: Ensemble = Ensemble()):
         self.module = module
         self.max_classes = module.cfg.max_classes
         self.max_features = module.cfg.max_features
-        # Prediction settings, see backbone.predict_proba: n_estimators=None averages every class
-        # shift on every feature subset; n_estimators=k runs the k-member inference ensemble.
-        self.n_feature_subsets = n_feature_subsets
-        self.n_class_shifts = n_class_shifts
-        self.n_estimators = n_estimators
-        self.preprocessing = tuple(preprocessing)
-        self.category_orders = category_orders
+        # Prediction settings, see backbone.predict_proba: the default is one plain pass;
+        # Ensemble(n_estimators=k) runs the k-member inference ensemble.
+        self.ensemble = ensemble
 
     @classmethod
     def load(cls, directory: str | Path = builtin.DEFAULT_WEIGHTS,
@@ -95,9 +90,7 @@ class BuiltinBackbone:
 
     def predict_proba(self, x_context, y_context, x_query, n_classes, categorical=None, random_state=0):
         return builtin.predict_proba(self.module, x_context, y_context, x_query, n_classes, categorical,
-                                     n_feature_subsets=self.n_feature_subsets, random_state=random_state,
-                                     n_class_shifts=self.n_class_shifts, n_estimators=self.n_estimators,
-                                     preprocessing=self.preprocessing, category_orders=self.category_orders)
+                                     ensemble=self.ensemble, random_state=random_state)
 
     def save(self, directory: str | Path, extra: dict | None = None) -> None:
         builtin.save_model(self.module, directory, extra)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,14 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, resolve_device
 from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.interface import DEFAULT_ENSEMBLE, Backbone, BuiltinBackbone, as_backbone, load_backbone
 from causalmixft.model.transformer import TabularTransformer
+
+
+# The estimator parameters that make up the built-in backbone's Ensemble (n_feature_subsets keeps
+# DEFAULT_ENSEMBLE's: with n_estimators set, each member of a wide table has its own subset).
+ENSEMBLE_PARAMS = ("n_estimators", "n_class_shifts", "preprocessing", "category_orders")
 
 
 def _plain(value):
@@ -67,12 +73,15 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         among the members (None: all of them; 1: labels as given).
     preprocessing : built-in backbone only: the feature preprocessings ensemble members cycle through.
     category_orders : built-in backbone only: members beyond the first round permute category codes.
+
+    The four ensemble parameters stay flat (scikit-learn's get_params/set_params/clone); ``fit``
+    gathers them into the built-in backbone's :class:`~causalmixft.model.ensemble.Ensemble`.
     """
 
     def __init__(self, weights=None, device="auto", random_state=0, finetune=None,
                  validation_fraction=0.2, categorical_features="auto", max_context_rows=4096,
-                 n_estimators=DEFAULT_ENSEMBLE["n_estimators"], n_class_shifts=DEFAULT_ENSEMBLE["n_class_shifts"],
-                 preprocessing=DEFAULT_ENSEMBLE["preprocessing"], category_orders=DEFAULT_ENSEMBLE["category_orders"]):
+                 n_estimators=DEFAULT_ENSEMBLE.n_estimators, n_class_shifts=DEFAULT_ENSEMBLE.n_class_shifts,
+                 preprocessing=DEFAULT_ENSEMBLE.preprocessing, category_orders=DEFAULT_ENSEMBLE.category_orders):
         self.weights = weights
         self.device = device
         self.random_state = random_state
@@ -137,15 +146,17 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
             backbone = copy.deepcopy(as_backbone(weights)).to(self._device())
         else:
             backbone = load_backbone(DEFAULT_WEIGHTS if weights is None else weights, self._device())
-        settings = {name: getattr(self, name) for name in DEFAULT_ENSEMBLE}
+        ensemble = self._ensemble()
         if isinstance(backbone, BuiltinBackbone):
-            for name, value in settings.items():
-                setattr(backbone, name, tuple(value) if name == "preprocessing" else value)
-        else:
-            changed = sorted(name for name, value in settings.items() if value != DEFAULT_ENSEMBLE[name])
-            if changed:
-                raise ValueError(f"{', '.join(changed)}: for the built-in backbone only, not {type(backbone).__name__}")
+            backbone.ensemble = ensemble
+        elif ensemble != DEFAULT_ENSEMBLE:
+            changed = [name for name in ENSEMBLE_PARAMS if getattr(ensemble, name) != getattr(DEFAULT_ENSEMBLE, name)]
+            raise ValueError(f"{', '.join(changed)}: for the built-in backbone only, not {type(backbone).__name__}")
         return backbone
+
+    def _ensemble(self) -> Ensemble:
+        """The built-in backbone's prediction settings from this estimator's flat parameters."""
+        return replace(DEFAULT_ENSEMBLE, **{name: getattr(self, name) for name in ENSEMBLE_PARAMS})
 
     def _device(self) -> torch.device:
         return resolve_device(self.device)

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from causalmixft.metrics import roc_auc
+from causalmixft.model.ensemble import Ensemble
 from causalmixft.model.interface import BuiltinBackbone, as_backbone
 
 TABARENA_DIR = Path(__file__).resolve().parents[3] / "resources" / "tabarena"
@@ -67,16 +68,19 @@ def sklearn_baselines(seed: int) -> dict:
 
 
 def evaluate_zero_shot(model, datasets: list[str], n_folds: int = 5, budget: int = 256, seed: int = 0,
-                       baselines: bool = True, test_max_rows: int = 1000, n_class_shifts: int | None = 1,
+                       baselines: bool = True, test_max_rows: int = 1000, ensemble: Ensemble | None = None,
                        directory: Path = TABARENA_DIR) -> pd.DataFrame:
     """Long table of test ROC-AUC and prediction seconds: dataset, fold, method, roc_auc, predict_s.
 
-    ``model`` is a TabularTransformer or any Backbone (None: baselines only); ``n_class_shifts``
-    overrides a built-in backbone's setting (None keeps it).
+    ``model`` is a TabularTransformer (predicting in one plain pass) or any Backbone (None:
+    baselines only); ``ensemble`` replaces a built-in backbone's prediction settings (None keeps
+    them; other backbones take none).
     """
     backbone = None if model is None else copy.copy(as_backbone(model))  # settings change on the copy only
-    if isinstance(backbone, BuiltinBackbone) and n_class_shifts is not None:
-        backbone.n_class_shifts = n_class_shifts
+    if ensemble is not None and backbone is not None:
+        if not isinstance(backbone, BuiltinBackbone):
+            raise ValueError(f"an ensemble is for the built-in backbone only, not {type(backbone).__name__}")
+        backbone.ensemble = ensemble
     rows = []
     for name in datasets:
         x, y, categorical = load_tabarena_arrays(name, directory)
