@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from conftest import REPO, tiny_config, write_config
 from test_aggregate_fixtures import write_point
 
-from causalmixft.analysis.report import OUTPUTS
+from causalmixft.analysis.outputs import BY_NAME, OUTPUTS, write_captions
 from causalmixft.io import write_json
 
 SNAKEFILE = f"""\
@@ -92,7 +92,16 @@ def test_rule_declares_every_output_and_the_configured_grid(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert "aggregate" in result.stdout
     declared = json.loads((directory / "declared.json").read_text())
-    assert sorted(declared["outputs"]) == sorted([*OUTPUTS, "manifest"])  # manifest.json: written last
+    # every output of the table, at its path, and manifest.json (written last)
+    assert sorted(declared["outputs"]) == sorted([output.name for output in OUTPUTS] + ["manifest"])
+    files = dict(zip(declared["outputs"], declared["output_files"]))
+    assert {name: files[name] for name in files if name != "manifest"} == {
+        output.name: f"results/{output.path}" for output in OUTPUTS
+    }
+    # The HTML report's captions, written at parse time from the same table: one per reported output.
+    captions = directory / ".snakemake" / "captions"
+    assert sorted(path.stem for path in captions.glob("*.rst")) == sorted(o.name for o in OUTPUTS if o.subcategory)
+    assert (captions / "effects.rst").read_text() == BY_NAME["effects"].caption + "\n"
     # Registered with common.smk's stage_targets, so the workflow's `rule all` asks for every output.
     assert sorted(declared["targets"]) == sorted(declared["output_files"])
     # zeroshot and finetune at n=0 only, the others at every size above 0; 2 datasets x 2 folds.
@@ -117,11 +126,24 @@ def test_rule_runs_and_feeds_the_html_report(tmp_path):
         "aggregated 32 runs; 0 expected files missing" in (directory / "results" / "logs" / "aggregate.log").read_text()
     )
     assert (directory / "results" / "benchmarks" / "aggregate.tsv").exists()
-    assert (
-        "## Normalized improvement over zeroshot (sklearn)"
-        in (directory / "results" / "report" / "summary.md").read_text()
-    )
+    summary = (directory / "results" / "report" / "summary.md").read_text()
+    assert summary.startswith("# Answer: paired gains") and "32 of 32 expected runs are present" in summary
+    groups = (directory / "results" / "tables" / "improvement.csv").read_text()
+    assert ",sklearn," in groups  # the datasets' source kinds as groups (mixed file and sklearn sources)
     report = snakemake(directory, "--report", "report.html")
     assert report.returncode == 0, report.stderr
     html = (directory / "report.html").read_text()
-    assert "critical_difference.png" in html and "improvement.csv" in html
+    assert "critical_difference.png" in html and "improvement.csv" in html and "effects.csv" in html
+    assert "whose files are absent: they contribute no value to any table" in html  # a caption of the table
+
+
+def test_captions_are_written_once_and_rewritten_when_the_table_changes(tmp_path):
+    files = write_captions(tmp_path)
+    assert "runs_long" not in files and files["chance"] == tmp_path / "chance.rst"  # a file-only output: none
+    before = files["chance"].stat().st_mtime_ns
+    os.utime(files["chance"], ns=(before - 10**9, before - 10**9))  # one second older
+    write_captions(tmp_path)
+    assert files["chance"].stat().st_mtime_ns == before - 10**9  # the same text: not rewritten
+    files["chance"].write_text("an old caption\n")
+    write_captions(tmp_path)
+    assert files["chance"].read_text() == BY_NAME["chance"].caption + "\n"

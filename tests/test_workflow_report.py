@@ -79,7 +79,7 @@ def test_report_viewer_shows_the_answer_results_and_a_figure(report):
     viewer.write_text(head + SHOW_FIGURE + tail)
     dom = rendered_dom(viewer)
     listed = re.findall(r"<td[^>]*>results/[\w/]+/([\w.]+)</td>", dom)  # the navigation's file table
-    for name in ("scaling_fit.png", "effects.csv", "effect_heatmap.png", "size_selection.csv", "claims.csv"):
+    for name in ("scaling_fit.png", "effects.csv", "effect_heatmap.png", "size_selection_chance.csv", "chance.csv"):
         assert name in listed, listed  # listed beside the figure (Results > Answer)
     # the content pane's image: data:image/png;charset=utf8;filename=scaling_fit.png;base64,...
     shown = re.search(r'<div class="p-3"><img src="data:image/png;([^",]*);base64,([A-Za-z0-9+/=]+)"', dom)

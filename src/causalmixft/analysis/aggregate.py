@@ -2,7 +2,7 @@
 
 Every table is a pure function of pandas frames so it can be checked on hand-made numbers.
 This module holds the improvement and rank tables, fidelity and cost, and ``build_tables``,
-which assembles them all (curve diagnostics live in ``curves``, scaling in ``scaling``).
+which assembles the per-budget ones (curve diagnostics live in ``curves``, scaling in ``scaling``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ PAIRED_COLUMNS = ("group metric selection competitor baseline n_datasets n_bette
                   "wilcoxon_w wilcoxon_p p_holm significant note").split()
 REPLICATE_COLUMNS = ["metric", "split", "method", "size", *SPREAD_COLUMNS]
 RANK_COLUMNS = "group metric selection competitor avg_rank mean_score n_datasets chosen_sizes".split()
-COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib cpu_s_median wall_s_max max_rss_mib_median".split()
+COST_COLUMNS = "rule jobs wall_s_median wall_s_total cpu_s_total max_rss_mib cpu_s_median".split()
 
 
 # --- normalized improvement over the reference --------------------------------------------
@@ -250,8 +250,7 @@ def fidelity_summary(fidelity: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
-    """Per rule: jobs, median and total wall seconds, total CPU seconds, peak RSS in MiB; then the
-    median CPU seconds, the longest job's wall seconds and the median RSS (cost.py: growth, projection)."""
+    """Per rule: jobs, median and total wall seconds, total CPU seconds, peak RSS in MiB, median CPU seconds."""
     if benchmarks.empty:
         return pd.DataFrame(columns=COST_COLUMNS)
     grouped = benchmarks.groupby("rule", sort=True)
@@ -263,8 +262,6 @@ def cost_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
             "cpu_s_total": grouped["cpu_s"].sum(min_count=1),
             "max_rss_mib": grouped["max_rss_mib"].max(),
             "cpu_s_median": grouped["cpu_s"].median(),
-            "wall_s_max": grouped["wall_s"].max(),
-            "max_rss_mib_median": grouped["max_rss_mib"].median(),
         }
     )
     return table.reset_index()[COST_COLUMNS]
@@ -278,9 +275,8 @@ def build_tables(
     study: Study,
     fidelity: pd.DataFrame | None = None,
     fidelity_missing: pd.DataFrame | None = None,
-    benchmarks: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of the stage, keyed by its file stem under ``results/tables``."""
+    """The tables of one real budget, keyed by output name (``outputs.OUTPUTS``)."""
     long = runs_long(runs.records)
     replicates = replicate_scores(long, study)
     scores = fold_scores(long, study)
@@ -309,5 +305,4 @@ def build_tables(
         "trend": trend_tests(scaling_datasets, study),
         "best_size": best_size_table(chosen, study),
         "fidelity": fidelity_summary(fidelity if fidelity is not None else pd.DataFrame()),
-        "cost": cost_table(benchmarks if benchmarks is not None else pd.DataFrame()),
     }

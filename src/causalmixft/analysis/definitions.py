@@ -87,25 +87,13 @@ METRIC_DEFINITIONS = """\
   size won over the (fold, replicate) units) next to the sizes test would have chosen the same way;
   regret = test score at the test-best size - test score at the validation-chosen size (flipped for
   losses) per unit, then replicates -> folds; `agree_share` = share of units where both sizes agree.
-- **Answer tables** (the summary's "Answer" section, `causalmixft.analysis.answer`). Gains over
-  plain fine-tuning (`finetune`): per (dataset, fold) s - s_ft (flipped for losses) and
-  100 x (s / s_ft - 1), then fold means, for every size-dependent method at every n > 0.
-  **Fitted curve** (`scaling_fit.csv`): a least-squares polynomial in log2 n through every (dataset,
-  size) point, degree 2 (1 with two sizes, 0 with one), evaluated on 33 log2-spaced sizes plus the
-  measured ones; the band is the 95 % percentile range of 4,000 refits on datasets resampled with
-  replacement (seed 0). **Peak** (`scaling_peak.csv`): the grid size of the largest fitted gain within
-  the measured range, as a ratio n / real train rows (the median over the group's datasets of
-  `n_real_rows` of their runs with real rows), its interval from the peaks of the resampled fits, and
-  `edge` when it is the smallest or largest size measured. Both for `all` datasets and for
-  `above_chance` (without the near-chance ones).
-- **Size selection** (`size_selection.csv`): from the per-(fold, replicate) choices of the best-size
-  table (validation-chosen size, n = 0 included): the mean across datasets of `agree_share` and of
-  the regret with bootstrap 95 % intervals, the share of units that chose n = 0 (fold mean, then
-  dataset mean) and the median across datasets of the chosen n / real train rows.
-- **Validation-test by size** (`val_test_by_size.csv`): per size (n = 0: the anchor), the Spearman
-  correlation over datasets between the validation and the test normalized improvement over the
-  reference, with a 95 % bootstrap interval (resampling datasets; undefined below 3 datasets or for
-  constant values), next to that size's median curve gap and early-stopping regret (`gap_regret.csv`).
+- **Fitted curve** (`scaling_fit.csv`, figure `scaling_fit.png`, `causalmixft.analysis.fitted`):
+  gains over plain fine-tuning (`finetune`) per (dataset, fold), s - s_ft (flipped for losses) and
+  100 x (s / s_ft - 1), then fold means, for every size-dependent method at every n > 0; a
+  least-squares polynomial in log2 n through every (dataset, size) point, degree 2 (1 with two
+  sizes, 0 with one), evaluated on 33 log2-spaced sizes plus the measured ones; the band is the 95 %
+  percentile range of 4,000 refits on datasets resampled with replacement (seed 0). Both for `all`
+  datasets and for `above_chance` (without the near-chance ones).
 - **Chance** (`chance.csv`): per dataset and method (size-dependent methods at their
   validation-chosen size), the fold-mean test ROC-AUC with a 95 % t interval over folds (mean
   +- t(0.975, k - 1) x SD / sqrt(k) for k folds; descriptive), and a one-sided test of "above 0.5"
@@ -119,18 +107,8 @@ METRIC_DEFINITIONS = """\
   when none is (`undetermined` only where no test class counts were read and fewer than 2 folds ran;
   then the t interval decides). The multi-class bound is loose when some classes have a few test rows
   (each such class's SD is large), so a many-class table can stay `near chance` at a clearly higher
-  mean (the conservative side: it is never called above chance by mistake). Near-chance datasets stay in every table; the fitted curve and its
-  peak are repeated without them.
-- **DAG controls** (`dag_controls.csv`): per dataset, fold-mean test score of `causalmixft` minus
-  that of `scm_emptydag` (resp. `scm_randomdag`) at the same n (flipped for losses), at every shared
-  size and averaged over them (`size = all`); mean with bootstrap 95 % interval, exact two-sided
-  Wilcoxon signed-rank test over datasets ("too few datasets" as for the paired tests),
-  Holm-corrected within each group x metric.
-- **Claims** (`claims.csv`): the paper's medians (arXiv 2601.04110, cited as claims) next to this
-  study's medians across datasets with bootstrap 95 % intervals: the normalized test ROC-AUC
-  improvement over the reference of `finetune` and of `causalmixft` at its validation-chosen size
-  (fold means of the per-fold test score at the chosen size, replicate means), and the
-  validation-test correlation gap on ROC-AUC of both (all sizes pooled, as `gap_regret.csv`'s `all`).
+  mean (the conservative side: it is never called above chance by mistake). Near-chance datasets
+  stay in every table; the fitted curve is repeated without them.
 - **Fidelity**: every numeric value of a generator's fidelity reports, nested values as dotted keys
   (e.g. `two_sample_auc`, where 0.5 means indistinguishable from real rows;
   `tstr.train_on_synthetic_auc` and `tstr.train_on_real_auc`; `marginal_distance.mean`;
@@ -138,19 +116,9 @@ METRIC_DEFINITIONS = """\
   mean over folds per dataset, then median and quartiles across datasets per generator and size.
   Keys a report lacks and null values are absent from its cells (see `n_datasets`).
 - **Cost** per Snakemake rule, from its benchmark files: jobs (one per file; `repeat()` rows
-  averaged), median and total wall seconds (`s`), total CPU seconds (`cpu_time`) and the largest
-  `max_rss` (MiB, as Snakemake reports it). The aggregate rule's own benchmark is not included: it is
-  written after the rule finishes.
-- **Cost growth** (`cost_scaling.csv`) per rule and variant (a run's backbone/method, a sample's
-  generator): the median job and a least-squares fit of log wall seconds on log `n_features` (from the
-  prepared dataset's meta) and log synthetic size, each where the jobs span at least two values.
-- **Cost projection** (`cost_projection.csv`) to a target grid (`config/tabarena.yaml`): its jobs per
-  rule and variant times the median measured job, scaled by (n_features / their geometric mean over
-  the measured jobs)^b and likewise for size, negative exponents taken as 0; fine-tuning also by the
-  target's steps per job (step cap x replicates) over the measured config's. CPU hours = wall hours x the median CPU/wall share. GPU
-  hours only for GPU rules whose runs recorded a CUDA device in `metrics.json`; fine-tuning measured
-  on a CPU gives CPU hours only. Variants without a measured job are listed and not counted, except
-  a fine-tuning method, which takes the measured fine-tuning methods' jobs.
+  averaged), median and total wall seconds (`s`), total and median CPU seconds (`cpu_time`) and the
+  largest `max_rss` (MiB, as Snakemake reports it), over every real budget of the grid. The aggregate
+  rule's own benchmark is not included: it is written after the rule finishes.
 - **Missing runs**: every expected (method, dataset, fold, size) whose `metrics.json` is absent is
   listed in `missing.csv` and in this report. It contributes no value to any table; the
   `n_datasets` and `n_folds` columns show how many values each cell rests on.

@@ -1,4 +1,4 @@
-"""Labels and number formatting shared by the plots, the findings and the summary tables."""
+"""Labels and number formatting shared by the plots and the summary."""
 
 from __future__ import annotations
 
@@ -31,16 +31,6 @@ def number(value, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def signed(value, digits: int = 2) -> str:
-    return "n/a" if not np.isfinite(value) else f"{float(value):+.{digits}f}"
-
-
-def pvalue(value) -> str:
-    if not np.isfinite(value):
-        return "n/a"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def metric_name(split: str, metric: str) -> str:
     return f"{SPLIT_LABELS[split]} {metric_label(metric)}"
 
@@ -53,10 +43,3 @@ def md_table(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
     return "\n".join(lines)
-
-
-def spread_cell(row, digits: int = 2, sign: bool = True) -> str:
-    fmt = signed if sign else (lambda v, d=digits: number(v, d))
-    if row["n_datasets"] == 0:
-        return "n/a (0)"
-    return f"{fmt(row['median'], digits)} [{fmt(row['q25'], digits)}, {fmt(row['q75'], digits)}] ({int(row['n_datasets'])})"

@@ -1,21 +1,21 @@
 """Entry point of the aggregate stage: read every run, write the tables, plots and summary.
 
-``aggregate_results`` takes plain data only (what a Snakemake rule passes as params), so the
-workflow script stays a one-call wrapper and the stage runs the same from a notebook.
+``aggregate_results`` takes one ``AggregateJob`` of plain data (what the Snakemake rule passes as
+inputs and params), so the workflow script stays a one-call wrapper and the stage runs the same
+from a notebook. Which files it writes, by name: ``outputs.OUTPUTS``.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 
-from causalmixft.analysis import cost, effects, plots
-from causalmixft.analysis.aggregate import build_tables
-from causalmixft.analysis.answer import answer_tables
+from causalmixft.analysis import effects, plots
+from causalmixft.analysis.aggregate import build_tables, cost_table
 from causalmixft.analysis.collect import (
     MISSING_COLUMNS,
     Runs,
@@ -24,118 +24,84 @@ from causalmixft.analysis.collect import (
     load_runs,
     load_test_class_counts,
 )
+from causalmixft.analysis.fitted import fitted_tables
+from causalmixft.analysis.outputs import OUTPUTS, PLOTS, TABLES
 from causalmixft.analysis.study import Study
 from causalmixft.analysis.summary import render_summary
 from causalmixft.io import atomic_path
 
-# The tables of the summary's Answer section (answer.py), computed from the others.
-# The v3 answer (effects.py): paired gains with intervals, MDE and TOST; size selection vs chance.
-EFFECT_TABLES = ("effects", "size_selection_chance")
-ANSWER_TABLES = (*EFFECT_TABLES, "scaling_fit", "scaling_peak", "size_selection", "val_test_by_size", "chance", "dag_controls", "claims")
-TABLES = (
-    "runs_long",
-    "missing",
-    "improvement",
-    "improvement_per_dataset",
-    "ranks",
-    "rank_tests",
-    "paired_tests",
-    "replicate_spread",
-    "size_choices",
-    "gap_regret",
-    "gap_regret_runs",
-    "scaling",
-    "scaling_per_dataset",
-    "trend",
-    "best_size",
-    "fidelity",
-    "cost",
-    "cost_scaling",
-    "cost_projection",
-    *ANSWER_TABLES,
-)
-PLOTS = (
-    "plot_scaling",
-    "plot_scaling_improvement",
-    *(f"plot_scaling_per_dataset_{split}_{metric}" for split, metric in plots.SCALING_PANELS),
-    "plot_critical_difference",
-    "plot_val_vs_test",
-    "plot_scaling_fit",
-    "plot_effect_heatmap",
-)
-OUTPUTS = (*TABLES, *PLOTS, "summary")
 
-
-def default_outputs(results_dir: str | Path = "results") -> dict[str, Path]:
-    """The stage's files under ``results_dir``: tables/{name}.csv, plots/{name}.png, report/summary.md."""
-    root = Path(results_dir)
-    paths = {name: root / "tables" / f"{name}.csv" for name in TABLES}
-    paths |= {name: root / "plots" / f"{name.removeprefix('plot_')}.png" for name in PLOTS}
-    paths["summary"] = root / "report" / "summary.md"
-    return paths
-
-
-def aggregate_results(
-    *,
-    expected: Iterable[Iterable],
-    metrics_files: Iterable[str | Path],
-    methods_with_real: Iterable[str],
-    size_dependent: Iterable[str],
-    outputs: Mapping[str, str | Path],
-    reference: str = "zeroshot",
-    baseline: str = "finetune",
-    metrics: Iterable[str] = ("roc_auc", "accuracy"),
-    dataset_groups: Mapping[str, Iterable[str]] | None = None,
-    fidelity_files: Iterable[str | Path] = (),
-    benchmarks_root: str | Path | None = None,
-    benchmark_exclude: Iterable[str | Path] = (),
-    benchmark_files: Iterable[str | Path] | None = None,
-    config: Mapping | None = None,
-    alpha: float = 0.05,
-    failed: Iterable[Iterable] = (),
-    meta_root: str | Path | None = None,
-    projection: Mapping | None = None,
-    split_metas: Iterable[str | Path] = (),
-) -> dict[str, pd.DataFrame]:
-    """Write every output named in ``OUTPUTS`` to ``outputs[name]``; return the tables.
+@dataclass(frozen=True)
+class AggregateJob:
+    """What the aggregate stage reads and where it writes.
 
     ``expected`` lists every (method, dataset, fold, budget, size) the config asks for and
     ``metrics_files`` their ``.../{method}/{dataset}/fold{fold}/real{budget}/n{size}/metrics.json``
-    files (matched by path); expected runs without an existing file are reported as missing.
-    Every table but the effects and the cost is built per real budget and carries a
-    ``real_budget`` column; the per-budget figures show the largest budget.
-    ``config`` is dumped into the summary as the configuration that produced it. ``failed``
-    (:func:`causalmixft.analysis.collect.failure_rows`) lists runs and fidelity reports that a
-    recorded generator failure rules out; they are reported as missing with the error.
-    ``meta_root`` holds the prepared datasets' ``{dataset}.meta.json`` (feature counts for the
-    cost's growth fits) and ``projection`` is a target grid (``cost.projection_spec``) to project
-    the measured cost to. ``split_metas`` are the split stage's meta.json files, whose test class
-    counts the chance test needs (without them: answer.chance_table's fallback).
+    files (matched by path); expected runs without an existing file are reported as missing, and so
+    are those ``failed`` lists (:func:`causalmixft.analysis.collect.failure_rows`: runs and fidelity
+    reports a recorded generator failure rules out), with the error. ``outputs`` maps every name of
+    ``outputs.OUTPUTS`` to its file (``outputs.paths()``). ``config`` is dumped into the summary as
+    the configuration that produced it and gives the effects' settings (its ``analysis`` block).
+    ``split_metas`` are the split stage's meta.json files, whose test class counts the chance test
+    needs (without them: ``fitted.chance_table``'s fallback). The cost table reads the benchmark
+    files under ``benchmarks_root`` (only ``benchmark_files`` where given, never ``benchmark_exclude``).
     """
-    absent = [name for name in OUTPUTS if name not in outputs]
+
+    expected: Sequence[Sequence]
+    metrics_files: Sequence[str | Path]
+    methods_with_real: Sequence[str]
+    size_dependent: Sequence[str]
+    outputs: Mapping[str, str | Path]
+    config: Mapping | None = None
+    dataset_groups: Mapping[str, Sequence[str]] | None = None
+    failed: Sequence[Sequence] = ()
+    fidelity_files: Sequence[str | Path] = ()
+    split_metas: Sequence[str | Path] = ()
+    benchmarks_root: str | Path | None = None
+    benchmark_exclude: Sequence[str | Path] = ()
+    benchmark_files: Sequence[str | Path] | None = None
+    reference: str = "zeroshot"
+    baseline: str = "finetune"
+    metrics: Sequence[str] = ("roc_auc", "accuracy")
+    alpha: float = 0.05
+
+    def study(self, budget: int) -> Study:
+        """The grid of one real budget, as the per-budget tables see it."""
+        return Study.from_params(
+            [[m, d, f, n] for m, d, f, b, n in self.grid() if b == budget],
+            self.methods_with_real,
+            self.size_dependent,
+            dataset_groups=self.dataset_groups,
+            metrics=self.metrics,
+            reference=self.reference,
+            baseline=self.baseline,
+            alpha=self.alpha,
+        )
+
+    def grid(self) -> list[list]:
+        return [[str(m), str(d), int(f), int(b), int(n)] for m, d, f, b, n in self.expected]
+
+
+def aggregate_results(job: AggregateJob) -> dict[str, pd.DataFrame]:
+    """Write every output named in ``outputs.OUTPUTS`` to ``job.outputs[name]``; return the tables.
+
+    Every table but the effects, the size choice against chance and the cost is built per real
+    budget and carries a ``real_budget`` column; the per-budget figures show the largest budget.
+    """
+    absent = [output.name for output in OUTPUTS if output.name not in job.outputs]
     if absent:
-        raise ValueError(f"outputs lack {absent}; default_outputs() lists every name")
-    expected = [[str(m), str(d), int(f), int(b), int(n)] for m, d, f, b, n in expected]
-    runs = load_runs(expected, metrics_files, failed)
-    fidelity, fidelity_missing = load_fidelity(fidelity_files)
-    failed_fidelity = pd.DataFrame([row for row in failed if row[0] == "fidelity"], columns=MISSING_COLUMNS)
+        raise ValueError(f"outputs lack {absent}; outputs.paths() lists every name")
+    expected = job.grid()
+    runs = load_runs(expected, job.metrics_files, job.failed)
+    fidelity, fidelity_missing = load_fidelity(job.fidelity_files)
+    failed_fidelity = pd.DataFrame([row for row in job.failed if row[0] == "fidelity"], columns=MISSING_COLUMNS)
     if not failed_fidelity.empty:
         fidelity_missing = pd.concat([fidelity_missing, failed_fidelity], ignore_index=True)
-    benchmarks = load_benchmarks(benchmarks_root, benchmark_exclude, benchmark_files)
-    class_counts = load_test_class_counts(split_metas)
+    class_counts = load_test_class_counts(job.split_metas)
     budgets = sorted({b for _, _, _, b, _ in expected})
     by_budget, studies = {}, {}
     for budget in budgets:
-        study = Study.from_params(
-            [[m, d, f, n] for m, d, f, b, n in expected if b == budget],
-            methods_with_real,
-            size_dependent,
-            dataset_groups=dataset_groups,
-            metrics=metrics,
-            reference=reference,
-            baseline=baseline,
-            alpha=alpha,
-        )
+        study = job.study(budget)
         own = Runs(
             [r for r in runs.records if r["real_budget"] == budget],
             runs.missing[runs.missing["real_budget"] == budget].reset_index(drop=True),
@@ -146,43 +112,46 @@ def aggregate_results(
             study,
             _of_budget(fidelity, budget),
             fidelity_missing[fidelity_missing["real_budget"] == budget].reset_index(drop=True),
-            benchmarks,
         )
-        tables.update(answer_tables(tables, study, class_counts))
+        tables.update(fitted_tables(tables, study, class_counts))
         by_budget[budget], studies[budget] = tables, study
     tables = {name: _stack(by_budget, name) for name in by_budget[budgets[-1]]}
-    local_steps = cost.job_steps(config) if config else None
-    n_features = cost.load_feature_counts(meta_root)
-    costs = cost.cost_tables(benchmarks, n_features, projection, local_steps, tables["runs_long"])
-    tables.update(costs)
-    analysis = effects.Analysis.from_config(config)
-    tables["effects"] = effects.effects(tables["runs_long"], analysis, baseline)
-    candidates = effects.selection_candidates(tables["runs_long"], size_dependent, baseline)
+    tables["cost"] = cost_table(load_benchmarks(job.benchmarks_root, job.benchmark_exclude, job.benchmark_files))
+    analysis = effects.Analysis.from_config(job.config)
+    tables["effects"] = effects.effects(tables["runs_long"], analysis, job.baseline)
+    candidates = effects.selection_candidates(tables["runs_long"], job.size_dependent, job.baseline)
     tables["size_selection_chance"] = effects.size_selection([candidates], analysis)
 
     for name in TABLES:
-        write_csv(outputs[name], tables[name])
-    shown, study = by_budget[budgets[-1]], studies[budgets[-1]]
-    plots.plot_scaling(shown["scaling"], study, outputs["plot_scaling"])
-    plots.plot_scaling_improvement(shown["improvement"], study, outputs["plot_scaling_improvement"])
-    for split, metric in plots.SCALING_PANELS:
-        target = outputs[f"plot_scaling_per_dataset_{split}_{metric}"]
-        plots.plot_scaling_per_dataset(shown["scaling_per_dataset"], study, split, metric, target)
-    plots.plot_critical_difference(shown["ranks"], shown["rank_tests"], study, outputs["plot_critical_difference"])
-    plots.plot_val_vs_test(shown["improvement_per_dataset"], study, outputs["plot_val_vs_test"])
-    plots.plot_scaling_fit(shown["scaling_fit"], study, outputs["plot_scaling_fit"])
-    plots.plot_effect_heatmap(tables["effects"], outputs["plot_effect_heatmap"])
-
+        write_csv(job.outputs[name], tables[name])
+    draw_plots(tables, by_budget[budgets[-1]], studies[budgets[-1]], job.outputs)
     # A JSON round trip turns Snakemake's config containers into plain data for the YAML dump.
-    plain_config = json.loads(json.dumps(config, default=str)) if config else None
-    target = projection.get("name") if projection else None
-    parts = [effects_summary(tables["effects"], tables["size_selection_chance"], analysis, outputs)]
-    for budget in budgets:
-        body = render_summary({**by_budget[budget], **costs}, studies[budget], outputs, sum(1 for key in expected if key[3] == budget), plain_config if budget == budgets[-1] else None, target)
-        parts.append(f"# Appendix: real budget {budget} rows\n\n" + body)
-    with atomic_path(outputs["summary"]) as tmp:
-        tmp.write_text("\n\n".join(parts))
+    config = json.loads(json.dumps(job.config, default=str)) if job.config else None
+    text = render_summary(tables, studies[budgets[-1]], analysis, job.outputs, len(expected), config)
+    with atomic_path(job.outputs["summary"]) as tmp:
+        tmp.write_text(text)
     return tables
+
+
+def draw_plots(tables: Mapping[str, pd.DataFrame], shown: Mapping[str, pd.DataFrame], study: Study,
+               outputs: Mapping[str, str | Path]) -> None:
+    """Every figure of ``outputs.PLOTS``: the effects over all budgets, the others of ``shown`` (one budget)."""
+    drawn = {
+        "plot_effect_heatmap": lambda path: plots.plot_effect_heatmap(tables["effects"], path),
+        "plot_scaling_fit": lambda path: plots.plot_scaling_fit(shown["scaling_fit"], study, path),
+        "plot_scaling": lambda path: plots.plot_scaling(shown["scaling"], study, path),
+        "plot_scaling_improvement": lambda path: plots.plot_scaling_improvement(shown["improvement"], study, path),
+        "plot_critical_difference": lambda path: plots.plot_critical_difference(
+            shown["ranks"], shown["rank_tests"], study, path),
+        "plot_val_vs_test": lambda path: plots.plot_val_vs_test(shown["improvement_per_dataset"], study, path),
+    }
+    for split, metric in plots.SCALING_PANELS:
+        drawn[f"plot_scaling_per_dataset_{split}_{metric}"] = (
+            lambda path, split=split, metric=metric: plots.plot_scaling_per_dataset(
+                shown["scaling_per_dataset"], study, split, metric, path))
+    assert set(drawn) == set(PLOTS), f"figures without a drawing: {set(PLOTS) ^ set(drawn)}"
+    for name in PLOTS:
+        drawn[name](outputs[name])
 
 
 def _of_budget(frame: pd.DataFrame, budget: int) -> pd.DataFrame:
@@ -199,64 +168,6 @@ def _stack(by_budget: Mapping[int, Mapping[str, pd.DataFrame]], name: str) -> pd
             frame = frame.drop(columns="real_budget")
         frames.append(frame.assign(real_budget=budget)[["real_budget", *frame.columns]])
     return pd.concat(frames, ignore_index=True)
-
-
-def effects_summary(table: pd.DataFrame, selection: pd.DataFrame, analysis, outputs: Mapping[str, str | Path]) -> str:
-    """The summary's first section: the paired effects on test rows and the size choice vs chance."""
-    here = Path(outputs["summary"]).parent
-    lines = [
-        "# Answer: paired gains over plain fine-tuning",
-        "",
-        f"Per real budget, method and synthetic size: the mean over datasets of the paired difference "
-        f"to `finetune` (replicates -> folds -> datasets), its {1 - analysis.alpha:.0%} t interval, "
-        f"Holm over each named family (split x metric), the minimum detectable effect (MDE) at "
-        f"{analysis.power:.0%} power from the observed SD, and TOST against the margin "
-        f"+-{analysis.equivalence_margin:g} fixed in the config. Fewer than {analysis.min_datasets} "
-        f"datasets: '{effects.TOO_FEW}'.",
-        "",
-        f"![gain heat map]({_link(outputs['plot_effect_heatmap'], here)})",
-        "",
-        f"Every cell, on validation and test, ROC-AUC and accuracy: [effects.csv]({_link(outputs['effects'], here)}).",
-        "",
-        "| budget | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    headline = ("roc_auc", "accuracy")  # the others stay in effects.csv
-    test = table[(table["split"] == "test") & table["metric"].isin(headline)]
-    for row in test.itertuples():
-        interval = "" if pd.isna(row.ci_low) else f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
-        cells = [
-            row.real_budget, row.method, row.size, f"{row.size_ratio:.2g}", row.metric, row.n_datasets,
-            f"{row.mean_diff:+.4f}{interval}", _fmt(row.p_holm, ".3f"), _fmt(row.mde, ".4f"), _fmt(row.tost_p, ".3f"),
-            row.verdict,
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines += [
-        "",
-        "## Validation-chosen size against chance",
-        "",
-        "Agreement: the size validation picks is a test-best one; regret: best test score minus the test "
-        "score at the chosen size. References: a size drawn at random from the same candidates, and "
-        f"always n = 0 (plain fine-tuning). Table: [size_selection_chance.csv]({_link(outputs['size_selection_chance'], here)}).",
-        "",
-        "| budget | method | metric | datasets | agree [CI] | random | regret [CI] | random | always n=0 | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in selection[selection["metric"].isin(headline)].itertuples():
-        agree = f"{row.agree:.2f}" + ("" if pd.isna(row.agree_ci_low) else f" [{row.agree_ci_low:.2f}, {row.agree_ci_high:.2f}]")
-        regret = f"{row.regret:.4f}" + ("" if pd.isna(row.regret_ci_low) else f" [{row.regret_ci_low:.4f}, {row.regret_ci_high:.4f}]")
-        cells = [row.real_budget, row.method, row.metric, row.n_datasets, agree, f"{row.agree_random:.2f}", regret,
-                 f"{row.regret_random:.4f}", _fmt(row.regret_zero, ".4f"), row.note]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _link(path: str | Path, here: Path) -> str:
-    return Path(os.path.relpath(path, here)).as_posix()
-
-
-def _fmt(value, spec: str) -> str:
-    return "" if value is None or pd.isna(value) else format(float(value), spec)
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
