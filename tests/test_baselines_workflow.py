@@ -31,7 +31,8 @@ from causalmixft.errors import StageError
 from causalmixft.analysis.collect import failure_rows, without_failed
 from causalmixft.grid import Grid, SizeSpec
 from causalmixft.methods import BUILTIN_METHODS
-from causalmixft.analysis.report import aggregate_results, default_outputs
+from causalmixft.analysis.outputs import paths as default_outputs
+from causalmixft.analysis.report import AggregateJob, aggregate_results
 from causalmixft.io import read_json, write_json, write_parquet
 
 SCRIPTS = REPO / "workflow" / "scripts"
@@ -235,14 +236,14 @@ def test_the_aggregate_reports_every_method_and_the_cells_a_failure_rules_out(tm
     metrics = [str(runs / m / d / f"fold{f}" / f"real{b}" / f"n{s}" / "metrics.json") for m, d, f, b, s in grid]
     assert len(without_failed(metrics, failed)) == len(metrics) - 2
     outputs = default_outputs(tmp_path / "out")
-    tables = aggregate_results(
+    tables = aggregate_results(AggregateJob(
         expected=grid,
         metrics_files=without_failed(metrics, failed),
         methods_with_real=[m.name for m in methods if m.uses_real],
         size_dependent=[m.name for m in methods if m.size_dependent],
         outputs=outputs,
         failed=failed,
-    )
+    ))
     missing = pd.read_csv(outputs["missing"])
     assert len(missing) == 4 and set(missing["kind"]) == {"run", "fidelity"}
     assert missing["reason"].str.contains("generator smote failed .*class 'r' has 1 train row").all()
