@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from causalmixft.io import atomic_path
 
 
 def _split_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict, dict]:
@@ -44,11 +45,11 @@ def save_training_state(directory: str | Path, model: torch.nn.Module, optimizer
         opt_tensors, opt_plain = _split_optimizer(optimizer, f"opt.{name}")
         tensors.update(opt_tensors)
         plain["optimizers"][name] = opt_plain
-    # Write both files under temporary names, then swap: a kill mid-save keeps the old state.
-    save_file(tensors, str(directory / ".state.safetensors.tmp"))
-    (directory / ".state.json.tmp").write_text(json.dumps(plain, indent=1))
-    os.replace(directory / ".state.safetensors.tmp", directory / "state.safetensors")
-    os.replace(directory / ".state.json.tmp", directory / "state.json")
+    # Write both files under temporary names, then swap (tensors first, as the inner block ends first):
+    # a kill mid-save keeps the old state.
+    with atomic_path(directory / "state.json") as json_tmp, atomic_path(directory / "state.safetensors") as tensors_tmp:
+        save_file(tensors, str(tensors_tmp))
+        json_tmp.write_text(json.dumps(plain, indent=1))
 
 
 def load_training_state(directory: str | Path, model: torch.nn.Module, optimizers: dict,

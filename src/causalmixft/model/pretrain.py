@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from causalmixft.io import atomic_path
 from causalmixft.metrics import roc_auc
 from causalmixft.model.backbone import autocast, load_model, resolve_device, save_model
 from causalmixft.model.checkpoint import load_training_state, save_training_state
@@ -169,8 +170,8 @@ def pretrain(out: Path, cfg: PretrainConfig, model_cfg: ModelConfig, prior_cfg: 
 
             # the first checkpoint may come after the decay phase began (checkpoint_every > its start)
             (out / "checkpoint").mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in average.items()}, str(out / "checkpoint" / ".average.tmp"))
-            (out / "checkpoint" / ".average.tmp").replace(out / "checkpoint" / "average.safetensors")
+            with atomic_path(out / "checkpoint" / "average.safetensors") as tmp:
+                save_file({k: v.contiguous() for k, v in average.items()}, str(tmp))
         save_training_state(out / "checkpoint", model, optimizers, generator, extra)
         with open(out / "checkpoints.jsonl", "a") as handle:  # when each checkpoint was written
             handle.write(json.dumps({"step": step, "elapsed_s": round(extra["elapsed_s"], 1)}) + "\n")
@@ -230,7 +231,8 @@ def pretrain(out: Path, cfg: PretrainConfig, model_cfg: ModelConfig, prior_cfg: 
                **evaluate_prior(final.eval(), eval_batches, device),
                **evaluate_real(final.eval(), list(real_datasets), n_folds=5)}
     save_model(final, out / "final", extra={"pretraining": summary})
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_path(out / "summary.json") as tmp:  # not write_json: its key order would sort the summary
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -30,6 +30,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
+from causalmixft.io import atomic_path
 from causalmixft.model.backbone import DEFAULT_WEIGHTS, resolve_device
 from causalmixft.model.finetune import FinetuneConfig, FinetuneData, finetune
 from causalmixft.model.ensemble import Ensemble
@@ -223,8 +224,9 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.backbone_.save(directory / "backbone")
-        save_file({"x": np.ascontiguousarray(self.context_x_), "y": np.ascontiguousarray(self.context_y_)},
-                  str(directory / "context.safetensors"))
+        with atomic_path(directory / "context.safetensors") as tmp:
+            save_file({"x": np.ascontiguousarray(self.context_x_), "y": np.ascontiguousarray(self.context_y_)},
+                      str(tmp))
         params = self.get_params()
         params["weights"] = str(params["weights"]) if isinstance(params["weights"], (str, Path)) else None
         if isinstance(params["finetune"], FinetuneConfig):
@@ -238,7 +240,8 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
             "feature_names_in": list(map(str, self.feature_names_in_)) if hasattr(self, "feature_names_in_") else None,
             "finetune_result": self.finetune_result_,
         }
-        (directory / "estimator.json").write_text(json.dumps(state, indent=1) + "\n")
+        with atomic_path(directory / "estimator.json") as tmp:
+            tmp.write_text(json.dumps(state, indent=1) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None) -> "TabularFMClassifier":

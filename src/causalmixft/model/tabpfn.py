@@ -135,13 +135,14 @@ def convert(source: str | Path, directory: str | Path) -> Path:
     """
     source, directory = Path(source), Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if source.suffix == ".safetensors":
-        shutil.copyfile(source, directory / "model.safetensors")
-    else:
-        checkpoint = torch.load(str(source), map_location="cpu", weights_only=True)
-        if not {"config", "state_dict"} <= set(checkpoint):
-            raise ValueError(f"{source} is not a TabPFN checkpoint: it lacks 'config' or 'state_dict'")
-        import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors(checkpoint, directory / "model.safetensors")
+    with atomic_path(directory / "model.safetensors") as tmp:
+        if source.suffix == ".safetensors":
+            shutil.copyfile(source, tmp)
+        else:
+            checkpoint = torch.load(str(source), map_location="cpu", weights_only=True)
+            if not {"config", "state_dict"} <= set(checkpoint):
+                raise ValueError(f"{source} is not a TabPFN checkpoint: it lacks 'config' or 'state_dict'")
+            import_package("tabpfn", "tabpfn.checkpoint").save_as_safetensors(checkpoint, tmp)
     backbone = TabPFNBackbone.load(directory / "model.safetensors", "cpu")  # the package builds and loads it
     backbone.write_config(directory, {"converted_from": source.name, "source_sha256": sha256_file(source)})
     return directory
