@@ -23,7 +23,7 @@ import numpy as np
 
 from causalmixft.causal import simulate
 from causalmixft.causal.discover import discover_dag
-from causalmixft.causal.fidelity import two_sample_auc
+from causalmixft.generators.fidelity import two_sample_auc
 from causalmixft.causal.scm import FAST_MECHANISMS, fit_scm
 
 QUALITIES = ("fast", "good")

@@ -43,7 +43,7 @@ from causalmixft.causal import graph_scores as gs
 from causalmixft.causal.ci_data import encode_for_ci
 from causalmixft.causal.ci_tests import FAST_FISHERZ
 from causalmixft.causal.discover import discover_dag
-from causalmixft.causal.fidelity import correlation_distance, train_synthetic_test_real
+from causalmixft.generators.fidelity import correlation_distance, train_synthetic_test_real
 from causalmixft.causal.simulate import draw_scm
 from causalmixft.data.schema import TARGET
 

@@ -58,14 +58,13 @@ def fold_splits(y: np.ndarray, folds: int, budget: int, seed: int, test_max_rows
 def causalmixft_rows(train, schema: TableSchema, size: int, name: str, seed: int):
     """``size`` synthetic rows of the workflow's generator fitted on ``train`` (encoded x, y)."""
     from causalmixft.causal.discover import discover_dag
-    from causalmixft.causal.generator import CausalMixFTGenerator
-    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
-    from causalmixft.causal.scm import fit_scm
+    from causalmixft.generators.causalmixft import CausalMixFTGenerator
+    from causalmixft.generators.draw import SamplingSettings, sample_synthetic
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     dag = discover_dag(train, schema, config["discovery"], seed, name).dag
-    generator = CausalMixFTGenerator.from_fitted(fit_scm(train, schema, dag, config["scm"]["quality"], seed, name))
-    rows = sample_synthetic(generator, train, schema, [size], seed, SamplingOptions.from_config(config["synthetic"]),
+    generator = CausalMixFTGenerator(name, dag, config["scm"]["quality"]).fit(train, schema, seed)
+    rows = sample_synthetic(generator, train, schema, [size], seed, SamplingSettings.from_config(config["synthetic"]),
                             name).prefix(size)
     return schema.encode_features(rows), schema.encode_labels(rows)
 

@@ -16,14 +16,15 @@ import pandas as pd
 import pytest
 
 from causalmixft import baselines
-from causalmixft.baselines.common import allocate, fill_missing
+from causalmixft.baselines.common import allocate
 from causalmixft.baselines.scm_emptydag import empty_dag
 from causalmixft.baselines.scm_randomdag import random_dag
 from causalmixft.baselines.tabebm import surrogate_negatives
 from causalmixft.generators.protocol import Generator
-from causalmixft.generators.registry import GENERATORS, make_generator, module_name, names, needs, rule_fitted
-from causalmixft.causal.sample import sample_synthetic
+from causalmixft.generators.draw import sample_synthetic
+from causalmixft.generators.registry import NEEDS, GENERATORS, generator_class, make_generator, module_name, names, needs
 from causalmixft.causal.simulate import schema_for
+from causalmixft.data.impute import fill_missing
 from causalmixft.data.prepare import prepare_dataset
 from causalmixft.data.schema import TableSchema
 from causalmixft.data.splits import Protocol, make_split
@@ -71,13 +72,15 @@ def test_every_baseline_module_is_a_registered_generator():
     assert baselines.names() == NAMES
     for name in NAMES:
         assert name in GENERATORS
-        assert baselines.generator_class(name).name == name
-        assert set(baselines.needs(name)) <= set(baselines.NEEDS)
+        assert generator_class(name).name == name
+        assert set(needs(name)) <= set(NEEDS)
         assert module_name(name) == f"causalmixft.baselines.{name}"
         assert (Path(baselines.__file__).parent / f"{name}.py").exists()
-    assert names() == ["causalmixft", *NAMES] and rule_fitted() == NAMES
-    assert needs("causalmixft") == () and module_name("causalmixft") == "causalmixft.causal.generator"
-    with pytest.raises(ValueError, match="unknown baseline generator 'nope'"):
+    assert names() == ["causalmixft", *NAMES]
+    # CausalMixFT is a generator like its controls: it needs the fold's DAG and scm.quality
+    assert needs("causalmixft") == ("dag", "scm_quality") and generator_class("causalmixft").name == "causalmixft"
+    assert module_name("causalmixft") == "causalmixft.generators.causalmixft"
+    with pytest.raises(ValueError, match="unknown generator 'nope'"):
         module_name("nope")
     with pytest.raises(ValueError, match="unknown options"):
         make_generator("smote", k_neighbours=3)
@@ -205,7 +208,10 @@ def test_missing_values_are_filled_before_fitting():
     )
     filled, fills = fill_missing(frame, schema_for(frame, ["c"]))
     assert filled["x"].tolist() == [1.0, 3.0, 3.0, 5.0] and filled["c"].tolist() == ["p", "q", "q", "q"]
-    assert fills == {"x": {"missing": 1, "fill": 3.0}, "c": {"missing": 1, "fill": "q"}}
+    assert fills == {
+        "x": {"missing": 1, "fill": 3.0, "rule": "median"},
+        "c": {"missing": 1, "fill": "q", "rule": "most frequent level"},
+    }
 
 
 def test_tabebm_negatives_are_antipodal_cube_corners():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from causalmixft.causal import simulate
-from causalmixft.causal.fidelity import (
+from causalmixft.generators.fidelity import (
     correlation_distance,
     fidelity_report,
     macro_auc,

@@ -9,7 +9,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from causalmixft.causal import CausalMixFTGenerator, fidelity_report, sample_synthetic
+from causalmixft.generators.causalmixft import CausalMixFTGenerator
+from causalmixft.generators.draw import sample_synthetic
+from causalmixft.generators.fidelity import fidelity_report
 from causalmixft.data.prepare import prepare_dataset
 from causalmixft.data.schema import TableSchema
 from causalmixft.data.splits import Protocol, make_split
@@ -75,7 +77,8 @@ RUN_TWICE = """
 import hashlib, sys
 sys.path.insert(0, {tests!r})
 from test_causal_realdata import real_split
-from causalmixft.causal import CausalMixFTGenerator, sample_synthetic
+from causalmixft.generators.causalmixft import CausalMixFTGenerator
+from causalmixft.generators.draw import sample_synthetic
 train, val, schema = real_split("anneal", fold=1)
 generator = CausalMixFTGenerator(quality="fast").fit(train, schema, seed=0)
 rows = sample_synthetic(generator, train, schema, [128], seed=1).rows

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 from causalmixft.causal import simulate
-from causalmixft.causal.cast import ObservedDomain, cast_to_schema
-from causalmixft.causal.generator import CausalMixFTGenerator
+from causalmixft.generators.cast import ObservedDomain, cast_to_schema
+from causalmixft.generators.causalmixft import CausalMixFTGenerator
+from causalmixft.generators.draw import SamplingSettings, label_matched_order, sample_synthetic
 from causalmixft.generators.protocol import Generator
 from causalmixft.generators.registry import make_generator
-from causalmixft.causal.sample import SamplingOptions, label_matched_order, sample_synthetic
 from causalmixft.data.schema import TARGET
 from causalmixft.errors import StageError
 
@@ -70,7 +70,7 @@ def test_a_size_is_the_same_rows_whichever_larger_sizes_are_drawn(mixed_fit):
     alone = sample_synthetic(generator, table.frame, table.schema, [64], seed=5).rows
     with_larger = sample_synthetic(generator, table.frame, table.schema, [64, 600], seed=5).prefix(64)
     pd.testing.assert_frame_equal(alone, with_larger)
-    unmatched = SamplingOptions(match_label_distribution=False)
+    unmatched = SamplingSettings(match_label_distribution=False)
     alone = sample_synthetic(generator, table.frame, table.schema, [100], seed=5, options=unmatched).rows
     larger = sample_synthetic(generator, table.frame, table.schema, [2000], seed=5, options=unmatched).prefix(100)
     pd.testing.assert_frame_equal(alone, larger)
@@ -169,7 +169,7 @@ def test_a_class_the_generator_rarely_yields_is_chased_then_reported_short():
     assert draw.info["rounds"] > 1 and got > 400 * 0.05
     assert draw.info["label_shortfall"] in ({}, {"1": wanted - got})
     unmatched = sample_synthetic(
-        generator, table.frame, table.schema, [400], seed=0, options=SamplingOptions(match_label_distribution=False)
+        generator, table.frame, table.schema, [400], seed=0, options=SamplingSettings(match_label_distribution=False)
     )
     assert unmatched.info["rounds"] < draw.info["rounds"] and (unmatched.rows[TARGET] == "1").mean() < 0.05
 

@@ -9,7 +9,8 @@ import pytest
 from dowhy import gcm
 
 from causalmixft.causal import simulate
-from causalmixft.causal.scm import fit_scm, prepare_scm_frame
+from causalmixft.causal.scm import fit_scm
+from causalmixft.data.impute import fill_missing
 from causalmixft.data.schema import TARGET
 from causalmixft.errors import StageError
 
@@ -100,7 +101,7 @@ def test_missing_values_are_imputed_and_reported():
 def test_all_missing_column_is_filled_with_a_placeholder():
     table = simulate.mixed(100, seed=7)
     frame = table.frame.assign(weight=np.nan)
-    data, imputation = prepare_scm_frame(frame, table.schema)
+    data, imputation = fill_missing(frame, table.schema)
     assert (data["weight"] == 0.0).all() and imputation["weight"]["rule"].startswith("zero")
 
 

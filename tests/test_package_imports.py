@@ -79,9 +79,12 @@ def test_the_generator_kit_sits_above_the_generators_and_no_subpackages_import_e
     packages = package_level(graph)
     assert "causalmixft.causal" in packages["causalmixft.generators"]  # edges between subpackages are seen
     assert cycles(packages) == []
-    # The kit (protocol, registry, loading, seeding, sampling, the rules' steps) builds on both
-    # generator families; CausalMixFT's package imports neither the kit nor the baselines.
+    # The kit (protocol, registry, CausalMixFT, loading, seeding, sampling, casting, fidelity, the
+    # rules' steps) builds on causal/ and baselines/; causal/ (discovery, the SCM) imports neither.
     assert not packages["causalmixft.causal"] & {"causalmixft.baselines", "causalmixft.generators"}
+    # The one missing-value fill the SCM and the baselines share sits below both, in data/.
+    for user in ("causalmixft.causal.scm", "causalmixft.baselines.smote"):
+        assert "causalmixft.data.impute" in graph[user]
     assert "causalmixft.generators" not in packages["causalmixft.baselines"]
     # The baselines reach into causal/ only for the SCM that the two SCM controls fit on their DAGs.
     reached = {t for name, targets in graph.items() if name.startswith("causalmixft.baselines") for t in targets}

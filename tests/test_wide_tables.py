@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmixft.baselines.common import fill_missing
-from causalmixft.causal.cast import ObservedDomain, cast_to_schema
-from causalmixft.causal.scm import prepare_scm_frame
+from causalmixft.data.impute import fill_missing
+from causalmixft.generators.cast import ObservedDomain, cast_to_schema
 from causalmixft.data.schema import Feature, TableSchema
 
 N_FEATURES = 300
@@ -35,10 +34,9 @@ def wide():
     [
         lambda frame, schema: schema.cast(frame),
         lambda frame, schema: cast_to_schema(frame, schema, ObservedDomain.from_train(frame, schema)),
-        lambda frame, schema: prepare_scm_frame(frame, schema),
         lambda frame, schema: fill_missing(frame, schema),
     ],
-    ids=["TableSchema.cast", "cast_to_schema", "prepare_scm_frame", "fill_missing"],
+    ids=["TableSchema.cast", "cast_to_schema", "fill_missing"],
 )
 def test_a_wide_table_passes_without_performance_warnings(wide, step):
     frame, schema = wide

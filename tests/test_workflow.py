@@ -45,15 +45,13 @@ def tabarena_jobs_per_dataset() -> dict[str, int]:
     """Jobs of one TabArena task: every fold, every sampled generator and size, every method's runs."""
     folds = len(TABARENA_CONFIG["protocol"]["folds"])
     positive = len([s for s in TABARENA_CONFIG["synthetic"]["sizes"] if s > 0])
-    baselines = len([g for g in TABARENA_CONFIG["synthetic"]["generators"] if g != "causalmixft"])
+    generators = len(TABARENA_CONFIG["synthetic"]["generators"])  # causalmixft among them: it needs the DAG
     counts = {
         "prepare_dataset": 1,
         "split": folds,
         "discover_dag": folds,
-        "fit_scm": folds,
-        "sample_synthetic": folds * positive,
-        "fit_generator": folds * baselines,
-        "sample_generator": folds * baselines * positive,
+        "fit_generator": folds * generators,
+        "sample_generator": folds * generators * positive,
         "finetune": folds * sum(positive if m.generator else 1 for m in TABARENA_METHODS),
     }
     return {rule: n for rule, n in counts.items() if n}

@@ -120,7 +120,9 @@ def test_the_modules_fine_tuning_runs_are_its_code_inputs():
 def test_discovery_does_not_depend_on_the_scm_and_a_generator_on_its_own_module():
     assert "causal/discover.py" in rule_code("discover_dag.py")
     assert "causal/scm.py" not in rule_code("discover_dag.py")
-    assert "causal/scm.py" in rule_code("fit_scm.py")
+    causalmixft = rule_code("fit_generator.py", "causalmixft.generators.causalmixft")
+    assert {"generators/causalmixft.py", "causal/scm.py"} <= causalmixft
+    assert "causal/scm.py" not in rule_code("fit_generator.py", "causalmixft.baselines.smote")
     smote = rule_code("sample_generator.py", "causalmixft.baselines.smote")
     assert "baselines/smote.py" in smote and "baselines/tabebm.py" not in smote
 
@@ -150,8 +152,8 @@ def test_every_module_a_script_imports_when_it_starts_is_a_code_input(script):
 # --- what a dry run reruns after an edit ----------------------------------------------------
 
 ALL_RULES = {
-    "pretrain_backbone", "prepare_dataset", "split", "discover_dag", "fit_scm", "sample_synthetic",
-    "fit_generator", "sample_generator", "finetune", "aggregate",
+    "pretrain_backbone", "prepare_dataset", "split", "discover_dag", "fit_generator", "sample_generator",
+    "finetune", "aggregate",
 }
 UPSTREAM_OF_FINETUNE = ALL_RULES - {"finetune", "aggregate"}
 
@@ -161,18 +163,20 @@ EDITS = {
     "model/adamw.py": ({"finetune", "aggregate"}, UPSTREAM_OF_FINETUNE),
     "gpu.py": ({"finetune", "aggregate"}, UPSTREAM_OF_FINETUNE),
     "model/interface.py": ({"pretrain_backbone", "finetune", "aggregate"}, {"prepare_dataset", "discover_dag"}),
-    "seeding.py": ({"split", "discover_dag", "fit_scm", "finetune"}, {"prepare_dataset", "pretrain_backbone"}),
+    "seeding.py": ({"split", "discover_dag", "fit_generator", "finetune"}, {"prepare_dataset", "pretrain_backbone"}),
     "data/schema.py": ({"prepare_dataset", "finetune"}, {"pretrain_backbone"}),
     "io.py": (ALL_RULES, set()),
-    # the causal stage: the SCM's module reruns fitting and sampling, not discovery
-    "causal/scm.py": ({"fit_scm", "sample_synthetic"}, {"prepare_dataset", "split", "discover_dag", "pretrain_backbone"}),
-    "causal/discover.py": ({"discover_dag", "fit_scm"}, {"prepare_dataset", "split", "pretrain_backbone"}),
+    # the causal stage: the SCM's module reruns the SCM generators' fits and samples, not discovery
+    "causal/scm.py": (
+        {"fit_generator", "sample_generator"}, {"prepare_dataset", "split", "discover_dag", "pretrain_backbone"}
+    ),
+    "causal/discover.py": ({"discover_dag", "fit_generator"}, {"prepare_dataset", "split", "pretrain_backbone"}),
     # the aggregation's own modules rerun the aggregation only
     "analysis/plots.py": ({"aggregate"}, ALL_RULES - {"aggregate"}),
     # the generator kit's sampling step reruns every sample and what uses it, not discovery or fits
     "generators/sampling.py": (
-        {"sample_synthetic", "sample_generator", "finetune", "aggregate"},
-        {"prepare_dataset", "split", "discover_dag", "fit_scm", "fit_generator", "pretrain_backbone"},
+        {"sample_generator", "finetune", "aggregate"},
+        {"prepare_dataset", "split", "discover_dag", "fit_generator", "pretrain_backbone"},
     ),
     # modules no job runs: the workflow's own parse-time helpers
     "workflow_code.py": (set(), ALL_RULES),

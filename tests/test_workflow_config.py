@@ -37,8 +37,15 @@ def test_the_config_is_normalised_once():
     assert wf.grid.sample_sizes("causalmixft", 48) == [64, 256]
     assert (wf.seed, wf.replicates, wf.backbone) == (0, 1, "tfm-small")
     assert [m.name for m in wf.methods][:3] == ["zeroshot", "finetune", "causalmixft"]
-    assert wf.baseline_generators == ["smote", "tabebm", "scm_randomdag"]
+    assert wf.generators == ["causalmixft", "smote", "tabebm", "scm_randomdag"]
     assert wf.sampling == {"clip_to_observed": True, "fidelity_rows": 1024, "match_label_distribution": True}
+    # CausalMixFT is fitted like its controls: the fold's DAG and scm.quality
+    fit = wf.generator_fit_inputs("causalmixft", "iris", 1, 48)
+    assert fit["dag"] == "results/causal/iris/fold1/real48/dag.pkl" and "weights" not in fit
+    assert wf.generator_settings("causalmixft") == {"options": {}, "seed": 0, "quality": "fast"}
+    assert wf.generator_sample_inputs("causalmixft", "iris", 1, 48)["fitted"] == (
+        "results/generators/causalmixft/iris/fold1/real48/generator.pkl"
+    )
     assert wf.replicate_params() == {"seeds": 1, "seed": 0, "selection_rows": 0}
     assert "methods" not in wf.finetune_params() and wf.finetune_params()["steps"] == 60
     # real_budget is the split's wildcard, not a param: a budget's rows do not depend on the others
@@ -117,10 +124,11 @@ def test_input_functions_name_the_files_each_rule_reads():
 
 def test_targets_and_runs_cover_the_grid_and_size_zero_has_no_sample():
     wf = settings(sizes=[0, 64, 256])
-    assert len(wf.causal_targets()) == 2 * 2 * 2 * 2  # datasets x folds x sizes > 0 x (parquet, fidelity)
-    assert "results/synth/causalmixft/iris/fold1/real48/n256.fidelity.json" in wf.causal_targets()
-    assert not any("/n0." in path for path in wf.causal_targets() + wf.baseline_targets())
-    assert len(wf.baseline_targets()) == 3 * 2 * 2 * 2 * 2
+    targets = wf.sample_targets()
+    assert len(targets) == 4 * 2 * 2 * 2 * 2  # generators x datasets x folds x sizes > 0 x (parquet, fidelity)
+    assert "results/synth/causalmixft/iris/fold1/real48/n256.fidelity.json" in targets
+    assert "results/synth/smote/iris/fold1/real48/n256.parquet" in targets
+    assert not any("/n0." in path for path in targets)
     runs = wf.run_dirs()
     assert "results/runs/tfm-small/zeroshot/iris/fold0/real48/n0" in runs
     assert "results/runs/tfm-small/smote/iris/fold0/real48/n0" not in runs
@@ -157,7 +165,7 @@ def test_a_generator_sampled_at_some_sizes_runs_its_methods_at_those_only(tmp_pa
     monkeypatch.chdir(tmp_path)
     wf = settings(sizes=[0, 64, 256], sizes_by_generator={"scm_randomdag": [64], "smote": [256]})
     assert wf.grid.sample_sizes("scm_randomdag", 48) == [64] and wf.grid.sample_sizes("causalmixft", 48) == [64, 256]
-    samples = wf.baseline_targets()
+    samples = [path for path in wf.sample_targets() if "/causalmixft/" not in path]
     assert "results/synth/scm_randomdag/iris/fold0/real48/n64.parquet" in samples
     assert not any("scm_randomdag" in path and "/n256." in path for path in samples)
     assert not any("smote" in path and "/n64." in path for path in samples)
@@ -167,7 +175,7 @@ def test_a_generator_sampled_at_some_sizes_runs_its_methods_at_those_only(tmp_pa
     assert "results/runs/tfm-small/scm_randomdag/iris/fold0/real48/n256" not in runs
     assert "results/runs/tfm-small/causalmixft/iris/fold0/real48/n256" in runs
     assert len(runs) == 2 * 2 * (2 + 2 + 1 + 2 + 1)  # zeroshot+finetune, causalmixft, smote, tabebm, random
-    assert sorted(wf.fidelity_files()) == sorted(p for p in wf.causal_targets() + samples if p.endswith(".fidelity.json"))
+    assert sorted(wf.fidelity_files()) == sorted(p for p in wf.sample_targets() if p.endswith(".fidelity.json"))
     # a failed fit rules out the generator's own sizes, not every size of the grid
     found = [{"generator": "scm_randomdag", "dataset": "iris", "fold": 0, "budget": 48, "size": None,
               "path": "m.json", "message": "x"}]
@@ -233,7 +241,7 @@ def test_the_shipped_configs_normalise(overlay):
         update_config(config, load_yaml(REPO / "config" / overlay))
     validate(config, str(SCHEMA))
     wf = WorkflowConfig.from_config(config)
-    assert wf.datasets and wf.methods and set(wf.baseline_generators) <= set(wf.generators)
+    assert wf.datasets and wf.methods and wf.generators
 
 
 def test_the_cost_counts_the_benchmarks_of_this_configs_jobs_only(tmp_path):
@@ -242,10 +250,11 @@ def test_the_cost_counts_the_benchmarks_of_this_configs_jobs_only(tmp_path):
     wf = settings(sizes=[0, 64])
     files = wf.benchmark_files()
     # 2 datasets, 2 folds, 1 budget: prepare 2, split 4, discover 4 (causalmixft and scm_randomdag need
-    # the DAG), fit_scm 4, fit_generator 3 x 4, samples 4 x 4 (one size each), runs 4 x (2 + 4)
-    assert len(files) == 2 + 4 + 4 + 4 + 12 + 16 + 24 and len(set(files)) == len(files)
+    # the DAG), fit_generator 4 generators x 4, samples 4 x 4 (one size each), runs 4 x (2 + 4)
+    assert len(files) == 2 + 4 + 4 + 16 + 16 + 24 and len(set(files)) == len(files)
     assert "results/benchmarks/finetune/tfm-small/smote/iris/fold1/real48/n64.tsv" in files
-    assert "results/benchmarks/sample_synthetic/iris/fold1/real48/n64.tsv" in files
+    assert "results/benchmarks/fit_generator/causalmixft/iris/fold1/real48.tsv" in files
+    assert "results/benchmarks/sample_generator/causalmixft/iris/fold1/real48/n64.tsv" in files
     root = tmp_path / "results" / "benchmarks"
     ours = tmp_path / files[-1]
     older = root / "finetune" / "tfm-small" / "finetune" / "iris" / "fold0" / "n0.tsv"  # an earlier config's job

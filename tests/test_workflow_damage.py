@@ -67,7 +67,7 @@ def test_damaged_files_are_removed_by_their_reader_and_a_plain_rerun_rebuilds_th
 
     # Inputs of fine-tuning: a split's table, a synthetic sample (read when a run is redone).
     for pattern, reruns in [
-        ("synth/causalmixft/**/n16.parquet", {"sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}),
+        ("synth/causalmixft/**/n16.parquet", {"sample_generator": 1, "finetune": 1, "aggregate": 1, "all": 1}),
         ("splits/**/train.parquet", None),
     ]:
         damaged = one(results, pattern)

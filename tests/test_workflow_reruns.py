@@ -6,14 +6,14 @@ params, code). Each change is checked with a dry run's job counts, then undone (
 
 | change | rules rerun |
 |---|---|
-| synthetic sizes + one size | sample_synthetic and finetune at the new size only, aggregate |
-| scm.quality | fit_scm, sample_synthetic, finetune of SCM-sampling methods, aggregate |
+| synthetic sizes + one size | sample_generator and finetune at the new size only, aggregate |
+| scm.quality | fit_generator, sample_generator (causalmixft's), finetune of SCM-sampling methods, aggregate |
 | content of causal/scm.py | the same (not discover_dag, not split) |
 | finetune settings (lr) | finetune (every run), aggregate |
 | backbone.weights: another folder / one that is not there | finetune (every run), aggregate / an error naming the folder |
-| dag.json, dag.png, scm_report.json, a run's model.safetensors or config.json deleted | the job that writes it and what follows |
+| dag.json, dag.png, a generator's report.json, a run's model.safetensors or config.json deleted | the job that writes it and what follows |
 | a run killed mid-way (SIGKILL) | that run, redone on the next invocation with the same metrics |
-| a damaged scm.pkl (signature mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
+| a damaged generator.pkl (signature mismatch) | the sampling job removes it and fails; a plain rerun refits and resamples the same rows |
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from conftest import MANIFEST, REPO, TABARENA, job_counts, repo_copy, run_snakem
 
 pytestmark = pytest.mark.slow
 
-CAUSAL_CHAIN = {"fit_scm": 1, "sample_synthetic": 2, "finetune": 2, "aggregate": 1, "all": 1}
+CAUSAL_CHAIN = {"fit_generator": 1, "sample_generator": 2, "finetune": 2, "aggregate": 1, "all": 1}
 TIMING_FIELDS = ("wall_time_s", "steps_per_second")
 
 
@@ -71,8 +71,8 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
         "prepare_dataset": 1,
         "split": 1,
         "discover_dag": 1,
-        "fit_scm": 1,
-        "sample_synthetic": 1,
+        "fit_generator": 1,
+        "sample_generator": 1,
         "finetune": 3,
         "aggregate": 1,
         "all": 1,
@@ -82,15 +82,16 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     # A documented output deleted by hand is missing to `rule all`: a plain rerun restores it
     # (before: "Nothing to be done"). Put back (mtimes kept), nothing is left to do.
     results = work / "results"
-    scm_chain = {"fit_scm": 1, "sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
+    scm_chain = {"fit_generator": 1, "sample_generator": 1, "finetune": 1, "aggregate": 1, "all": 1}
+    folders = {"dag.json": "causal", "dag.png": "causal", "report.json": "generators/causalmixft"}
     for name, reruns in [
         ("dag.json", {"discover_dag": 1, **scm_chain}),
         ("dag.png", {"discover_dag": 1, **scm_chain}),
-        ("scm_report.json", scm_chain),
+        ("report.json", scm_chain),
         ("model.safetensors", {"finetune": 1, "aggregate": 1, "all": 1}),
         ("config.json", {"finetune": 1, "aggregate": 1, "all": 1}),
     ]:
-        where = results / ("causal" if name in ("dag.json", "dag.png", "scm_report.json") else "runs/tfm-small/finetune")
+        where = results / folders.get(name, "runs/tfm-small/finetune")
         (path,) = where.rglob(name)
         kept = tmp_path / name
         shutil.copy2(path, kept)
@@ -105,9 +106,9 @@ def test_each_change_reruns_only_what_it_invalidates(tmp_path):
     kept = {p: digest(p) for p in [*synth.glob("fold*/real*/n16.*"), *runs.glob("*/diabetes/fold*/real*/n*/metrics.json")]}
     config["synthetic"]["sizes"] = [0, 16, 32]
     write_config(work, config)
-    assert dry_run() == {"sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
+    assert dry_run() == {"sample_generator": 1, "finetune": 1, "aggregate": 1, "all": 1}
     added = snakemake()
-    assert job_counts(added.stderr) == {"sample_synthetic": 1, "finetune": 1, "aggregate": 1, "all": 1}
+    assert job_counts(added.stderr) == {"sample_generator": 1, "finetune": 1, "aggregate": 1, "all": 1}
     assert len(kept) == 5 and {p: digest(p) for p in kept} == kept
     # nested: n32 starts with the rows of n16, drawn in another job
     small, large = (pd.read_parquet(synth / "fold0" / "real64" / f"n{n}.parquet") for n in (16, 32))
@@ -227,7 +228,7 @@ def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_
     config["datasets"] = {"iris": {"source": "sklearn:iris"}}
     write_config(work, config)
     target = "results/synth/causalmixft/iris/fold0/real64/n16.parquet"
-    scm = work / "results" / "causal" / "iris" / "fold0" / "real64" / "scm.pkl"
+    scm = work / "results" / "generators" / "causalmixft" / "iris" / "fold0" / "real64" / "generator.pkl"
 
     def snakemake(*args, check=True):
         return run_snakemake(work, *args, target, snakefile=repo / "Snakefile", check=check)
@@ -238,11 +239,12 @@ def test_a_damaged_pickle_is_removed_by_the_job_that_reads_it_and_a_plain_rerun_
 
     damaged = snakemake(check=False)
     assert damaged.returncode != 0
-    log = (work / "results/logs/sample_synthetic/iris/fold0/real64/n16.log").read_text()
+    log = (work / "results/logs/sample_generator/causalmixft/iris/fold0/real64/n16.log").read_text()
     assert "[sample] iris: refusing to unpickle" in log
-    assert "Removed scm.pkl and scm.pkl.sha256: a plain rerun of the workflow (the same command) rebuilds them" in log
-    assert not scm.exists() and not scm.with_name("scm.pkl.sha256").exists()
+    removed = "Removed generator.pkl and generator.pkl.sha256: a plain rerun of the workflow (the same command) rebuilds them"
+    assert removed in log
+    assert not scm.exists() and not scm.with_name("generator.pkl.sha256").exists()
 
     rebuilt = snakemake()
-    assert job_counts(rebuilt.stderr) == {"fit_scm": 1, "sample_synthetic": 1}
+    assert job_counts(rebuilt.stderr) == {"fit_generator": 1, "sample_generator": 1}
     pd.testing.assert_frame_equal(pd.read_parquet(work / target), first)

@@ -23,7 +23,8 @@ from conftest import MANIFEST, REPO, TABARENA, job_counts, repo_copy, tiny_confi
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="the [slurm] extra is not installed")
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-SMALL_RULES = ["discover_dag", "fit_scm", "prepare_dataset", "sample_synthetic", "split"]
+SMALL_RULES = ["discover_dag", "prepare_dataset", "split"]  # group prep
+GENERATOR_RULES = ["fit_generator", "sample_generator"]  # group generators
 
 SBATCH = """#!{python}
 # Stand-in sbatch: record the call, run the job script now, print the job id (--parsable).
@@ -142,11 +143,11 @@ def test_dry_run_groups_the_small_jobs_and_gives_gpus_to_finetune_only(tmp_path,
     result = snakemake_slurm(tmp_path, fake_slurm(tmp_path), "--dry-run")
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    # one group job per dataset: its prepare, splits, DAGs, SCMs and samples; one for the baseline
-    # generators' fits and samples (one part per generator and fold, up to 10 parts per job)
+    # one group job per dataset: its prepare, splits and DAGs; one for the generators' fits and
+    # samples, causalmixft's among them (one part per generator and fold, up to 10 parts per job)
     assert output.count("Group job prep") == 1 and output.count("Group job generators") == 1
     jobs = job_resources(result.stdout)
-    small_rules = [*SMALL_RULES, "fit_generator", "sample_generator"]
+    small_rules = [*SMALL_RULES, *GENERATOR_RULES]
     assert sorted({rule for rule, _ in jobs}) == sorted(["aggregate", "all", "finetune", *small_rules])
     for rule, resources in jobs:
         if rule == "finetune":
@@ -166,29 +167,31 @@ def test_run_submits_one_group_job_and_one_gpu_job_per_run_and_aggregates_locall
     env = fake_slurm(tmp_path)
     result = snakemake_slurm(work, env, repo=repo)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert job_counts(result.stderr) == {**dict.fromkeys(SMALL_RULES, 1), "finetune": 2, "aggregate": 1, "all": 1}
+    small = dict.fromkeys([*SMALL_RULES, *GENERATOR_RULES], 1)
+    assert job_counts(result.stderr) == {**small, "finetune": 2, "aggregate": 1, "all": 1}
     recorded = (tmp_path / "slurm-state" / "submissions.jsonl").read_text().splitlines()
     submissions = [json.loads(line) for line in recorded]
     assert all(s["rc"] == 0 for s in submissions)
     by_kind = {}
     for submission in submissions:
         comment = submission["args"][submission["args"].index("--comment") + 1]
-        by_kind.setdefault("group" if comment.startswith("rule_prep") else comment.split("_wildcards_")[0], []).append(
-            submission
-        )
+        kind = next((g for g in ("prep", "generators") if comment.startswith(f"rule_{g}")), None)
+        by_kind.setdefault(kind or comment.split("_wildcards_")[0], []).append(submission)
     # aggregate and all are local rules: never submitted
-    assert sorted((kind, len(items)) for kind, items in by_kind.items()) == [("group", 1), ("rule_finetune", 2)]
+    kinds = sorted((kind, len(items)) for kind, items in by_kind.items())
+    assert kinds == [("generators", 1), ("prep", 1), ("rule_finetune", 2)]
 
     def flags(submission):
         return [a for a in submission["args"] if not a.startswith("--wrap")]
 
-    group = flags(by_kind["group"][0])
-    assert not any(a.startswith(("--gpus", "--gres", "--cpus-per-gpu")) for a in group)
-    # runtimes add up along the chain prepare -> split -> discover -> fit -> sample (minutes)
-    assert group[group.index("-t") + 1] == str(10 + 5 + 60 + 20 + 10)
-    assert group[group.index("--mem") + 1] == "4000" and "--cpus-per-task=1" in group
-    allowed = by_kind["group"][0]["script"].split("--allowed-rules")[1].split("--")[0].split()
-    assert sorted(allowed) == SMALL_RULES
+    # runtimes add up along each group's chain (minutes): prepare -> split -> discover, fit -> sample
+    for kind, minutes, rules in [("prep", 10 + 5 + 60, SMALL_RULES), ("generators", 60 + 60, GENERATOR_RULES)]:
+        group = flags(by_kind[kind][0])
+        assert not any(a.startswith(("--gpus", "--gres", "--cpus-per-gpu")) for a in group)
+        assert group[group.index("-t") + 1] == str(minutes), kind
+        assert group[group.index("--mem") + 1] == "4000" and "--cpus-per-task=1" in group
+        allowed = by_kind[kind][0]["script"].split("--allowed-rules")[1].split("--")[0].split()
+        assert sorted(allowed) == rules
     methods = set()
     for submission in by_kind["rule_finetune"]:
         args = flags(submission)

@@ -18,7 +18,7 @@ RESULTS = "results"
 
 PREPARED = "results/data/{dataset}"  # .parquet: the prepared table; .meta.json: its schema
 SPLIT = "results/splits/{dataset}/fold{fold}/real{budget}"  # train/val/test.parquet, meta.json
-CAUSAL = "results/causal/{dataset}/fold{fold}/real{budget}"  # dag.pkl, dag.json, dag.png, scm.pkl, scm_report.json
+CAUSAL = "results/causal/{dataset}/fold{fold}/real{budget}"  # the discovered DAG: dag.pkl, dag.json, dag.png
 GENERATOR_FIT = "results/generators/{generator}/{dataset}/fold{fold}/real{budget}"  # generator.pkl, report.json
 SAMPLE = "results/synth/{generator}/{dataset}/fold{fold}/real{budget}/n{size}"  # .parquet, .fidelity.json
 MODEL = "results/models/{backbone}"  # a pretrained backbone: model.safetensors, config.json
@@ -99,8 +99,6 @@ JOB_FILES = {
     "prepare_dataset": (PREPARED, "dataset"),
     "split": (SPLIT, "dataset"),
     "discover_dag": (CAUSAL, "dataset"),
-    "fit_scm": (CAUSAL, "dataset"),
-    "sample_synthetic": (fill(SAMPLE, generator="causalmixft"), "dataset"),
     "fit_generator": (GENERATOR_FIT, "generator"),
     "sample_generator": (SAMPLE, "generator"),
     "pretrain_backbone": (MODEL, "backbone"),

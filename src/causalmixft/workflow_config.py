@@ -22,6 +22,7 @@ from causalmixft.data.sources import Source
 from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.errors import StageError
 from causalmixft.generators import registry
+from causalmixft.generators.draw import SamplingSettings
 from causalmixft.grid import Grid, Run, SizeSpec, train_rows
 from causalmixft.methods import Method, resolve_method
 
@@ -46,8 +47,7 @@ class WorkflowConfig:
     replicates: int  # protocol.seeds: fine-tuning replicates per run
     methods: list[Method]
     generators: list[str]  # synthetic.generators
-    baseline_generators: list[str]  # those sampled by the generic generator rules
-    sampling: dict  # the synthetic keys that shape a sample (the sampling rules' params)
+    sampling: dict  # the synthetic keys that shape a sample (sample_generator's params)
     backbone: str
     backbone_weights: str
     pretrain: dict | None
@@ -96,12 +96,7 @@ class WorkflowConfig:
             replicates=int(protocol.get("seeds", 1)),
             methods=methods,
             generators=generators,
-            baseline_generators=[g for g in generators if g in registry.rule_fitted()],
-            sampling={
-                "clip_to_observed": bool(synthetic.get("clip_to_observed", True)),
-                "fidelity_rows": int(synthetic.get("fidelity_rows", 1024)),
-                "match_label_distribution": bool(synthetic.get("match_label_distribution", True)),
-            },
+            sampling=SamplingSettings.from_config(synthetic).to_params(),
             backbone=backbone["name"],
             # A backbone with a `pretrain:` block is trained by the workflow (rule pretrain_backbone);
             # otherwise fine-tuning starts from the shipped (or user-supplied) weights directory.
@@ -196,13 +191,9 @@ class WorkflowConfig:
 
     # --- synthetic generators -----------------------------------------------------------
 
-    def causal_targets(self) -> list[str]:
-        """CausalMixFT's samples and fidelity reports (none if it is not sampled)."""
-        return self._samples([registry.CAUSALMIXFT])
-
-    def baseline_targets(self) -> list[str]:
-        """Samples and fidelity reports of every configured generator but causalmixft."""
-        return self._samples(self.baseline_generators)
+    def sample_targets(self) -> list[str]:
+        """Samples and fidelity reports of every configured generator."""
+        return self._samples(self.generators)
 
     def fidelity_files(self) -> list[str]:
         return [path for path in self._samples(self.generators) if path.endswith(".fidelity.json")]
@@ -270,21 +261,16 @@ class WorkflowConfig:
         cells = self.grid.cells()
         files += [layout.job_file(bench, "split", ".tsv", dataset=d, fold=f, budget=b) for d, f, b in cells]
         samples = self.grid.samples()
-        needs_dag = {s.generator for s in samples if s.generator == registry.CAUSALMIXFT or "dag" in registry.needs(s.generator)}
-        dag_cells = sorted({(s.dataset, s.fold, s.budget) for s in samples if s.generator in needs_dag})
-        for rule in ("discover_dag", "fit_scm") if registry.CAUSALMIXFT in needs_dag else ("discover_dag",):
-            files += [layout.job_file(bench, rule, ".tsv", dataset=d, fold=f, budget=b) for d, f, b in dag_cells]
-        fitted = sorted({(s.generator, s.dataset, s.fold, s.budget) for s in samples if s.generator != registry.CAUSALMIXFT})
+        dag_cells = sorted({(s.dataset, s.fold, s.budget) for s in samples if "dag" in registry.needs(s.generator)})
+        files += [layout.job_file(bench, "discover_dag", ".tsv", dataset=d, fold=f, budget=b) for d, f, b in dag_cells]
+        fitted = sorted({(s.generator, s.dataset, s.fold, s.budget) for s in samples})
         files += [
             layout.job_file(bench, "fit_generator", ".tsv", generator=g, dataset=d, fold=f, budget=b)
             for g, d, f, b in fitted
         ]
         for s in samples:
-            values = dict(dataset=s.dataset, fold=s.fold, budget=s.budget, size=s.size)
-            if s.generator == registry.CAUSALMIXFT:
-                files.append(layout.job_file(bench, "sample_synthetic", ".tsv", **values))
-            else:
-                files.append(layout.job_file(bench, "sample_generator", ".tsv", generator=s.generator, **values))
+            values = dict(generator=s.generator, dataset=s.dataset, fold=s.fold, budget=s.budget, size=s.size)
+            files.append(layout.job_file(bench, "sample_generator", ".tsv", **values))
         if self.pretrain is not None:
             files.append(layout.job_file(bench, "pretrain_backbone", ".tsv", backbone=self.backbone))
         files += [
@@ -301,7 +287,7 @@ class WorkflowConfig:
         cells instead of waiting for them (a marker of the fit stands for every size).
         """
         found = []
-        samples = self.grid.samples(self.baseline_generators)
+        samples = self.grid.samples(self.generators)
         for generator, dataset, fold, budget in sorted({(s.generator, s.dataset, s.fold, s.budget) for s in samples}):
             cell = (generator, dataset, fold, budget)
             path = layout.failure_marker("fit_generator", *cell)

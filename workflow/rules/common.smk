@@ -83,9 +83,8 @@ FINETUNE = WF.finetune
 FINETUNE_GPUS = 0 if FINETUNE["device"] == "cpu" else 1
 # The most classes the backbone tells apart: the prepare stage fails a dataset with more.
 BACKBONE_MAX_CLASSES = backbone_class_limit(config["backbone"])
-# The generator wildcard of fit_generator and sample_generator: the generators they handle
-# (never causalmixft, whose samples rule sample_synthetic writes).
-BASELINE_PATTERN = "|".join(re.escape(name) for name in registry.rule_fitted())
+# The generator wildcard of fit_generator and sample_generator: every generator's name.
+GENERATOR_PATTERN = "|".join(re.escape(name) for name in registry.names())
 
 
 # A name that becomes a folder: letters, digits, _ - and dots, never a leading dot (so never

@@ -1,4 +1,5 @@
-"""Helpers the baseline generators share: options, missing-value fills, class allocation, seeding."""
+"""Helpers the baseline generators share: options, class allocation, seeding (missing-value fills:
+:func:`causalmixft.data.impute.fill_missing`, the SCM's too)."""
 
 from __future__ import annotations
 
@@ -23,38 +24,6 @@ def settings(cls: type[T], options: Mapping | None, generator: str) -> T:
     if unknown:
         raise ValueError(f"{generator}: unknown options {unknown}; known: {sorted(known)}")
     return cls(**options)
-
-
-def fill_missing(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame, dict]:
-    """Train rows without missing values, in schema order, and the fills used.
-
-    Numeric: the train median (0.0 when nothing is observed); categorical: the most frequent
-    level (ties to the first in sorted order; the first schema level, else ``"missing"``, when
-    nothing is observed). Labels as strings. The generators here cannot model missingness, so
-    their rows have none (as the SCM's); the fills are reported.
-    """
-    out = {}  # columns, framed once below (one insert per column fragments a wide frame)
-    fills = {}
-    for feature in schema.features:
-        column = train[feature.name].reset_index(drop=True)
-        if feature.kind == "numeric":
-            values = pd.to_numeric(column, errors="coerce").astype("float64")
-            values = values.where(np.isfinite(values))
-            fill = float(values.median()) if values.notna().any() else 0.0
-        else:
-            values = column.astype(object).where(column.notna(), None).map(lambda v: v if v is None else str(v))
-            observed = values.dropna()
-            if len(observed):
-                fill = str(observed.value_counts().sort_index(kind="stable").idxmax())
-            else:
-                fill = feature.levels[0] if feature.levels else "missing"
-        missing = int(values.isna().sum())
-        if missing:
-            fills[feature.name] = {"missing": missing, "fill": fill}
-            values = values.where(values.notna(), fill)
-        out[feature.name] = values.astype("float64") if feature.kind == "numeric" else values.astype(object)
-    out[schema.target] = train[schema.target].astype(str).to_numpy()
-    return pd.DataFrame(out, index=range(len(train))), fills
 
 
 def class_shares(labels: pd.Series) -> dict[str, float]:

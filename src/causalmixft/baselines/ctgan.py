@@ -4,7 +4,7 @@ The label is one more discrete column, as are the categorical features; missing 
 filled first (ctgan rejects NaN in continuous columns). Training runs on the CPU with ctgan's
 own random state set from the fit seed (numpy and torch, restored afterwards), and every
 ``sample(n, seed)`` resets it from ``seed``, so a draw is a pure function of (fit seed, seed).
-Rows come back with the table's columns; :func:`causalmixft.causal.sample.sample_synthetic`
+Rows come back with the table's columns; :func:`causalmixft.generators.draw.sample_synthetic`
 casts them to the schema (integer columns rounded, values clipped to the observed range).
 """
 
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from causalmixft.baselines.common import fill_missing, settings
+from causalmixft.baselines.common import settings
+from causalmixft.data.impute import fill_missing
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 

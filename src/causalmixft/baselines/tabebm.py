@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causalmixft.baselines.common import allocate, class_shares, fill_missing, settings
+from causalmixft.baselines.common import allocate, class_shares, settings
+from causalmixft.data.impute import fill_missing
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 from causalmixft.seeding import derive_seed

@@ -1,4 +1,5 @@
-"""The causal stages: discover a DAG, fit an SCM on it, draw nested synthetic samples, score them.
+"""The causal parts of CausalMixFT: discover a DAG, fit an SCM on it (the generator built on them,
+and the sampling, casting and scoring every generator shares, are the kit's: :mod:`causalmixft.generators`).
 
 Modules, one responsibility each:
 - ``ci_data``: the numeric matrix the CI tests see; constant / duplicate / collinear columns;
@@ -6,11 +7,7 @@ Modules, one responsibility each:
 - ``discover``: PC + FCI runs (optionally bootstrapped) -> edge frequencies -> DAG;
 - ``orient``: the deterministic frequencies-to-DAG procedure;
 - ``scm``: dowhy.gcm mechanisms fitted on the DAG;
-- ``generator``: the CausalMixFT generator (the interface every generator implements, the
-  registry and the workflow's file-to-file steps are the kit's: :mod:`causalmixft.generators`);
-- ``cast``: synthetic rows cast back to the schema;
-- ``sample``: nested, label-matched samples from any generator;
-- ``fidelity``: two-sample test, TSTR, marginal and correlation distances;
+- ``checks``: the train-table checks the stages share;
 - ``plot``: a picture of the DAG;
 - ``simulate``: tables from known SCMs (tests, benchmarks);
 - ``graph_scores``: scores of an estimated graph against a known DAG (bench, tests).
@@ -24,11 +21,6 @@ _EXPORTS = {
     "DiscoveryResult": "discover",
     "DiscoverySettings": "discover",
     "discover_dag": "discover",
-    "fidelity_report": "fidelity",
-    "CausalMixFTGenerator": "generator",
-    "SamplingOptions": "sample",
-    "SyntheticDraw": "sample",
-    "sample_synthetic": "sample",
     "QUALITIES": "scm",
     "FittedSCM": "scm",
     "fit_scm": "scm",

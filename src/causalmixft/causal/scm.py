@@ -9,8 +9,9 @@ Mechanisms:
 ``good`` and ``better`` are dowhy's own cross-validated auto-assignment, ``best`` is dowhy's
 AutoGluon assignment (needs the optional ``autogluon.tabular`` package).
 
-dowhy cannot fit missing values, so they are filled before fitting (numeric: train median;
-categorical: most frequent train level) and the fill is recorded in the report. Categorical
+dowhy cannot fit missing values, so they are filled before fitting
+(:func:`causalmixft.data.impute.fill_missing`, the baselines' rule too: numeric: train median;
+categorical: most frequent train level) and the fills are recorded in the report. Categorical
 columns and labels are handed to dowhy as strings: dowhy decides between a regressor and a
 classifier by the values' Python type, and would treat integer-coded classes as numbers.
 """
@@ -34,6 +35,7 @@ from dowhy.gcm.ml import create_hist_gradient_boost_classifier, create_hist_grad
 from dowhy.graph import get_ordered_predecessors
 
 from causalmixft.causal.checks import check_train_table
+from causalmixft.data.impute import fill_missing
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
 
@@ -75,32 +77,6 @@ def quiet_dowhy():
     finally:
         gcm.config.show_progress_bars = bars
         gcm.config.set_default_n_jobs(jobs)
-
-
-def prepare_scm_frame(train: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame, dict]:
-    """Train rows as dowhy wants them (no NaN; categoricals and labels as strings) and the fills used."""
-    out = {}  # columns, framed once below (one insert per column fragments a wide frame)
-    imputation = {}
-    for feature in schema.features:
-        column = train[feature.name].reset_index(drop=True)
-        if feature.kind == "numeric":
-            values = pd.to_numeric(column, errors="coerce").astype("float64")
-            values = values.where(np.isfinite(values))
-            fill = float(values.median()) if values.notna().any() else 0.0
-            fill_rule = "median" if values.notna().any() else "zero (no observed value)"
-        else:
-            values = column.astype(object).where(column.notna(), None)
-            values = values.map(lambda v: v if v is None else str(v))
-            observed = values.dropna()
-            fill = str(observed.value_counts().sort_index(kind="stable").idxmax()) if len(observed) else "missing"
-            fill_rule = "most frequent level" if len(observed) else "placeholder (no observed value)"
-        missing = int(values.isna().sum())
-        if missing:
-            imputation[feature.name] = {"missing": missing, "fill": fill, "rule": fill_rule}
-            values = values.where(values.notna(), fill)
-        out[feature.name] = values.astype("float64") if feature.kind == "numeric" else values.astype(object)
-    out[schema.target] = train[schema.target].astype(str).to_numpy()
-    return pd.DataFrame(out, index=range(len(train))), imputation
 
 
 @dataclass
@@ -162,7 +138,7 @@ def fit_scm(
     if not nx.is_directed_acyclic_graph(dag):
         raise StageError(STAGE, dataset, "the graph has a cycle; an SCM needs a DAG")
 
-    data, imputation = prepare_scm_frame(train, schema)
+    data, imputation = fill_missing(train, schema)
     graph, dropped = _fresh_graph(dag, data, columns)
     model = gcm.StructuralCausalModel(graph)
     kinds = {f.name: f.kind for f in schema.features} | {schema.target: "categorical"}

@@ -13,8 +13,8 @@ from causalmixft.data.schema import TableSchema
 class Generator(Protocol):
     """Fitted on the real train rows, then draws raw rows with the schema's columns.
 
-    :func:`causalmixft.causal.sample.sample_synthetic` turns any generator's raw draws into
-    nested, schema-cast samples; :func:`causalmixft.causal.fidelity.fidelity_report` scores them.
+    :func:`causalmixft.generators.draw.sample_synthetic` turns any generator's raw draws into
+    nested, schema-cast samples; :func:`causalmixft.generators.fidelity.fidelity_report` scores them.
     """
 
     name: str

@@ -1,11 +1,11 @@
 """The one sampling step of every generator: one size per job, written with its fidelity report.
 
 Size n is the first n rows of the generator's nested draw
-(:func:`causalmixft.causal.sample.sample_synthetic`), whose seeded chunks do not depend on the
+(:func:`causalmixft.generators.draw.sample_synthetic`), whose seeded chunks do not depend on the
 sizes asked for: every job of one (dataset, fold, generator) draws the same rows, so a larger
 sample holds every smaller one and adding a size runs only the new size's job. The draw is
 seeded with ``stage_seed(..., "sample", generator)`` and scored with
-:func:`causalmixft.causal.fidelity.fidelity_report` (seed ``stage_seed(..., "fidelity", generator)``).
+:func:`causalmixft.generators.fidelity.fidelity_report` (seed ``stage_seed(..., "fidelity", generator)``).
 On a TabMWP probe the report also says how often the synthetic rows obey the label rule.
 """
 
@@ -18,39 +18,13 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from causalmixft.errors import StageError
+from causalmixft.generators.draw import SamplingSettings, sample_synthetic
 from causalmixft.generators.job import Job, Split, peak_rss_mib
 from causalmixft.generators.protocol import Generator
 from causalmixft.io import write_json, write_parquet
 
 Path = str | os.PathLike
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """The config's ``synthetic`` keys that shape a sample and its report (the rules' params)."""
-
-    clip_to_observed: bool = True
-    match_label_distribution: bool = True
-    fidelity_rows: int = 1024
-
-    @classmethod
-    def from_config(cls, synthetic: Mapping | None) -> "SamplingSettings":
-        """From the config's ``synthetic`` block (its other keys belong to the workflow)."""
-        synthetic = synthetic or {}
-        return cls(
-            clip_to_observed=bool(synthetic.get("clip_to_observed", True)),
-            match_label_distribution=bool(synthetic.get("match_label_distribution", True)),
-            fidelity_rows=int(synthetic.get("fidelity_rows", 1024)),
-        )
-
-    def to_params(self) -> dict:
-        """As the rules hand it to their scripts (plain, sorted: a Snakemake param)."""
-        return {
-            "clip_to_observed": self.clip_to_observed,
-            "fidelity_rows": self.fidelity_rows,
-            "match_label_distribution": self.match_label_distribution,
-        }
 
 
 @dataclass(frozen=True)
@@ -76,15 +50,11 @@ def sample_size(
     ``extra`` fields are added to the report; ``timed`` adds the draw's wall and CPU seconds and
     the process's peak memory (``sample_time_s``, ``sample_cpu_s``, ``sample_peak_rss_mib``).
     """
-    from causalmixft.causal.fidelity import fidelity_report
-    from causalmixft.causal.sample import SamplingOptions, sample_synthetic
     from causalmixft.data.tabmwp.probes import label_rule_fidelity
+    from causalmixft.generators.fidelity import fidelity_report
 
     if target.size <= 0:
         raise StageError("sample", job.dataset, f"a sample needs a size above 0, got {target.size}")
-    options = SamplingOptions(
-        clip_to_observed=sampling.clip_to_observed, match_label_distribution=sampling.match_label_distribution
-    )
     start, cpu_start = time.perf_counter(), time.process_time()
     draw = sample_synthetic(
         generator,
@@ -92,7 +62,7 @@ def sample_size(
         split.schema,
         [target.size],
         job.stage_seed("sample", generator.name),
-        options,
+        sampling,
         job.dataset,
     )
     rows = draw.prefix(target.size)

@@ -2,14 +2,13 @@
 
 Paths in, paths out, testable without Snakemake:
 
-- CausalMixFT is fitted in two jobs, :func:`run_discover` (train rows -> DAG) and
-  :func:`run_fit` (DAG -> SCM), and sampled from the pickled SCM;
-- every other generator is built by name (:mod:`causalmixft.generators.registry`), fitted once
-  per (dataset, fold) by :func:`run_fit_generator` and pickled, with its fit's wall and CPU
+- :func:`run_discover` writes a fold's DAG (train rows -> DAG), for the generators that need it
+  (CausalMixFT and its controls);
+- every generator is built by name (:mod:`causalmixft.generators.registry`), fitted once per
+  (dataset, fold, budget) by :func:`run_fit_generator` and pickled, with its fit's wall and CPU
   seconds and peak memory in ``report.json``;
-- :func:`run_sample` samples any fitted generator (loaded by :func:`load_fitted_scm` or
-  :func:`load_fitted_generator`), one size per job
-  (:func:`causalmixft.generators.sampling.sample_size`).
+- :func:`run_sample` samples a fitted generator (loaded by :func:`load_fitted_generator`), one
+  size per job (:func:`causalmixft.generators.sampling.sample_size`).
 
 Each step imports only its own stage's modules: dowhy alone takes seconds to import, and a
 discovery job does not need it; nor does it run (or rerun after an edit of) the sampling step.
@@ -49,23 +48,12 @@ def run_discover(
         plot_dag(result.dag, dag_png, title=f"{job.dataset} fold {job.fold}")
 
 
-def run_fit(job: Job, split: SplitFiles, dag_pkl: Path, scm_pkl: Path, report_json: Path, quality: str) -> None:
-    """Fit the SCM on the discovered DAG: ``scm.pkl`` (+ .sha256) and ``scm_report.json``."""
-    from causalmixft.causal.scm import fit_scm
-
-    rows = load_split(split, "fit", job.dataset)
-    dag = load_checked_pickle(dag_pkl, "fit", job.dataset)
-    fitted = fit_scm(rows.train, rows.schema, dag, quality, job.stage_seed("fit"), job.dataset)
-    write_pickle(scm_pkl, fitted)
-    write_json(report_json, {"dataset": job.dataset, "fold": job.fold, **fitted.report()})
-
-
 def build_generator(name: str, settings: Mapping, dataset: str, dag: Path | None = None) -> Generator:
     """Generator ``name`` with its config options and what its module's ``NEEDS`` asks for.
 
     ``settings`` is the fit_generator rule's: ``options`` (the config's ``synthetic.<name>``),
     and as the generator needs them ``weights`` (the backbone's directory) and ``quality``
-    (scm.quality); ``dag`` is the fold's discovered DAG, for a generator that needs it.
+    (scm.quality); ``dag`` is the fold's discovered DAG (``dag.pkl``), for a generator that needs it.
     """
     from causalmixft.generators.registry import make_generator, needs
 
@@ -111,18 +99,6 @@ def run_fit_generator(
     return report
 
 
-def load_fitted_scm(path: Path, dataset: str) -> Generator:
-    """The CausalMixFT generator around the :class:`FittedSCM` pickled at ``path`` by fit_scm."""
-    from causalmixft.causal.generator import CausalMixFTGenerator
-    from causalmixft.causal.scm import FittedSCM
-
-    fitted = load_checked_pickle(path, "sample", dataset)
-    if not isinstance(fitted, FittedSCM):
-        found = type(fitted).__name__
-        raise StageError("sample", dataset, f"{os.fspath(path)} holds {found!r}, not a fitted SCM")
-    return CausalMixFTGenerator.from_fitted(fitted)
-
-
 def load_fitted_generator(path: Path, dataset: str, name: str) -> Generator:
     """The generator ``name`` pickled at ``path`` by fit_generator (another generator is refused)."""
     generator = load_checked_pickle(path, "sample", dataset)
@@ -143,8 +119,8 @@ def run_sample(
     """Write ``target``: the first ``target.size`` rows of the fitted ``generator``'s draw and its fidelity report.
 
     With ``fit_report`` (a fit_generator job's ``report.json``) the fidelity report also holds the
-    fit's seconds (``fit_time_s``) and the draw's seconds and memory: the baselines' cost
-    comparison. CausalMixFT's fit spans two jobs, whose costs the workflow's benchmarks hold.
+    fit's seconds (``fit_time_s``) and the draw's seconds and memory: the generators' cost
+    comparison (CausalMixFT's DAG discovery is its own job, in the workflow's benchmarks).
     """
     from causalmixft.generators.sampling import sample_size
 

@@ -1,15 +1,16 @@
-# Augmentation baselines and causal controls (docs/baselines.md): every generator listed in
-# synthetic.generators except causalmixft, one module of causalmixft.baselines each.
-# train rows (+ dag.pkl, backbone weights) -> fit_generator -> sample_generator (one job per size,
-# nested draws) + fidelity. A StageError (the generator cannot fit these rows) fails the job and
-# leaves a marker under results/failed/ that the aggregate stage reports (causalmixft.failures).
+# Every synthetic-data generator listed in synthetic.generators (docs/baselines.md, docs/causal.md):
+# causalmixft (generators/causalmixft.py) and one module of causalmixft.baselines each.
+# train rows (+ dag.pkl, backbone weights, as the generator's NEEDS say) -> fit_generator ->
+# sample_generator (one job per size, nested draws) + fidelity. A StageError (the generator
+# cannot fit these rows) fails the job and leaves a marker under results/failed/ that the
+# aggregate stage reports (causalmixft.failures).
 # Needs common.smk (WF, generator_* functions, stage_targets) included first.
 
 GENERATOR_FIT = layout.GENERATOR_FIT
 SAMPLE = layout.SAMPLE
 
 
-stage_targets("baselines", WF.baseline_targets)
+stage_targets("generators", WF.sample_targets)
 
 
 rule fit_generator:
@@ -24,7 +25,7 @@ rule fit_generator:
     benchmark:
         layout.job_file(layout.BENCHMARKS, "fit_generator", ".tsv")
     wildcard_constraints:
-        generator=BASELINE_PATTERN,
+        generator=GENERATOR_PATTERN,
     conda:
         "../../envs/baselines.yaml"
     threads: 1
@@ -49,7 +50,7 @@ rule sample_generator:
     benchmark:
         layout.job_file(layout.BENCHMARKS, "sample_generator", ".tsv")
     wildcard_constraints:
-        generator=BASELINE_PATTERN,
+        generator=GENERATOR_PATTERN,
     conda:
         "../../envs/baselines.yaml"
     threads: 1

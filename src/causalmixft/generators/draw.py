@@ -4,8 +4,8 @@ All sizes come from one ordered pool of valid rows: size n is the pool's first n
 larger sample always contains every smaller one and a scaling curve is not confounded by
 resampling noise. The pool is a fixed sequence of seeded chunks (256, 512, 1024, ... rows, chunk k
 drawn with seed ``derive_seed(seed, "draw", k)``), cast to the schema (rows the casting rules in
-:mod:`cast` reject are dropped), drawn until it covers the sizes asked for. The chunks do not
-depend on the sizes, so the first n rows are the same whichever larger sizes are asked for in the
+:mod:`causalmixft.generators.cast` reject are dropped), drawn until it covers the sizes asked
+for. The chunks do not depend on the sizes, so the first n rows are the same whichever larger sizes are asked for in the
 same call or later: the workflow samples every size in its own job, and adding a size to the
 sweep leaves the existing samples (and the runs on them) as they are.
 
@@ -21,39 +21,50 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from causalmixft.causal.cast import ObservedDomain, cast_to_schema
 from causalmixft.causal.checks import check_train_table
 from causalmixft.data.schema import TableSchema
 from causalmixft.errors import StageError
+from causalmixft.generators.cast import ObservedDomain, cast_to_schema
+from causalmixft.generators.protocol import Generator
 from causalmixft.seeding import derive_seed
-
-if TYPE_CHECKING:  # annotations only: the kit builds on this module, not the other way round
-    from causalmixft.generators.protocol import Generator
 
 STAGE = "sample"
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
+class SamplingSettings:
+    """How a sample is drawn and scored: the config's ``synthetic`` keys that shape a sample and its
+    fidelity report (``CONFIG_KEYS``; their defaults are these, the one place that spells them),
+    and the fixed draw sequence."""
+
     clip_to_observed: bool = True
     match_label_distribution: bool = True
+    fidelity_rows: int = 1024  # real and synthetic rows the fidelity report scores at most
     first_chunk: int = 256  # rows of the first draw; each further draw doubles (a fixed sequence)
     max_draw_factor: float = 20.0  # stop drawing once this many times the largest size is drawn
 
+    CONFIG_KEYS = ("clip_to_observed", "fidelity_rows", "match_label_distribution")
+
     @classmethod
-    def from_config(cls, synthetic: Mapping | None) -> "SamplingOptions":
-        """Options from the config's ``synthetic`` block (its other keys belong to the workflow)."""
+    def from_config(cls, synthetic: Mapping | None) -> "SamplingSettings":
+        """From the config's ``synthetic`` block or the rules' params (other keys belong to the workflow)."""
         synthetic = synthetic or {}
+        default = cls()
         return cls(
-            clip_to_observed=bool(synthetic.get("clip_to_observed", True)),
-            match_label_distribution=bool(synthetic.get("match_label_distribution", True)),
+            clip_to_observed=bool(synthetic.get("clip_to_observed", default.clip_to_observed)),
+            match_label_distribution=bool(synthetic.get("match_label_distribution", default.match_label_distribution)),
+            fidelity_rows=int(synthetic.get("fidelity_rows", default.fidelity_rows)),
         )
+
+    def to_params(self) -> dict:
+        """The config keys as the rules hand them to their scripts (plain, sorted: a Snakemake param)."""
+        return {key: getattr(self, key) for key in self.CONFIG_KEYS}
 
 
 @dataclass
@@ -76,12 +87,12 @@ def sample_synthetic(
     schema: TableSchema,
     sizes: list[int],
     seed: int,
-    options: SamplingOptions | None = None,
+    options: SamplingSettings | None = None,
     dataset: str | None = None,
 ) -> SyntheticDraw:
     """Draw from a fitted ``generator`` and return the nested samples for ``sizes`` (0 = none)."""
     dataset = dataset or schema.dataset or "?"
-    options = options or SamplingOptions()
+    options = options or SamplingSettings()
     if any(int(n) < 0 for n in sizes):
         raise StageError(STAGE, dataset, f"sizes must be >= 0, got {sorted(sizes)}")
     check_train_table(train, schema, STAGE, dataset)
