@@ -270,7 +270,7 @@ configfile: "config.yaml"
 include: "{REPO / 'workflow' / 'rules' / 'common.smk'}"
 include: "{REPO / 'workflow' / 'rules' / 'data.smk'}"
 include: "{REPO / 'workflow' / 'rules' / 'causal.smk'}"
-include: "{REPO / 'workflow' / 'rules' / 'baselines.smk'}"
+include: "{REPO / 'workflow' / 'rules' / 'generators.smk'}"
 include: "{REPO / 'workflow' / 'rules' / 'finetune.smk'}"
 include: "{REPO / 'workflow' / 'rules' / 'aggregate.smk'}"
 
@@ -286,7 +286,7 @@ Path("declared.json").write_text(json.dumps({{
     "tabebm_inputs": generator_fit_inputs(SimpleNamespace(generator="tabebm", dataset="iris", fold=1, budget=48)),
     "smote_inputs": sorted(flat(generator_fit_inputs(keys))),
     "smote_settings": WF.generator_settings("smote"),
-    "baseline_targets": WF.baseline_targets(),
+    "sample_targets": WF.sample_targets(),
     "failed": AGGREGATE_FAILED,
     "metrics": run_metrics_files(),
 }}))
@@ -320,8 +320,8 @@ def test_rules_name_their_inputs_and_a_current_marker_takes_cells_out_of_the_agg
     assert not any(m.endswith("baselines/ctgan.py") for m in fit["modules"])  # ctgan edits do not touch it
     assert declared["tabebm_inputs"]["weights"][0].endswith("tfm-small/model.safetensors")
     assert declared["smote_settings"] == {"options": {"k_neighbors": 3}, "seed": 0}
-    # 5 generators x 2 datasets x 2 folds x 3 sizes x (parquet, fidelity)
-    assert len(declared["baseline_targets"]) == 5 * 2 * 2 * 3 * 2 and declared["failed"] == []
+    # 6 generators (causalmixft and 5 baselines) x 2 datasets x 2 folds x 3 sizes x (parquet, fidelity)
+    assert len(declared["sample_targets"]) == 6 * 2 * 2 * 3 * 2 and declared["failed"] == []
     assert "results/runs/tfm-small/smote/diabetes/fold0/real48/n64/metrics.json" in declared["metrics"]
     assert "fit_generator" in result.stdout and "sample_generator" in result.stdout
 
