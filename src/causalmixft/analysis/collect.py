@@ -54,7 +54,6 @@ FIDELITY_KEYS = (
     "correlation_distance.frobenius",
     "label_distribution.total_variation",
 )
-TWO_SAMPLE_KEYS = ("two_sample_auc", "two_sample_roc_auc")
 # Identity, row counts, and per-feature or per-class detail (names differ between datasets, so
 # they cannot be aggregated across them) are left out of the fidelity table.
 FIDELITY_SKIPPED = {"generator", "dataset", "fold", "budget", "real_budget", "size", "seed", "rows", "per_feature", "real_train", "synthetic"}

@@ -184,27 +184,10 @@ def wide_splits(means: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def choose_by(frame: pd.DataFrame, column: str, metric: str, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys``, the row with the best ``column`` among rows where val and test are finite.
-
-    Ties go to the smallest size: among equally good sizes the cheapest is the natural pick.
-    """
-    usable = frame.dropna(subset=["val", "test"])
-    sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
-    usable = usable.assign(_key=sign * usable[column])
-    usable = usable.sort_values([*keys, "_key", "size"], kind="mergesort")
-    return usable.groupby(keys, sort=True).head(1).drop(columns="_key").reset_index(drop=True)
-
-
 def quantile(values: np.ndarray, q: float) -> float:
     """Percentile ``q`` of the finite values (NaN when there are none)."""
     finite = values[np.isfinite(values)]
     return float(np.percentile(finite, q)) if len(finite) else np.nan
-
-
-def finite_mean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if len(finite) else np.nan
 
 
 def finite_max(values: np.ndarray) -> float:
