@@ -109,6 +109,17 @@ def test_finetuning_and_save_load_give_bit_identical_predictions(weights, frame,
     np.testing.assert_array_equal(again.predict_proba(data), estimator.predict_proba(data))
 
 
+def test_a_finetuning_ensemble_chooses_the_step_and_the_estimators_own_ensemble_predicts(weights, frame, tmp_path):
+    data, labels = frame
+    cfg = FinetuneConfig(steps=2, eval_every=2, lr=1e-2, batch_rows=64, n_estimators=3)
+    estimator = TabularFMClassifier(weights=weights, device="cpu", finetune=cfg, n_estimators=2,
+                                    random_state=1).fit(data, labels)
+    assert estimator.backbone_.ensemble.n_estimators == 2
+    estimator.save(tmp_path / "fitted")
+    reloaded = TabularFMClassifier.load(tmp_path / "fitted")
+    np.testing.assert_array_equal(reloaded.predict_proba(data), estimator.predict_proba(data))
+
+
 def test_context_is_capped_stratified(weights):
     X, y = load_iris(return_X_y=True)
     estimator = TabularFMClassifier(weights=weights, device="cpu", max_context_rows=30).fit(X, y)

@@ -180,6 +180,10 @@ class TabularFMClassifier(ClassifierMixin, BaseEstimator):
         self.finetune_result_ = None
         if self.finetune is not None and len(self.classes_) >= 2:
             backbone = self._finetune(backbone, x, labels, seed)
+            if isinstance(backbone, BuiltinBackbone):
+                # FinetuneConfig's n_estimators/n_class_shifts set the evaluations that choose the
+                # step; predictions use this estimator's ensemble, as they do after save and load
+                backbone.ensemble = self._ensemble()
         self.backbone_ = backbone
         self.context_x_, self.context_y_ = self._cap_context(x, labels, seed)
         return self
