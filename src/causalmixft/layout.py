@@ -1,7 +1,7 @@
 """Where every result lives: the path patterns of the workflow's files, in one place.
 
 The rules declare their inputs and outputs with these patterns (Snakemake wildcards in braces),
-the aggregate stage (:mod:`causalmixft.experiment.collect`) lists and parses the files it reads
+the aggregate stage (:mod:`causalmixft.analysis.collect`) lists and parses the files it reads
 with them, and the failure scan looks for the markers they name. A pattern is formatted with
 :func:`fill`, which leaves the wildcards it is not given in place.
 
