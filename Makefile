@@ -36,6 +36,15 @@ study study-pilot: $(STAMP)
 study-dry-run: $(STAMP)
 	$(SNAKEMAKE) --configfile $(STUDY_CONFIGS) --dry-run
 
+# A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
+# overwrite a published report: add PUBLISH_ARGS=--replace to mean it).
+STUDY_NAME ?= study-v3
+STUDY_TITLE ?= Study v3: CausalMixFT where real rows are scarce
+.PHONY: publish-study
+publish-study: $(STAMP)
+	$(BIN)/python -m causalmixft.analysis.publish results docs/results/$(STUDY_NAME) --title "$(STUDY_TITLE)" \
+		--config config.yaml $(STUDY_CONFIGS) $(PUBLISH_ARGS)
+
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --dry-run
 

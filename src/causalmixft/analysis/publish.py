@@ -1,0 +1,202 @@
+"""A finished study's report under docs/results/: the aggregate's tables, figures and summary, and a
+README a researcher reads in one minute (the question, the answer in three sentences with its
+bounds, one table, the heat map), every number read from the tables, none typed by hand.
+
+    python -m causalmixft.analysis.publish results docs/results/study-v3 --title "Study v3" \
+        --config config.yaml config/study.yaml
+
+refuses a destination that already holds files (a published report is never overwritten;
+``--replace`` says it should be). ``tests/test_published_reports.py`` rebuilds every README from
+its committed tables, so an edited number fails there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from causalmixft.analysis.effects import TOO_FEW, Analysis
+from causalmixft.analysis.outputs import OUTPUTS
+
+QUESTION = (
+    "How does the amount of CausalMixFT synthetic data (rows drawn from a structural causal model fitted "
+    "on the target table's real training rows) change fine-tuning of a tabular foundation model, on "
+    "validation and on test rows, and does that depend on how scarce the real rows are?"
+)
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
+ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
+
+
+def _signed(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):+.4f}"
+
+
+def _span(values: pd.Series, spec: str = "+.4f") -> str:
+    low, high = float(values.min()), float(values.max())
+    return format(low, spec) if low == high else f"{format(low, spec)} to {format(high, spec)}"
+
+
+def tested_cells(effects: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    """The test-split cells of ``method`` with synthetic rows that carry a test (enough datasets)."""
+    rows = effects[(effects["method"] == method) & (effects["split"] == "test") & (effects["metric"] == metric)
+                   & (effects["size"] > 0)]
+    return rows[rows["verdict"].astype(str) != TOO_FEW]
+
+
+def _counts(cells: pd.DataFrame) -> tuple[int, int, int]:
+    verdicts = cells["verdict"].astype(str)
+    return int((verdicts == "better").sum()), int((verdicts == "worse").sum()), int(verdicts.str.startswith("equivalent").sum())
+
+
+def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis) -> list[str]:
+    """At most three sentences: the gains of ``causalmixft`` (both metrics), their bounds, and what
+    selecting on SCM rows and choosing the size on validation rows did."""
+    auc, acc = (tested_cells(effects, ANSWER_METHOD, metric) for metric in ("roc_auc", "accuracy"))
+    if auc.empty or acc.empty:
+        return [f"{ANSWER_METHOD} against plain fine-tuning: {TOO_FEW} in every cell, so no interval or test is given."]
+    both = pd.concat([auc, acc])
+    better, worse, equivalent = _counts(both)
+    datasets = _span(auc["n_datasets"], ".0f")
+    sentences = [
+        f"Against plain fine-tuning on the same real rows, CausalMixFT changed test ROC-AUC by "
+        f"{_span(auc['mean_diff'])} and test accuracy by {_span(acc['mean_diff'])} (mean paired differences over "
+        f"{datasets} datasets in each of {len(auc)} real-budget x synthetic-size cells; of the {len(both)} tests "
+        f"{better} better and {worse} worse after Holm correction).",
+        f"No {1 - analysis.alpha:.0%} interval reaches beyond {_signed(auc['ci_low'].min())} to "
+        f"{_signed(auc['ci_high'].max())} ROC-AUC or {_signed(acc['ci_low'].min())} to "
+        f"{_signed(acc['ci_high'].max())} accuracy, {equivalent} of the {len(both)} cells are equivalent to no "
+        f"effect within +-{analysis.equivalence_margin:g} (two one-sided tests), and the minimum detectable "
+        f"effect at {analysis.power:.0%} power is {_span(auc['mde'], '.4f')} ROC-AUC.",
+    ]
+    synthval = tested_cells(effects, SELECTION_METHOD, "roc_auc")
+    chosen = selection[(selection["method"] == ANSWER_METHOD) & (selection["metric"] == "roc_auc")
+                       & (selection["note"].fillna("").astype(str) != TOO_FEW)]
+    parts = []
+    if not synthval.empty:
+        s_better, s_worse, _ = _counts(synthval)
+        parts.append(f"choosing the step on real plus unseen SCM validation rows ({SELECTION_METHOD}) changed test "
+                     f"ROC-AUC by {_span(synthval['mean_diff'])} ({s_better} better, {s_worse} worse of "
+                     f"{len(synthval)})")
+    if not chosen.empty:
+        parts.append(f"choosing the synthetic size on validation rows lost {_span(chosen['regret'], '.4f')} test "
+                     f"ROC-AUC to the test-best size, against {_span(chosen['regret_random'], '.4f')} for a size "
+                     f"drawn at random and {_span(chosen['regret_zero'], '.4f')} for always n = 0")
+    if parts:
+        text = "; ".join(parts)
+        sentences.append(text[0].upper() + text[1:] + ".")
+    return sentences
+
+
+def answer_table(effects: pd.DataFrame, methods: tuple[str, ...] = (ANSWER_METHOD, SELECTION_METHOD)) -> str:
+    """Markdown: per method x real budget x synthetic size, test ROC-AUC and accuracy gains side by side."""
+    test = effects[(effects["split"] == "test") & (effects["size"] > 0) & effects["method"].isin(methods)]
+    lines = [
+        "| method | real rows | synthetic / real train | test ROC-AUC gain [95 % CI] | verdict | "
+        "test accuracy gain [95 % CI] | verdict | MDE (ROC-AUC) | datasets |",
+        "|---|---:|---:|---|---|---|---|---:|---:|",
+    ]
+    for (method, budget, ratio), cell in test.groupby(["method", "real_budget", "size_ratio"], sort=True):
+        by_metric = {row.metric: row for row in cell.itertuples()}
+        auc, acc = by_metric.get("roc_auc"), by_metric.get("accuracy")
+        mde = "" if auc is None or pd.isna(auc.mde) else f"{auc.mde:.4f}"
+        lines.append(f"| {method} | {budget} | {ratio:.3g}x | {_gain(auc)} | {_verdict(auc)} | {_gain(acc)} | "
+                     f"{_verdict(acc)} | {mde} | {'' if auc is None else auc.n_datasets} |")
+    return "\n".join(lines)
+
+
+def _gain(row) -> str:
+    if row is None:
+        return "n/a"
+    if pd.isna(row.ci_low):
+        return _signed(row.mean_diff)
+    return f"{_signed(row.mean_diff)} [{_signed(row.ci_low)}, {_signed(row.ci_high)}]"
+
+
+def _verdict(row) -> str:
+    return "" if row is None else str(row.verdict)
+
+
+def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis,
+                  links: dict[str, str]) -> str:
+    """The README; ``links``: output name (analysis.outputs) -> path relative to the README."""
+    budgets = ", ".join(str(b) for b in sorted(effects["real_budget"].unique()))
+    return "\n".join([
+        f"# {title}",
+        "",
+        f"**Question.** {QUESTION}",
+        "",
+        f"**Answer.** {' '.join(answer_sentences(effects, selection, analysis))}",
+        "",
+        f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
+        f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
+        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric. The margin "
+        f"+-{analysis.equivalence_margin:g} was fixed in the config before the run.",
+        "",
+        answer_table(effects),
+        "",
+        f"![Paired test ROC-AUC gain over plain fine-tuning, real budget x synthetic size]({links['plot_effect_heatmap']})",
+        "",
+        f"Appendix: [the full summary]({links['summary']}) (every cell on validation and test, the size choice "
+        f"against chance, figures, fidelity, measured cost, missing runs, definitions, the configuration); "
+        f"machine-readable: [effects.csv]({links['effects']}), "
+        f"[size_selection_chance.csv]({links['size_selection_chance']}), [runs_long.csv]({links['runs_long']}).",
+        "",
+    ])
+
+
+def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: bool = False) -> Path:
+    """Copy every aggregate output present under ``results`` to ``dest`` and write ``dest/README.md``.
+
+    The report is assembled in a temporary folder beside ``dest`` and moved into place whole, so a
+    failure leaves no partial report."""
+    results, dest = Path(results), Path(dest)
+    needed = ("effects", "size_selection_chance", "summary", "runs_long", "plot_effect_heatmap")
+    missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"[publish] {results}: the aggregate's outputs are missing: {', '.join(missing)}")
+    if dest.exists() and any(dest.iterdir()) and not replace:
+        raise FileExistsError(f"[publish] {dest} already holds a report; pass --replace to overwrite it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    try:
+        for output in OUTPUTS:
+            if (results / output.path).is_file():
+                (stage / output.path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(results / output.path, stage / output.path)
+        links = {o.name: o.path for o in OUTPUTS}
+        effects = pd.read_csv(stage / links["effects"])
+        selection = pd.read_csv(stage / links["size_selection_chance"])
+        (stage / "README.md").write_text(render_readme(title, effects, selection, analysis, links))
+        if dest.exists():
+            shutil.rmtree(dest)
+        stage.rename(dest)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+    return dest / "README.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a finished run's results folder (after the aggregate)")
+    parser.add_argument("dest", type=Path, help="the report's folder, e.g. docs/results/study-v3")
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--config", nargs="+", type=Path, required=True,
+                        help="the run's config files in merge order (the analysis block: margin, alpha, power)")
+    parser.add_argument("--replace", action="store_true", help="overwrite a report already at dest")
+    args = parser.parse_args(argv)
+    import yaml
+
+    merged: dict = {}
+    for path in args.config:
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    print(publish(args.results, args.dest, args.title, Analysis.from_config(merged), args.replace))
+
+
+if __name__ == "__main__":
+    main()

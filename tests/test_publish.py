@@ -1,0 +1,112 @@
+"""The published README: its sentences and table come from the effect tables (hand-made here, with
+the numbers the text must carry worked out by hand); publishing never overwrites a report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
+from causalmixft.analysis.outputs import OUTPUTS
+from causalmixft.analysis.publish import answer_sentences, answer_table, publish, render_readme
+
+ANALYSIS = Analysis(equivalence_margin=0.01)
+
+
+def cell(method, budget, size, ratio, metric, mean, low, high, mde, verdict, n=20, split="test"):
+    return dict(real_budget=budget, method=method, size=size, size_ratio=ratio, split=split, metric=metric,
+                n_datasets=n, mean_diff=mean, ci_low=low, ci_high=high, mde=mde, verdict=verdict)
+
+
+def effects_table() -> pd.DataFrame:
+    rows = [
+        # causalmixft: two cells per metric; one AUC cell better, one accuracy cell equivalent
+        cell("causalmixft", 32, 26, 1.0, "roc_auc", 0.0120, 0.0040, 0.0200, 0.0060, "better"),
+        cell("causalmixft", 128, 102, 1.0, "roc_auc", -0.0010, -0.0050, 0.0030, 0.0035, "equivalent within +-0.01"),
+        cell("causalmixft", 32, 26, 1.0, "accuracy", 0.0050, -0.0070, 0.0170, 0.0090, "inconclusive"),
+        cell("causalmixft", 128, 102, 1.0, "accuracy", -0.0020, -0.0080, 0.0040, 0.0050, "equivalent within +-0.01"),
+        # a cell with too few datasets counts nowhere in the sentences
+        cell("causalmixft", 512, 410, 1.0, "roc_auc", 0.5, np.nan, np.nan, np.nan, TOO_FEW, n=3),
+        # validation rows and size 0 are not the headline
+        cell("causalmixft", 32, 26, 1.0, "roc_auc", 0.9, 0.8, 1.0, 0.01, "better", split="val"),
+        cell("zeroshot", 32, 0, 0.0, "roc_auc", -0.02, -0.03, -0.01, 0.01, "worse"),
+        cell("causalmixft_synthval", 32, 26, 1.0, "roc_auc", 0.0030, -0.0010, 0.0070, 0.0050, "inconclusive"),
+        cell("causalmixft_synthval", 128, 102, 1.0, "roc_auc", -0.0080, -0.0120, -0.0040, 0.0040, "worse"),
+    ]
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+def selection_table() -> pd.DataFrame:
+    rows = [
+        dict(real_budget=32, method="causalmixft", metric="roc_auc", n_datasets=20, regret=0.0040, regret_random=0.0090,
+             regret_zero=0.0060, note=""),
+        dict(real_budget=128, method="causalmixft", metric="roc_auc", n_datasets=20, regret=0.0020, regret_random=0.0050,
+             regret_zero=0.0030, note=""),
+        dict(real_budget=512, method="causalmixft", metric="roc_auc", n_datasets=3, regret=0.9, regret_random=0.9,
+             regret_zero=0.9, note=TOO_FEW),
+    ]
+    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+def test_the_three_sentences_carry_the_ranges_counts_and_bounds_of_the_tested_cells():
+    first, second, third = answer_sentences(effects_table(), selection_table(), ANALYSIS)
+    # AUC gains -0.0010 and +0.0120, accuracy -0.0020 and +0.0050; 1 of 4 tests better, none worse
+    assert "test ROC-AUC by -0.0010 to +0.0120 and test accuracy by -0.0020 to +0.0050" in first
+    assert "over 20 datasets in each of 2 real-budget x synthetic-size cells" in first
+    assert "of the 4 tests 1 better and 0 worse after Holm correction" in first
+    # bounds: the lowest interval end and the highest, per metric; 2 of 4 equivalent; MDE 0.0035-0.0060
+    assert "beyond -0.0050 to +0.0200 ROC-AUC or -0.0080 to +0.0170 accuracy" in second
+    assert "2 of the 4 cells are equivalent to no effect within +-0.01" in second
+    assert "minimum detectable effect at 80% power is 0.0035 to 0.0060 ROC-AUC" in second
+    assert "by -0.0080 to +0.0030 (0 better, 1 worse of 2)" in third
+    assert "lost 0.0020 to 0.0040 test ROC-AUC" in third and "0.0050 to 0.0090 for a size drawn at random" in third
+    assert "0.0030 to 0.0060 for always n = 0" in third and "0.9" not in third
+
+
+def test_with_too_few_datasets_everywhere_the_answer_says_so_and_gives_no_interval():
+    few = effects_table().assign(verdict=TOO_FEW)
+    (only,) = answer_sentences(few, selection_table(), ANALYSIS)
+    assert TOO_FEW in only and "interval" in only and "[" not in only
+
+
+def test_the_table_puts_both_metrics_of_a_cell_side_by_side():
+    lines = answer_table(effects_table()).splitlines()
+    row = next(line for line in lines if line.startswith("| causalmixft | 32 |"))
+    assert row == ("| causalmixft | 32 | 1x | +0.0120 [+0.0040, +0.0200] | better | +0.0050 [-0.0070, +0.0170] | "
+                   "inconclusive | 0.0060 | 20 |")
+    assert not any(line.startswith("| zeroshot") for line in lines)  # size 0 has no synthetic rows
+
+
+def fake_results(root):
+    for output in OUTPUTS:
+        path = root / output.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    effects_table().to_csv(root / "tables" / "effects.csv", index=False)
+    selection_table().to_csv(root / "tables" / "size_selection_chance.csv", index=False)
+
+
+def test_publish_copies_the_outputs_writes_the_readme_and_never_overwrites(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "docs" / "study"
+    fake_results(results)
+    readme = publish(results, dest, "Study", ANALYSIS)
+    text = readme.read_text()
+    assert text.startswith("# Study\n\n**Question.**") and "](plots/effect_heatmap.png)" in text
+    assert text == render_readme("Study", effects_table(), selection_table(), ANALYSIS, {o.name: o.path for o in OUTPUTS})
+    assert all((dest / o.path).is_file() for o in OUTPUTS)
+    with pytest.raises(FileExistsError, match="already holds a report"):
+        publish(results, dest, "Study again", ANALYSIS)
+    assert readme.read_text() == text
+    publish(results, dest, "Study again", ANALYSIS, replace=True)
+    assert readme.read_text().startswith("# Study again")
+    assert [p.name for p in dest.parent.iterdir()] == ["study"]  # no staging folder left
+
+
+def test_publish_without_the_answer_tables_fails_and_writes_nothing(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "docs" / "study"
+    fake_results(results)
+    (results / "tables" / "effects.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="tables/effects.csv"):
+        publish(results, dest, "Study", ANALYSIS)
+    assert not dest.exists()
