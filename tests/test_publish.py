@@ -9,7 +9,7 @@ import pytest
 
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
-from causalmixft.analysis.publish import answer_sentences, answer_table, publish, render_readme
+from causalmixft.analysis.publish import answer_sentences, answer_table, publish, readme_of, render_readme
 
 ANALYSIS = Analysis(equivalence_margin=0.01)
 
@@ -95,6 +95,7 @@ def test_publish_copies_the_outputs_writes_the_readme_and_never_overwrites(tmp_p
     assert text.startswith("# Study\n\n**Question.**") and "](plots/effect_heatmap.png)" in text
     assert text == render_readme("Study", effects_table(), selection_table(), ANALYSIS, {o.name: o.path for o in OUTPUTS})
     assert all((dest / o.path).is_file() for o in OUTPUTS)
+    assert readme_of(dest) == text  # what the golden test rebuilds from the published tables
     with pytest.raises(FileExistsError, match="already holds a report"):
         publish(results, dest, "Study again", ANALYSIS)
     assert readme.read_text() == text

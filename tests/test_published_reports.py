@@ -340,3 +340,15 @@ def test_column_difference_reads_nan_as_equal_and_names_the_first_differing_row(
     assert column_difference(pd.Series([1.0, np.nan]), pd.Series([1.0, 0.0])) != ""
     assert column_difference(pd.Series(["a", None]), pd.Series(["a", None])) == ""
     assert column_difference(pd.Series([True, False]), pd.Series([True, True])) != ""
+
+
+PUBLISHED = sorted(path.parent for path in (ROOT / "docs" / "results").glob("*/publish.json"))
+
+
+@pytest.mark.parametrize("report", PUBLISHED, ids=lambda path: path.name)
+def test_a_published_readme_is_what_its_tables_give(report):
+    """A README written by analysis/publish.py is rebuilt from the committed tables: a hand edit of a
+    number, or a code change that moves one, fails here."""
+    from causalmixft.analysis.publish import readme_of
+
+    assert (report / "README.md").read_text() == readme_of(report)

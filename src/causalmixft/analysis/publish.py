@@ -13,6 +13,8 @@ its committed tables, so an edited number fails there.
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 import math
 import shutil
 import tempfile
@@ -22,6 +24,7 @@ import pandas as pd
 
 from causalmixft.analysis.effects import TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
+from causalmixft.io import write_json
 
 QUESTION = (
     "How does the amount of CausalMixFT synthetic data (rows drawn from a structural causal model fitted "
@@ -30,6 +33,7 @@ QUESTION = (
 )
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
 ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
+PUBLISHED = "publish.json"  # beside README.md: its title and the analysis settings
 
 
 def _signed(value: float) -> str:
@@ -172,6 +176,8 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
         effects = pd.read_csv(stage / links["effects"])
         selection = pd.read_csv(stage / links["size_selection_chance"])
         (stage / "README.md").write_text(render_readme(title, effects, selection, analysis, links))
+        # what the README was written from besides the tables: the golden test rewrites it from these
+        write_json(stage / PUBLISHED, {"title": title, "analysis": asdict(analysis)})
         if dest.exists():
             shutil.rmtree(dest)
         stage.rename(dest)
@@ -179,6 +185,15 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
         if stage.exists():
             shutil.rmtree(stage)
     return dest / "README.md"
+
+
+def readme_of(report: Path) -> str:
+    """The README a published report's tables and ``publish.json`` give (what the golden test compares)."""
+    report = Path(report)
+    settings = json.loads((report / PUBLISHED).read_text())
+    links = {o.name: o.path for o in OUTPUTS}
+    return render_readme(settings["title"], pd.read_csv(report / links["effects"]),
+                         pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links)
 
 
 def main(argv: list[str] | None = None) -> None:
