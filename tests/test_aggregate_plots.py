@@ -153,21 +153,27 @@ def test_scaling_fit_plot_draws_the_fit_its_band_and_the_measured_sizes(tmp_path
     assert [t.get_text() for t in ax.texts] == ["datasets: 5 per method"]
 
 
-def test_the_effect_heat_map_puts_each_budget_and_ratio_in_its_cell_and_stars_what_holm_rejects(tmp_path):
+def test_the_effect_heat_map_puts_each_budget_and_ratio_in_its_cell_boxes_intervals_off_zero_and_stars_holm(tmp_path):
+    # (128, 4x): interval off zero and significant after Holm; (128, 1x): interval off zero only;
+    # budget 32: too few datasets (no interval)
+    cells = {(128, 4): (0.02, 0.01, 0.03, "better"), (128, 1): (0.01, 0.002, 0.018, "inconclusive")}
     rows = []
     for budget, train in ((32, 26), (128, 102)):
         for ratio in (1, 4):
+            mean, low, high, verdict = cells.get((budget, ratio), (-0.004, float("nan"), float("nan"), "too few datasets"))
             rows.append({"real_budget": budget, "method": "causalmixft", "size": ratio * train, "size_ratio": float(ratio),
                          "split": "test", "metric": "roc_auc", "n_datasets": 5 if budget == 128 else 3,
-                         "mean_diff": 0.02 if (budget, ratio) == (128, 4) else -0.004,
-                         "p_holm": 0.01 if (budget, ratio) == (128, 4) else float("nan")})
+                         "mean_diff": mean, "ci_low": low, "ci_high": high, "verdict": verdict})
     rows.append({**rows[0], "method": "zeroshot", "size": 0, "size_ratio": 0.0})  # no size axis: not drawn
     figure = plots.plot_effect_heatmap(pd.DataFrame(rows), tmp_path / "heat.png")
     (ax,) = [a for a in figure.axes if a.get_title() == "causalmixft"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["32", "128"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1x", "4x"]
     texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
-    assert texts[(1, 1)].get_text() == "+0.020*" and texts[(0, 0)].get_text() == "-0.004"
+    assert texts[(1, 1)].get_text() == "+0.020*" and texts[(1, 0)].get_text() == "+0.010"
+    assert texts[(0, 0)].get_text() == "-0.004"
     assert texts[(0, 0)].get_color() == "grey" and texts[(1, 1)].get_color() == "black"  # 3 datasets: too few
+    boxed = sorted((round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches)
+    assert boxed == [(1, 0), (1, 1)]  # (row, column) of the cells whose interval excludes 0
     assert ax.images[0].get_array()[1, 1] == pytest.approx(0.02)
     assert not any(a.get_title() == "zeroshot" for a in figure.axes)

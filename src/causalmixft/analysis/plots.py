@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
+from causalmixft.analysis.effects import TOO_FEW
 from causalmixft.analysis.formatting import metric_label, metric_name, plural
 from causalmixft.analysis.stats import cd_cliques, spearman_or_nan
 from causalmixft.analysis.study import ALL, Study
@@ -392,8 +394,9 @@ def plot_scaling_fit(fit: pd.DataFrame, study: Study, path: str | Path) -> Figur
 
 def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "test", metric: str = "roc_auc") -> Figure:
     """One panel per method: the paired mean gain over plain fine-tuning (``effects.effects``) over
-    real budget (rows) x synthetic size as a multiple of the real train rows (columns); a cell
-    whose Holm-adjusted test rejects 0 is outlined and starred, a 'too few datasets' cell greyed."""
+    real budget (rows) x synthetic size as a multiple of the real train rows (columns); a cell whose
+    interval excludes 0 is outlined, one whose Holm-adjusted test also rejects 0 starred, a
+    'too few datasets' cell (no interval) greyed."""
     # methods with synthetic rows only: a size-0 method (zeroshot) has no size axis to draw
     frame = effects[(effects["split"] == split) & (effects["metric"] == metric) & (effects["size"] > 0)]
     methods = sorted(frame["method"].unique())
@@ -415,9 +418,13 @@ def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "t
         image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         for row in own.itertuples():
             i, j = budgets.index(row.real_budget), ratios.index(round(row.size_ratio, 3))
-            significant = isinstance(row.p_holm, float) and row.p_holm < 0.05
+            significant = str(row.verdict) in ("better", "worse")  # Holm-adjusted p below the config's alpha
+            excludes_zero = bool(row.ci_low > 0 or row.ci_high < 0)  # False for NaN (too few datasets)
+            if excludes_zero:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
             text = "n/a" if not np.isfinite(row.mean_diff) else f"{row.mean_diff:+.3f}" + ("*" if significant else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if row.n_datasets >= 5 else "grey")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="grey" if str(row.verdict) == TOO_FEW else "black")
         ax.set_xticks(range(len(ratios)), [f"{r:.2g}x" for r in ratios])
         ax.set_yticks(range(len(budgets)), [str(b) for b in budgets])
         ax.set_xlabel("synthetic rows / real train rows")
@@ -425,6 +432,7 @@ def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "t
         ax.set_title(method, fontsize=9)
     if methods:
         figure.colorbar(image, ax=list(axes), label=f"{metric_name(split, metric)} gain vs finetune")
-    figure.suptitle(f"Paired {metric_name(split, metric)} gain over plain fine-tuning (* Holm p < 0.05)", fontsize=9)
+    figure.suptitle(f"Paired {metric_name(split, metric)} gain over plain fine-tuning (box: the interval excludes 0;"
+                    f" *: significant after Holm)", fontsize=9)
     save(figure, path)
     return figure
