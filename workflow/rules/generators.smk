@@ -11,6 +11,17 @@ SAMPLE = layout.SAMPLE
 
 
 stage_targets("generators", WF.sample_targets)
+# Each fit's report.json (the fit's costs; causalmixft's SCM report) as a target: one deleted by
+# hand is rebuilt by a plain rerun, as the DAG's reports are (causal.smk).
+stage_targets(
+    "generator_reports",
+    lambda: sorted(
+        {
+            f"{layout.fill(GENERATOR_FIT, generator=s.generator, dataset=s.dataset, fold=s.fold, budget=s.budget)}/report.json"
+            for s in WF.grid.samples(WF.generators)
+        }
+    ),
+)
 
 
 rule fit_generator:
