@@ -138,8 +138,8 @@ def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, an
         "",
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
-        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric. The margin "
-        f"+-{analysis.equivalence_margin:g} was fixed in the config before the run.",
+        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric. The equivalence "
+        f"margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`.",
         "",
         answer_table(effects),
         "",
