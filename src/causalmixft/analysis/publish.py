@@ -172,12 +172,9 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
             if (results / output.path).is_file():
                 (stage / output.path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(results / output.path, stage / output.path)
-        links = {o.name: o.path for o in OUTPUTS}
-        effects = pd.read_csv(stage / links["effects"])
-        selection = pd.read_csv(stage / links["size_selection_chance"])
-        (stage / "README.md").write_text(render_readme(title, effects, selection, analysis, links))
-        # what the README was written from besides the tables: the golden test rewrites it from these
+        # what the README is written from besides the tables: the golden test rewrites it from these
         write_json(stage / PUBLISHED, {"title": title, "analysis": asdict(analysis)})
+        (stage / "README.md").write_text(readme_of(stage))
         if dest.exists():
             shutil.rmtree(dest)
         stage.rename(dest)
