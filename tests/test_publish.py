@@ -9,7 +9,7 @@ import pytest
 
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
-from causalmixft.analysis.publish import answer_sentences, answer_table, publish, readme_of, render_readme
+from causalmixft.analysis.publish import answer_sentences, answer_table, merged_config, publish, readme_of, render_readme
 
 ANALYSIS = Analysis(equivalence_margin=0.01)
 
@@ -111,3 +111,32 @@ def test_publish_without_the_answer_tables_fails_and_writes_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="tables/effects.csv"):
         publish(results, dest, "Study", ANALYSIS)
     assert not dest.exists()
+
+
+def test_run_notes_are_published_beside_the_readme_and_linked_from_it(tmp_path):
+    results, dest, notes = tmp_path / "results", tmp_path / "docs" / "study", tmp_path / "how.md"
+    fake_results(results)
+    notes.write_text("# How it ran\nparts 1-5\n")
+    text = publish(results, dest, "Study", ANALYSIS, run_notes=notes).read_text()
+    assert (dest / "RUN.md").read_text() == "# How it ran\nparts 1-5\n"
+    assert text.endswith("How the run was made (code commits, command, parts, machine): [RUN.md](RUN.md).\n")
+    assert readme_of(dest) == text
+    without = publish(results, tmp_path / "other", "Study", ANALYSIS).read_text()
+    assert "RUN.md" not in without and not (tmp_path / "other" / "RUN.md").exists()
+
+
+def test_missing_run_notes_fail_before_anything_is_written(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "docs" / "study"
+    fake_results(results)
+    with pytest.raises(FileNotFoundError, match="run notes .*absent.md"):
+        publish(results, dest, "Study", ANALYSIS, run_notes=tmp_path / "absent.md")
+    assert not dest.parent.exists()  # checked before the staging folder is made
+
+
+def test_the_analysis_settings_are_merged_block_by_block_over_the_default_config(tmp_path):
+    base, study = tmp_path / "config.yaml", tmp_path / "study.yaml"
+    base.write_text("analysis: {equivalence_margin: 0.02, alpha: 0.05}\nprotocol: {seeds: 2}\n")
+    study.write_text("analysis: {alpha: 0.01}\n")
+    merged = merged_config([base, study])
+    assert merged == {"analysis": {"equivalence_margin": 0.02, "alpha": 0.01}, "protocol": {"seeds": 2}}
+    assert Analysis.from_config(merged).equivalence_margin == 0.02

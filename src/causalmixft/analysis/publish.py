@@ -3,7 +3,7 @@ README a researcher reads in one minute (the question, the answer in three sente
 bounds, one table, the heat map), every number read from the tables, none typed by hand.
 
     python -m causalmixft.analysis.publish results docs/results/study-v3 --title "Study v3" \
-        --config config.yaml config/study.yaml
+        --config config.yaml config/study.yaml [--run-notes how-it-ran.md]
 
 refuses a destination that already holds files (a published report is never overwritten;
 ``--replace`` says it should be). ``tests/test_published_reports.py`` rebuilds every README from
@@ -33,7 +33,8 @@ QUESTION = (
 )
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
 ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
-PUBLISHED = "publish.json"  # beside README.md: its title and the analysis settings
+PUBLISHED = "publish.json"  # beside README.md: its title, the analysis settings, whether RUN.md is there
+RUN_NOTES = "RUN.md"  # how the run was made (commits, command, parts, machine), written by whoever ran it
 
 
 def _signed(value: float) -> str:
@@ -126,8 +127,9 @@ def _verdict(row) -> str:
 
 
 def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis,
-                  links: dict[str, str]) -> str:
-    """The README; ``links``: output name (analysis.outputs) -> path relative to the README."""
+                  links: dict[str, str], run_notes: str | None = None) -> str:
+    """The README; ``links``: output name (analysis.outputs) -> path relative to the README;
+    ``run_notes``: the path of the notes on how the run was made, linked at the end where given."""
     budgets = ", ".join(str(b) for b in sorted(effects["real_budget"].unique()))
     return "\n".join([
         f"# {title}",
@@ -150,15 +152,21 @@ def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, an
         f"machine-readable: [effects.csv]({links['effects']}), "
         f"[size_selection_chance.csv]({links['size_selection_chance']}), [runs_long.csv]({links['runs_long']}).",
         "",
+        *([f"How the run was made (code commits, command, parts, machine): [{run_notes}]({run_notes}).", ""]
+          if run_notes else []),
     ])
 
 
-def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: bool = False) -> Path:
-    """Copy every aggregate output present under ``results`` to ``dest`` and write ``dest/README.md``.
+def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: bool = False,
+            run_notes: Path | None = None) -> Path:
+    """Copy every aggregate output present under ``results`` to ``dest`` and write ``dest/README.md``;
+    ``run_notes`` (a Markdown file on how the run was made) becomes ``dest/RUN.md``, linked from it.
 
     The report is assembled in a temporary folder beside ``dest`` and moved into place whole, so a
     failure leaves no partial report."""
     results, dest = Path(results), Path(dest)
+    if run_notes is not None and not Path(run_notes).is_file():
+        raise FileNotFoundError(f"[publish] the run notes {run_notes} are not a file")
     needed = ("effects", "size_selection_chance", "summary", "runs_long", "plot_effect_heatmap")
     missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
     if missing:
@@ -172,8 +180,11 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
             if (results / output.path).is_file():
                 (stage / output.path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(results / output.path, stage / output.path)
+        if run_notes is not None:
+            shutil.copyfile(run_notes, stage / RUN_NOTES)
         # what the README is written from besides the tables: the golden test rewrites it from these
-        write_json(stage / PUBLISHED, {"title": title, "analysis": asdict(analysis)})
+        write_json(stage / PUBLISHED, {"title": title, "analysis": asdict(analysis),
+                                       "run_notes": RUN_NOTES if run_notes is not None else None})
         (stage / "README.md").write_text(readme_of(stage))
         if dest.exists():
             shutil.rmtree(dest)
@@ -190,7 +201,25 @@ def readme_of(report: Path) -> str:
     settings = json.loads((report / PUBLISHED).read_text())
     links = {o.name: o.path for o in OUTPUTS}
     return render_readme(settings["title"], pd.read_csv(report / links["effects"]),
-                         pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links)
+                         pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links,
+                         settings.get("run_notes"))
+
+
+def merged_config(paths: list[Path]) -> dict:
+    """The config files merged key by key in order, nested blocks included (as Snakemake merges
+    ``--configfile`` over the workflow's ``configfile``)."""
+
+    def merge(base: dict, update: dict) -> dict:
+        for key, value in update.items():
+            base[key] = merge(dict(base[key]), value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        return base
+
+    import yaml
+
+    merged: dict = {}
+    for path in paths:
+        merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,13 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", nargs="+", type=Path, required=True,
                         help="the run's config files in merge order (the analysis block: margin, alpha, power)")
     parser.add_argument("--replace", action="store_true", help="overwrite a report already at dest")
+    parser.add_argument("--run-notes", type=Path, help=f"Markdown on how the run was made, published as {RUN_NOTES}")
     args = parser.parse_args(argv)
-    import yaml
-
-    merged: dict = {}
-    for path in args.config:
-        merged.update(yaml.safe_load(path.read_text()) or {})
-    print(publish(args.results, args.dest, args.title, Analysis.from_config(merged), args.replace))
+    analysis = Analysis.from_config(merged_config(args.config))
+    print(publish(args.results, args.dest, args.title, analysis, args.replace, args.run_notes))
 
 
 if __name__ == "__main__":
