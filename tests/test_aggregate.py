@@ -406,7 +406,7 @@ def test_dataset_groups_restrict_every_headline_table(tmp_path):
 
 
 def fidelity_report(two_sample, tstr, marginal):
-    """A report shaped like causal/fidelity.py's: nested, with per-feature and per-class detail."""
+    """A report shaped like generators/fidelity.py's: nested, with per-feature and per-class detail."""
     return {
         "rows": {"real_train": 204, "synthetic": 64, "real_val": 52},
         "two_sample_auc": two_sample,

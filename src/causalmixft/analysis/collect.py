@@ -37,7 +37,7 @@ RUN_FIELDS = (
 REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
 MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "real_budget", "size", "path", "reason"]
 FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/real{budget}/n{size}.fidelity.json
-# Summary values of a fidelity report (causal/fidelity.py writes the dotted ones, nested), in the
+# Summary values of a fidelity report (generators/fidelity.py writes the dotted ones, nested), in the
 # order tables show them; flat spellings of the same values are accepted too. Others follow.
 FIDELITY_KEYS = (
     "two_sample_auc",
