@@ -16,7 +16,7 @@ import pytest
 from causalmixft.analysis import stats
 from causalmixft.analysis.aggregate import build_tables, replicate_spread
 from causalmixft.analysis.collect import MISSING_COLUMNS, Runs
-from causalmixft.analysis.curves import RUN_COLUMNS, gap_regret_runs, gap_regret_summary
+from causalmixft.analysis.curves import RUN_COLUMNS, early_stopping_summary, gap_regret_runs, gap_regret_summary
 from causalmixft.analysis.selection import choices_per_dataset, size_choices
 from causalmixft.analysis.study import Study, dataset_means, fold_scores, spread
 
@@ -124,6 +124,30 @@ def test_gap_counts_finite_pairs_only_and_a_loss_curve_takes_its_lowest_test_poi
     assert (row["n_points"], row["best_step"], row["selected_step"]) == (4, 10, 40)
     assert row["gap"] == pytest.approx(0.0, abs=1e-12)
     assert row["regret"] == pytest.approx(0.2)
+
+
+def test_early_stopping_share_at_step_0_is_averaged_replicates_folds_datasets_beside_its_chance():
+    # finetune on A: fold 0 has replicates selecting steps 0, 0, 20 of 4-point curves (share 2/3),
+    # fold 1 one replicate at step 0 of a 2-point curve (share 1) -> A: (2/3 + 1) / 2 = 5/6;
+    # chance 1/4 (fold 0) and 1/2 (fold 1) -> 3/8. On B one replicate at step 10 of 5 points ->
+    # share 0, chance 1/5. Over datasets: 5/12 and (3/8 + 1/5) / 2 = 23/80; a flat mean over the
+    # 5 replicates would give 3/5. Zero-shot (a one-point curve) is left out; median selected
+    # step of (0 0 20 0 10) is 0; median evaluations of (4 4 4 2 5) is 4.
+    four, two, five = ([point(roc_auc=0.5)] * n for n in (4, 2, 5))
+    records = [
+        record("finetune", "A", 0, 0, [replicate(0, four, 0), replicate(1, four, 0), replicate(2, four, 2)]),
+        record("finetune", "A", 1, 0, [replicate(0, two, 0)]),
+        record("finetune", "B", 0, 0, [replicate(0, five, 1)]),
+        record("zeroshot", "A", 0, 0, [replicate(0, [point(roc_auc=0.5)], 0)]),
+    ]
+    expected = [(r["method"], r["dataset"], r["fold"], r["size"]) for r in records]
+    summary = early_stopping_summary(records, study(expected))
+    assert set(summary["method"]) == {"finetune"}
+    row = only(summary, method="finetune", size="all")
+    assert row["step0_share"] == pytest.approx(5 / 12)
+    assert row["step0_chance"] == pytest.approx(23 / 80)
+    assert (row["n_datasets"], row["n_replicates"]) == (2, 5)
+    assert (row["selected_step_median"], row["evaluations_median"]) == (0.0, 4.0)
 
 
 # --- size selection with unequal replicates per fold ---------------------------------------

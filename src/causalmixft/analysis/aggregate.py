@@ -13,7 +13,7 @@ import pandas as pd
 from causalmixft.errors import StageError
 from causalmixft.analysis import stats
 from causalmixft.analysis.collect import Runs, runs_long
-from causalmixft.analysis.curves import gap_regret_runs, gap_regret_summary
+from causalmixft.analysis.curves import early_stopping_summary, gap_regret_runs, gap_regret_summary
 from causalmixft.analysis.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
 from causalmixft.analysis.selection import choices_per_dataset, size_choices
 from causalmixft.analysis.study import (
@@ -300,6 +300,7 @@ def build_tables(
         "size_choices": choices,
         "gap_regret": gap_regret_summary(gap_runs, study),
         "gap_regret_runs": gap_runs,
+        "early_stopping": early_stopping_summary(runs.records, study),
         "scaling": scaling_summary(scaling_datasets, study),
         "scaling_per_dataset": scaling_datasets,
         "trend": trend_tests(scaling_datasets, study),

@@ -104,3 +104,50 @@ def _dataset_means(cell: pd.DataFrame, column: str) -> np.ndarray:
     """Per dataset: mean over replicates within each (fold, size), then over folds and sizes."""
     per_fold = cell.groupby(["dataset", "size", "fold"], sort=True)[column].mean()
     return per_fold.groupby(level="dataset").mean().to_numpy(float)
+
+
+STOP_COLUMNS = (
+    "group method size n_datasets n_replicates step0_share step0_chance selected_step_median evaluations_median"
+).split()
+
+
+def early_stopping_runs(records: list[dict]) -> pd.DataFrame:
+    """Per run x replicate of a method that trains: the validation-selected step and how many
+    evaluation points its curve had (a run without a curve, zero-shot, has one point and is left out)."""
+    rows = []
+    for record, replicate in replicates_of(records):
+        n_evaluations = len(replicate.get("curve") or [])
+        if n_evaluations <= 1:
+            continue
+        row = {key: record[key] for key in ("method", "dataset", "fold", "size")}
+        row |= {"replicate": replicate.get("replicate", 0), "n_evaluations": n_evaluations,
+                "selected_step": replicate["selected"].get("step", replicate.get("selected_step"))}
+        rows.append(row)
+    return pd.DataFrame(rows, columns="method dataset fold size replicate n_evaluations selected_step".split())
+
+
+def early_stopping_summary(records: list[dict], study: Study) -> pd.DataFrame:
+    """Per group x method, pooled over sizes (size "all") and per size: the share of replicates whose
+    validation-selected step is 0 (the starting weights kept: fine-tuning changed nothing), averaged
+    replicates -> folds (-> sizes) -> datasets, beside its chance reference, the same average of
+    1 / the curve's evaluation points (the share a step drawn at random among them would give)."""
+    runs = early_stopping_runs(records)
+    runs = runs.assign(step0=(runs["selected_step"] == 0).astype(float), chance=1.0 / runs["n_evaluations"])
+    rows = []
+    for group, datasets in study.groups.items():
+        members = runs[runs["dataset"].isin(datasets)]
+        for method in study.methods:
+            of_method = members[members["method"] == method]
+            sizes = sorted(of_method["size"].unique().tolist())
+            for size in [ALL] + (sizes if len(sizes) > 1 else []):
+                cell = of_method if size == ALL else of_method[of_method["size"] == size]
+                if cell.empty:
+                    continue
+                rows.append({
+                    "group": group, "method": method, "size": size, "n_datasets": cell["dataset"].nunique(),
+                    "n_replicates": len(cell), "step0_share": _dataset_means(cell, "step0").mean(),
+                    "step0_chance": _dataset_means(cell, "chance").mean(),
+                    "selected_step_median": float(cell["selected_step"].median()),
+                    "evaluations_median": float(cell["n_evaluations"].median()),
+                })
+    return pd.DataFrame(rows, columns=STOP_COLUMNS)

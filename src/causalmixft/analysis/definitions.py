@@ -119,6 +119,11 @@ METRIC_DEFINITIONS = """\
   averaged), median and total wall seconds (`s`), total and median CPU seconds (`cpu_time`) and the
   largest `max_rss` (MiB, as Snakemake reports it), over every real budget of the grid. The aggregate
   rule's own benchmark is not included: it is written after the rule finishes.
+- **Where early stopping ended**: per method and size, the share of fine-tuning replicates whose
+  validation-selected step is 0 (the starting weights kept, so fine-tuning changed nothing), averaged
+  replicates -> folds (-> sizes) -> datasets; its chance reference is the same average of 1 / the
+  curve's evaluation points (a step drawn at random among them). With few validation rows, ties at the
+  first point keep step 0 (the first best point wins).
 - **Missing runs**: every expected (method, dataset, fold, size) whose `metrics.json` is absent is
   listed in `missing.csv` and in this report. It contributes no value to any table; the
   `n_datasets` and `n_folds` columns show how many values each cell rests on.

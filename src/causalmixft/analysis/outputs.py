@@ -139,6 +139,11 @@ OUTPUTS: tuple[Output, ...] = (
         "Validation-test correlation gap (1 - Spearman correlation of a run's validation and test curves) and "
         "early-stopping regret (best test score on the curve - test score at the validation-selected step), medians "
         "over runs per method, pooled over sizes (size ``all``) and per size."),
+    Output("early_stopping", "tables/early_stopping.csv", "Tables",
+        "Where early stopping ended: per method (pooled over sizes, size ``all``, and per size) the share of "
+        "fine-tuning replicates whose validation-selected step is 0, i.e. that kept the starting weights, averaged "
+        "replicates -> folds -> datasets, beside its chance reference (a step drawn at random among the curve's "
+        "evaluation points), with the median selected step and the median number of evaluation points."),
     Output("fidelity", "tables/fidelity.csv", "Tables",
         "Fidelity of the synthetic rows per generator and size: median across datasets of the fold-mean value of "
         "every key of the fidelity reports (e.g. two-sample ROC-AUC, 0.5 = indistinguishable)."),

@@ -19,7 +19,7 @@ from causalmixft.analysis.collect import FIDELITY_KEYS
 from causalmixft.analysis.definitions import METRIC_DEFINITIONS
 from causalmixft.analysis.formatting import md_table, number
 from causalmixft.analysis.outputs import PLOTS, TABLES
-from causalmixft.analysis.study import Study
+from causalmixft.analysis.study import ALL, Study
 
 MAX_LISTED_ROWS = 40  # longer tables stay in their CSV files
 HEADLINE = ("roc_auc", "accuracy")  # the metrics the answer shows; the others stay in effects.csv
@@ -93,6 +93,26 @@ def fidelity_section(fidelity: pd.DataFrame) -> str:
     return "Median across datasets (datasets) of the fold-mean value.\n\n" + md_table(wide.fillna("").astype(str))
 
 
+def early_stopping_section(stops: pd.DataFrame) -> str:
+    """Per real budget x method x size (all datasets): how often fine-tuning kept the starting weights."""
+    cells = stops[stops["group"] == ALL] if not stops.empty else stops
+    if cells.empty:
+        return "No fine-tuning curves were given."
+    table = pd.DataFrame({
+        "real rows": cells["real_budget"].astype(str),
+        "method": cells["method"],
+        "size": cells["size"].astype(str),
+        "selected step 0 (chance)": [f"{share:.0%} ({chance:.0%})" for share, chance in
+                                     zip(cells["step0_share"], cells["step0_chance"])],
+        "median selected step": cells["selected_step_median"].map(lambda v: number(v, 0)),
+        "median evaluations": cells["evaluations_median"].map(lambda v: number(v, 0)),
+        "datasets": cells["n_datasets"].astype(str),
+    })
+    return ("Share of fine-tuning replicates whose validation-selected step is 0 (the starting weights kept), "
+            "averaged replicates -> folds -> datasets; in brackets the share a step drawn at random among the "
+            "curve's evaluation points would give.\n\n" + md_table(table))
+
+
 def cost_section(cost: pd.DataFrame) -> str:
     if cost.empty:
         return "No benchmark files were found."
@@ -150,6 +170,10 @@ def render_summary(
         "## Figures",
         "",
         *[f"![{name.removeprefix('plot_')}]({link(name)})\n" for name in PLOTS if name != "plot_effect_heatmap"],
+        "## Where early stopping ended",
+        "",
+        early_stopping_section(tables["early_stopping"]),
+        "",
         "## Fidelity of the synthetic rows",
         "",
         fidelity_section(tables["fidelity"]),
