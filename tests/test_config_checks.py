@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from causalmixft.config_checks import config_problems, non_finite_numbers, repeated_keys
+from causalmixft.analysis.effects import Analysis
+from causalmixft.config_checks import config_problems, merged_config, non_finite_numbers, repeated_keys
 
 
 def test_a_key_given_twice_is_found_with_its_line(tmp_path):
@@ -30,3 +31,12 @@ def test_nan_and_infinity_are_found_by_key():
         "config: scm.alphas.1 (inf): not a finite number",
     ]
     assert non_finite_numbers({"a": 1.5, "b": [1, "x", None]}) == []
+
+
+def test_the_analysis_settings_are_merged_block_by_block_over_the_default_config(tmp_path):
+    base, study = tmp_path / "config.yaml", tmp_path / "study.yaml"
+    base.write_text("analysis: {equivalence_margin: 0.02, alpha: 0.05}\nprotocol: {seeds: 2}\n")
+    study.write_text("analysis: {alpha: 0.01}\n")
+    merged = merged_config([base, study])
+    assert merged == {"analysis": {"equivalence_margin": 0.02, "alpha": 0.01}, "protocol": {"seeds": 2}}
+    assert Analysis.from_config(merged).equivalence_margin == 0.02

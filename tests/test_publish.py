@@ -9,7 +9,7 @@ import pytest
 
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
-from causalmixft.analysis.publish import answer_sentences, answer_table, merged_config, publish, readme_of, render_readme
+from causalmixft.analysis.publish import answer_sentences, answer_table, publish, readme_of, render_readme
 
 ANALYSIS = Analysis(equivalence_margin=0.01)
 
@@ -132,11 +132,3 @@ def test_missing_run_notes_fail_before_anything_is_written(tmp_path):
         publish(results, dest, "Study", ANALYSIS, run_notes=tmp_path / "absent.md")
     assert not dest.parent.exists()  # checked before the staging folder is made
 
-
-def test_the_analysis_settings_are_merged_block_by_block_over_the_default_config(tmp_path):
-    base, study = tmp_path / "config.yaml", tmp_path / "study.yaml"
-    base.write_text("analysis: {equivalence_margin: 0.02, alpha: 0.05}\nprotocol: {seeds: 2}\n")
-    study.write_text("analysis: {alpha: 0.01}\n")
-    merged = merged_config([base, study])
-    assert merged == {"analysis": {"equivalence_margin": 0.02, "alpha": 0.01}, "protocol": {"seeds": 2}}
-    assert Analysis.from_config(merged).equivalence_margin == 0.02

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -68,3 +68,20 @@ def config_problems(config: Any, files: Iterable[str | os.PathLike]) -> list[str
             problems.append(f"{os.fspath(path)}: keys given twice (the last would win unsaid): {', '.join(repeated)}")
     problems += [f"config: {key}: not a finite number" for key in non_finite_numbers(config)]
     return problems
+
+
+def merged_config(paths: Iterable[str | os.PathLike]) -> dict:
+    """Config files merged key by key in order, nested blocks included, as Snakemake merges each
+    ``--configfile`` over the workflow's ``configfile: config.yaml``."""
+
+    def merge(base: dict, update: Mapping) -> dict:
+        for key, value in update.items():
+            nested = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
+            base[key] = merge(dict(base[key]), value) if nested else value
+        return base
+
+    merged: dict = {}
+    for path in paths:
+        with open(path) as handle:
+            merge(merged, yaml.safe_load(handle) or {})
+    return merged

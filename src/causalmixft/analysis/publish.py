@@ -25,6 +25,7 @@ import pandas as pd
 from causalmixft.analysis.effects import TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
 from causalmixft.io import write_json
+from causalmixft.config_checks import merged_config
 
 QUESTION = (
     "How does the amount of CausalMixFT synthetic data (rows drawn from a structural causal model fitted "
@@ -203,23 +204,6 @@ def readme_of(report: Path) -> str:
     return render_readme(settings["title"], pd.read_csv(report / links["effects"]),
                          pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links,
                          settings.get("run_notes"))
-
-
-def merged_config(paths: list[Path]) -> dict:
-    """The config files merged key by key in order, nested blocks included (as Snakemake merges
-    ``--configfile`` over the workflow's ``configfile``)."""
-
-    def merge(base: dict, update: dict) -> dict:
-        for key, value in update.items():
-            base[key] = merge(dict(base[key]), value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-        return base
-
-    import yaml
-
-    merged: dict = {}
-    for path in paths:
-        merge(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return merged
 
 
 def main(argv: list[str] | None = None) -> None:
