@@ -36,6 +36,16 @@ study study-pilot: $(STAMP)
 study-dry-run: $(STAMP)
 	$(SNAKEMAKE) --configfile $(STUDY_CONFIGS) --dry-run
 
+# One part of the study that keeps every core busy: WORKERS one-core Snakemakes side by side, each on
+# one dataset's runs at a time, for at most HOURS (src/causalmixft/study_parts.py says why). Then
+# `make study` writes what remains (the aggregate).
+WORKERS ?= 2
+HOURS ?= 2.5
+.PHONY: study-part
+study-part: $(STAMP)
+	$(BIN)/python -m causalmixft.study_parts --configfile $(STUDY_CONFIGS) --workers $(WORKERS) --hours $(HOURS) \
+		-- $(STUDY_ARGS)
+
 # A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
 # overwrite a published report: add PUBLISH_ARGS=--replace to mean it).
 STUDY_NAME ?= study-v3
