@@ -28,9 +28,13 @@ baselines: $(STAMP)
 # behind docs/results/study-pilot/.
 STUDY_CONFIGS := config/study.yaml
 study-pilot: STUDY_CONFIGS += config/study-pilot.yaml
+# Hours of long jobs with many ready: Snakemake's scheduler re-runs its loop once per finished job per
+# rate-limit timespan (1 s by default); 10 s cuts its own CPU (bench/bench_scheduler.py). Not in the
+# default profile: a run may wait up to one timespan at its end, which short runs and the tests feel.
+STUDY_SCHEDULING := --max-jobs-per-timespan 1000/10s
 .PHONY: study study-pilot study-dry-run
 study study-pilot: $(STAMP)
-	$(SNAKEMAKE) --cores $(CORES) --configfile $(STUDY_CONFIGS) --keep-going $(STUDY_ARGS) \
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(STUDY_CONFIGS) --keep-going $(STUDY_SCHEDULING) $(STUDY_ARGS) \
 		|| { $(SNAKEMAKE) aggregate --cores $(CORES) --configfile $(STUDY_CONFIGS); exit 1; }
 
 study-dry-run: $(STAMP)
@@ -44,7 +48,7 @@ HOURS ?= 2.5
 .PHONY: study-part
 study-part: $(STAMP)
 	$(BIN)/python -m causalmixft.study_parts --configfile $(STUDY_CONFIGS) --workers $(WORKERS) --hours $(HOURS) \
-		-- $(STUDY_ARGS)
+		-- $(STUDY_SCHEDULING) $(STUDY_ARGS)
 
 # A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
 # overwrite a published report: add PUBLISH_ARGS=--replace to mean it).

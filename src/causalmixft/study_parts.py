@@ -4,9 +4,11 @@ side, each on one dataset's runs at a time, until the grid's runs exist or the p
     python -m causalmixft.study_parts --configfile config/study.yaml --workers 2 --hours 2.5
 
 Why: Snakemake's own process took 30-60 % of one of the two cores of the machine that ran the
-3,237-job study as one DAG; each of two one-dataset Snakemakes (~70-150 jobs) took 10-18 %, so
-together they leave the jobs somewhat more of the machine; a part also ends with whole datasets
-done rather than a scatter of cells, and starts no dataset when its time is nearly up. Datasets
+3,237-job study as one DAG: its scheduler loop runs about once per finished job per second while
+ready jobs wait (bench/bench_scheduler.py), so the cost grows through a long run. A one-dataset
+Snakemake (~70-150 jobs) starts afresh every dataset (10-21 % of a core at the default rate limit,
+~5 % with ``make study-part``'s ``--max-jobs-per-timespan 1000/10s``); a part also ends with whole
+datasets done rather than a scatter of cells, and starts no dataset when its time is nearly up. Datasets
 share no job (each has its own prepare, splits, DAGs, generators, samples and runs), so two workers
 never write the same file and Snakemake's locks let them run in one folder. A part ends by SIGINT at its deadline, which Snakemake answers by stopping its jobs
 (an interrupted job is redone on the next run). What a part leaves is what the next part or
