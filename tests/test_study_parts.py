@@ -4,6 +4,7 @@ once, and a part that ends at its deadline (SIGINT, then kill) without starting 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import pytest
@@ -79,3 +80,14 @@ def test_each_worker_runs_make_studys_snakemake_on_one_core_with_the_datasets_ta
                                "config/study.yaml", "--cores", "1", "--keep-going", "--dry-run", "--",
                                "results/runs/x/a/1.json", "results/runs/x/a/2.json"]
     assert "--configfile" not in snakemake_command([], targets, [])("a")  # the default config alone
+
+
+def test_a_stop_interrupts_the_running_datasets_and_starts_no_other(tmp_path):
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()  # what Ctrl-C does in run_workers' main thread
+    start = time.monotonic()
+    command = lambda dataset: python("import time; time.sleep(60)")  # noqa: E731
+    parts = run_workers(["a", "b", "c", "d"], 2, start + 600, command, logs=tmp_path, min_left_s=0, grace_s=20,
+                        stop=stop)
+    assert sorted((p.dataset, p.interrupted) for p in parts) == [("a", True), ("b", True)]
+    assert time.monotonic() - start < 15

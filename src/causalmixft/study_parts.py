@@ -41,6 +41,7 @@ SCHEMA = "workflow/schemas/config.schema.yaml"
 LOGS = Path(layout.LOGS) / "study_parts"
 MIN_LEFT_S = 120.0  # no dataset is started with less time left: its DAG alone takes ~10-20 s
 STOP_GRACE_S = 120.0  # after SIGINT, time for Snakemake to stop its jobs before it is killed
+POLL_S = 1.0  # how often a worker looks at the deadline and at Ctrl-C while its Snakemake runs
 
 
 def load_config(configfiles: Sequence[str | os.PathLike]) -> WorkflowConfig:
@@ -94,26 +95,36 @@ def run_workers(
     logs: Path = LOGS,
     min_left_s: float = MIN_LEFT_S,
     grace_s: float = STOP_GRACE_S,
+    stop: threading.Event | None = None,
 ) -> list[Part]:
     """Run ``command(dataset)`` for each dataset of ``queue``, ``workers`` at a time, until the queue
-    is empty or ``deadline`` (``time.monotonic()`` seconds) is near; a command still running at the
-    deadline gets SIGINT, and is killed ``grace_s`` later if it has not stopped."""
+    is empty, ``deadline`` (``time.monotonic()`` seconds) is near or ``stop`` is set (Ctrl-C sets it);
+    a command still running then gets SIGINT, and is killed ``grace_s`` later if it has not stopped."""
     logs.mkdir(parents=True, exist_ok=True)
     pending, lock, parts = list(queue), threading.Lock(), []
+    stop = stop or threading.Event()
+
+    def ended(process: subprocess.Popen) -> bool:
+        """Wait for ``process`` until the deadline or ``stop``; True when it ended by itself."""
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                process.wait(timeout=min(POLL_S, max(deadline - time.monotonic(), 0)))
+                return True
+            except subprocess.TimeoutExpired:
+                continue
+        return process.poll() is not None
 
     def work(worker: int) -> None:
         while True:
             with lock:
-                if not pending or deadline - time.monotonic() < min_left_s:
+                if not pending or stop.is_set() or deadline - time.monotonic() < min_left_s:
                     return
                 part = Part(worker, pending.pop(0), _now())
             with open(logs / f"{part.dataset}.log", "a") as log:
                 log.write(f"\n=== {part.start} worker {worker}: {' '.join(command(part.dataset)[:8])} ...\n")
                 log.flush()
                 process = subprocess.Popen(command(part.dataset), stdout=log, stderr=subprocess.STDOUT)
-                try:
-                    process.wait(timeout=max(deadline - time.monotonic(), 0))
-                except subprocess.TimeoutExpired:
+                if not ended(process):
                     part.interrupted = True
                     process.send_signal(signal.SIGINT)
                     try:
@@ -121,7 +132,8 @@ def run_workers(
                     except subprocess.TimeoutExpired:
                         process.kill()
                         process.wait()
-            part.end, part.returncode = _now(), process.returncode
+            # a terminal's Ctrl-C reaches the Snakemakes too: they may end by themselves, stopped all the same
+            part.end, part.returncode, part.interrupted = _now(), process.returncode, part.interrupted or stop.is_set()
             with lock:
                 parts.append(part)
                 with open(logs / "parts.tsv", "a") as table:
@@ -133,7 +145,11 @@ def run_workers(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        while thread.is_alive():
+            try:
+                thread.join(timeout=POLL_S)
+            except KeyboardInterrupt:  # Ctrl-C: stop the running datasets, start no other
+                stop.set()
     return parts
 
 
