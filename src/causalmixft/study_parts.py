@@ -141,15 +141,19 @@ def run_workers(
             if part.interrupted:
                 return
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(1, workers + 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            try:
-                thread.join(timeout=POLL_S)
-            except KeyboardInterrupt:  # Ctrl-C: stop the running datasets, start no other
-                stop.set()
+    # Ctrl-C: stop the running datasets, start no other (a handler, not KeyboardInterrupt, which can
+    # leave a thread being joined looking finished while it still runs)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if main else None
+    try:
+        threads = [threading.Thread(target=work, args=(worker,)) for worker in range(1, workers + 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return parts
 
 
