@@ -3,6 +3,8 @@ once, and a part that ends at its deadline (SIGINT, then kill) without starting 
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -91,3 +93,22 @@ def test_a_stop_interrupts_the_running_datasets_and_starts_no_other(tmp_path):
                         stop=stop)
     assert sorted((p.dataset, p.interrupted) for p in parts) == [("a", True), ("b", True)]
     assert time.monotonic() - start < 15
+
+
+def test_ctrl_c_stops_the_part_and_every_running_dataset_is_recorded(tmp_path):
+    script = f"""
+import sys, time
+from pathlib import Path
+from causalmixft.study_parts import run_workers
+run_workers(list("abcd"), 2, time.monotonic() + 600, lambda d: [sys.executable, "-c", "import time; time.sleep(60)"],
+            logs=Path({str(tmp_path)!r}), min_left_s=0, grace_s=20)
+"""
+    child = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not ((tmp_path / "a.log").exists() and (tmp_path / "b.log").exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # both sleeping children started
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=30) == 0
+    rows = sorted(row.split("\t")[1:] for row in (tmp_path / "parts.tsv").read_text().splitlines())
+    assert [(dataset, interrupted) for dataset, _, _, _, interrupted in rows] == [("a", "True"), ("b", "True")]
