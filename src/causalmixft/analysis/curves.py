@@ -80,12 +80,7 @@ def gap_regret_summary(per_run: pd.DataFrame, study: Study) -> pd.DataFrame:
         for metric in study.metrics:
             for method in study.methods:
                 runs = members[(members["metric"] == metric) & (members["method"] == method)]
-                sizes = sorted(runs["size"].unique().tolist())
-                # A method with one size (zeroshot, finetune) needs no per-size breakdown.
-                for size in [ALL] + (sizes if len(sizes) > 1 else []):
-                    cell = runs if size == ALL else runs[runs["size"] == size]
-                    if cell.empty:
-                        continue
+                for size, cell in _size_cells(runs):
                     gap = _dataset_means(cell, "gap")
                     regret = _dataset_means(cell, "regret")
                     row = {"group": group, "metric": metric, "method": method, "size": size,
@@ -98,6 +93,16 @@ def gap_regret_summary(per_run: pd.DataFrame, study: Study) -> pd.DataFrame:
                     row["n_regret_positive"] = int((cell["regret"].to_numpy(float) > 0).sum())
                     rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _size_cells(runs: pd.DataFrame):
+    """(size, rows): every size pooled ("all"), then each size; a method with one size (zeroshot,
+    finetune) needs no per-size breakdown. Empty cells are skipped."""
+    sizes = sorted(runs["size"].unique().tolist())
+    for size in [ALL] + (sizes if len(sizes) > 1 else []):
+        cell = runs if size == ALL else runs[runs["size"] == size]
+        if not cell.empty:
+            yield size, cell
 
 
 def _dataset_means(cell: pd.DataFrame, column: str) -> np.ndarray:
@@ -137,12 +142,7 @@ def early_stopping_summary(records: list[dict], study: Study) -> pd.DataFrame:
     for group, datasets in study.groups.items():
         members = runs[runs["dataset"].isin(datasets)]
         for method in study.methods:
-            of_method = members[members["method"] == method]
-            sizes = sorted(of_method["size"].unique().tolist())
-            for size in [ALL] + (sizes if len(sizes) > 1 else []):
-                cell = of_method if size == ALL else of_method[of_method["size"] == size]
-                if cell.empty:
-                    continue
+            for size, cell in _size_cells(members[members["method"] == method]):
                 rows.append({
                     "group": group, "method": method, "size": size, "n_datasets": cell["dataset"].nunique(),
                     "n_replicates": len(cell), "step0_share": _dataset_means(cell, "step0").mean(),
