@@ -130,6 +130,9 @@ def test_metrics_record_and_determinism(weights, tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicates"][1]["seed"] == \
         first["replicates"][1]["seed"]
     assert (tmp_path / "run" / "model.safetensors").stat().st_size > 0
+    save_run(model, first, tmp_path / "lean", keep_weights=False)  # finetune.keep_weights: false
+    assert sorted(path.name for path in (tmp_path / "lean").iterdir()) == ["config.json", "metrics.json"]
+    assert (tmp_path / "lean" / "config.json").read_text() == (tmp_path / "run" / "config.json").read_text()
 
 
 def test_replicate_seeds_are_shared_by_methods_and_sizes_and_differ_by_replicate(weights):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from causalmixft.experiment.run_files import RUN_FILES, check_runs
+from causalmixft.experiment.run_files import RUN_FILES, check_runs, run_file_names
 from causalmixft.io import DamagedFile, write_json
 
 
@@ -41,3 +41,17 @@ def test_a_damaged_run_is_named_and_removed_whole_and_the_others_stay(tmp_path, 
         check_runs([good, bad])
     assert not any((bad.parent / name).exists() for name in RUN_FILES)
     assert all((good.parent / name).exists() for name in RUN_FILES)
+
+
+def test_runs_without_kept_weights_are_whole_without_them_and_still_checked(tmp_path):
+    assert run_file_names(keep_weights=False) == ("config.json", "metrics.json")
+    assert run_file_names() == RUN_FILES and RUN_FILES[-1] == "metrics.json"  # written last
+    good, bad = finished_run(tmp_path / "good"), finished_run(tmp_path / "bad")
+    (good.parent / "model.safetensors").unlink()
+    (bad.parent / "model.safetensors").unlink()
+    bad.parent.joinpath("config.json").write_text('{"d_mo')
+    with pytest.raises(DamagedFile, match=r"1 fine-tuning run\(s\) damaged: .*bad/config\.json is not valid JSON"):
+        check_runs([good, bad], keep_weights=False)
+    assert good.exists() and not bad.exists()
+    with pytest.raises(DamagedFile, match=r"good/model\.safetensors is missing"):
+        check_runs([good])  # where weights are kept, a run without them is damaged

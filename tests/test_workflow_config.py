@@ -53,6 +53,17 @@ def test_the_config_is_normalised_once():
     assert wf.protocol_params() == protocol
 
 
+def test_keep_weights_says_which_files_a_run_writes_and_is_not_a_setting_of_the_run():
+    assert settings().run_file_names() == ("model.safetensors", "config.json", "metrics.json")
+    config = tiny_config()
+    config["finetune"]["keep_weights"] = False
+    validate(config, str(SCHEMA))
+    lean = WorkflowConfig.from_config(config, code=code)
+    assert lean.run_file_names() == ("config.json", "metrics.json") and not lean.keep_weights
+    # toggling it changes no run's params (so no finished run's metrics are redone for it)
+    assert lean.finetune_params() == WorkflowConfig.from_config(tiny_config(), code=code).finetune_params()
+
+
 def test_a_pretrained_backbone_is_read_from_the_workflows_own_model_folder():
     config = tiny_config()
     config["backbone"]["pretrain"] = {"steps": 1}

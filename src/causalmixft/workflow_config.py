@@ -21,6 +21,7 @@ from causalmixft import failures, layout
 from causalmixft.data.sources import Source
 from causalmixft.data.tabmwp.tables import input_files as tabmwp_input_files
 from causalmixft.errors import StageError
+from causalmixft.experiment import run_files
 from causalmixft.generators import registry
 from causalmixft.generators.draw import SamplingSettings
 from causalmixft.grid import Grid, Run, SizeSpec, train_rows
@@ -182,7 +183,18 @@ class WorkflowConfig:
         return inputs
 
     def finetune_params(self) -> dict:
-        return {key: value for key, value in sorted(self.finetune.items()) if key != "methods"}
+        """The settings a fine-tuning job computes with: not the methods (its wildcard) nor
+        keep_weights (which files it writes: :meth:`run_file_names`), so neither reruns a run."""
+        return {key: value for key, value in sorted(self.finetune.items()) if key not in ("methods", "keep_weights")}
+
+    @property
+    def keep_weights(self) -> bool:
+        """finetune.keep_weights: whether a run keeps its fine-tuned weights (default: yes)."""
+        return bool(self.finetune.get("keep_weights", True))
+
+    def run_file_names(self) -> tuple[str, ...]:
+        """The files of every run (the finetune rule's outputs), ``metrics.json`` last."""
+        return run_files.run_file_names(self.keep_weights)
 
     def replicate_params(self) -> dict:
         """Fine-tuning replicates per run and the seed they derive from (protocol.seeds, .seed), and

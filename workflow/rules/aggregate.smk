@@ -49,7 +49,7 @@ rule aggregate:
         run_files=[
             str(Path(path).with_name(name))
             for path in run_metrics_files()
-            for name in ("model.safetensors", "config.json")
+            for name in WF.run_file_names()[:-1]  # all but metrics.json
         ],
         fidelity=collect.without_failed(WF.fidelity_files(), AGGREGATE_FAILED),
         failures=sorted({marker["path"] for marker in AGGREGATE_FAILURES}),
@@ -81,6 +81,7 @@ rule aggregate:
         benchmark_exclude=["results/benchmarks/aggregate.tsv"],
         # Only this config's jobs count: what earlier configs left in the folder is not its cost.
         benchmark_files=WF.benchmark_files(),
+        keep_weights=WF.keep_weights,
         config=config,
     script:
         "../scripts/aggregate.py"

@@ -8,7 +8,7 @@ from causalmixft.logs import script_logging
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 outputs = {name: path for name, path in smk.output.items() if name != "manifest"}
 with script_logging(smk.log[0]):
-    check_runs(smk.input.metrics)  # a damaged run is removed whole and fails the job, naming it
+    check_runs(smk.input.metrics, smk.params.keep_weights)  # a damaged run is removed whole and fails the job, naming it
     job = AggregateJob(
         expected=smk.params.expected,
         metrics_files=smk.input.metrics,

@@ -45,7 +45,7 @@ with script_logging(smk.log[0]):
                 selection_rows=params.replicates["selection_rows"],
             ),
         )
-    save_run(model, metrics, Path(smk.output.metrics).parent)
+    save_run(model, metrics, Path(smk.output.metrics).parent, keep_weights=params.keep_weights)
     for replicate in metrics["replicates"]:
         print(
             f"replicate {replicate['replicate']}: selected step {replicate['selected_step']} "

@@ -12,6 +12,8 @@ the method trained on, so methods differ only in the weights they end up with.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -212,8 +214,19 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(finite)), 4) if finite else None
 
 
-def save_run(model, metrics: dict, run_dir: str | Path) -> None:
-    """``model.safetensors`` + ``config.json`` (the best weights), then ``metrics.json`` last."""
+def save_run(model, metrics: dict, run_dir: str | Path, keep_weights: bool = True) -> None:
+    """``model.safetensors`` + ``config.json`` (the best weights), then ``metrics.json`` last.
+
+    Without ``keep_weights`` only the weights' ``config.json`` is kept (finetune.keep_weights).
+    """
+    run_dir = Path(run_dir)
+    run = {"run": {k: metrics[k] for k in ("method", "dataset", "fold", "real_budget", "size")}}
     # The weights are replicate 0's: the others differ only by their fine-tuning seed.
-    as_backbone(model).save(run_dir, extra={"run": {k: metrics[k] for k in ("method", "dataset", "fold", "real_budget", "size")}})
-    write_json(Path(run_dir) / "metrics.json", metrics)
+    if keep_weights:
+        as_backbone(model).save(run_dir, extra=run)
+    else:  # the backbone's own writer, for the same config.json; its weights file is dropped
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=run_dir) as scratch:
+            as_backbone(model).save(scratch, extra=run)
+            os.replace(Path(scratch) / "config.json", run_dir / "config.json")
+    write_json(run_dir / "metrics.json", metrics)
