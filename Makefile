@@ -28,12 +28,27 @@ baselines: $(STAMP)
 # behind docs/results/study-pilot/.
 STUDY_CONFIGS := config/study.yaml
 study-pilot: STUDY_CONFIGS += config/study-pilot.yaml
+study-pilot: CHECKPOINTS = study-checkpoints/study-pilot
 # Hours of long jobs with many ready: Snakemake's scheduler re-runs its loop once per finished job per
 # rate-limit timespan (1 s by default); 10 s cuts its own CPU (bench/bench_scheduler.py). Not in the
 # default profile: a run may wait up to one timespan at its end, which short runs and the tests feel.
 STUDY_SCHEDULING := --max-jobs-per-timespan 1000/10s
-.PHONY: study study-pilot study-dry-run
+# The study's checkpoints in the repository (src/causalmixft/study_checkpoints.py): `make study-save`
+# packs every cell whose runs all exist into $(CHECKPOINTS) (commit it); `make study`, `make study-part`
+# and `make study-restore` first unpack what the checkpoints hold, so a fresh checkout resumes the study.
+STUDY_NAME ?= study-v3
+CHECKPOINTS ?= study-checkpoints/$(STUDY_NAME)
+CHECKPOINT := $(BIN)/python -m causalmixft.study_checkpoints
+RESTORE = if [ -d $(CHECKPOINTS) ]; then $(CHECKPOINT) restore --configfile $(STUDY_CONFIGS) --folder $(CHECKPOINTS); fi
+.PHONY: study study-pilot study-dry-run study-save study-restore
+study-save: $(STAMP)
+	$(CHECKPOINT) save --configfile $(STUDY_CONFIGS) --folder $(CHECKPOINTS)
+
+study-restore: $(STAMP)
+	$(RESTORE)
+
 study study-pilot: $(STAMP)
+	$(RESTORE)
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(STUDY_CONFIGS) --keep-going $(STUDY_SCHEDULING) $(STUDY_ARGS) \
 		|| { $(SNAKEMAKE) aggregate --cores $(CORES) --configfile $(STUDY_CONFIGS); exit 1; }
 
@@ -47,12 +62,12 @@ WORKERS ?= 2
 HOURS ?= 2.5
 .PHONY: study-part
 study-part: $(STAMP)
+	$(RESTORE)
 	$(BIN)/python -m causalmixft.study_parts --configfile $(STUDY_CONFIGS) --workers $(WORKERS) --hours $(HOURS) \
 		-- $(STUDY_SCHEDULING) $(STUDY_ARGS)
 
 # A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
 # overwrite a published report: add PUBLISH_ARGS=--replace to mean it).
-STUDY_NAME ?= study-v3
 STUDY_TITLE ?= Study v3: CausalMixFT where real rows are scarce
 .PHONY: publish-study
 publish-study: $(STAMP)
