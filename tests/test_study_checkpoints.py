@@ -76,12 +76,17 @@ def fake_runs(workdir: Path, cell: tuple[str, int, int]) -> list[str]:
     return sorted([*written, split])
 
 
-def test_save_packs_complete_cells_once_and_restore_brings_them_back_as_current(tmp_path):
+def two_checkouts(tmp_path: Path) -> tuple[Path, Path, Path, list[str]]:
+    """A study folder with one finished cell (iris, fold 1), a fresh one, a checkpoint folder."""
     work, fresh, folder = tmp_path / "work", tmp_path / "fresh", tmp_path / "checkpoints"
     for directory in (work, fresh):
         directory.mkdir()
         study_config(directory)
-    files = fake_runs(work, ("iris", 1, 48))
+    return work, fresh, folder, fake_runs(work, ("iris", 1, 48))
+
+
+def test_save_packs_complete_cells_once_and_restore_brings_them_back_as_current(tmp_path):
+    work, fresh, folder, files = two_checkouts(tmp_path)
     (work / files[0]).unlink()  # ("iris", 1) lacks a run: not complete yet
     _, workflow = load_workflow(REPO, work, [])
     assert complete_cells(workflow, work) == [] and save(REPO, work, [], folder) is None
@@ -105,11 +110,7 @@ def test_save_packs_complete_cells_once_and_restore_brings_them_back_as_current(
 
 
 def test_restore_writes_nothing_over_a_users_file_or_into_other_code(tmp_path):
-    work, fresh, folder = tmp_path / "work", tmp_path / "fresh", tmp_path / "checkpoints"
-    for directory in (work, fresh):
-        directory.mkdir()
-        study_config(directory)
-    files = fake_runs(work, ("iris", 1, 48))
+    work, fresh, folder, files = two_checkouts(tmp_path)
     save(REPO, work, [], folder)
     touch(fresh, files[-1])
     (fresh / files[-1]).write_text("the user's own")  # a file of the user's at a path the checkpoint holds
