@@ -34,8 +34,9 @@ study-pilot: CHECKPOINTS = study-checkpoints/study-pilot
 # default profile: a run may wait up to one timespan at its end, which short runs and the tests feel.
 STUDY_SCHEDULING := --max-jobs-per-timespan 1000/10s
 # The study's checkpoints in the repository (src/causalmixft/study_checkpoints.py): `make study-save`
-# packs every cell whose runs all exist into $(CHECKPOINTS) (commit it); `make study`, `make study-part`
-# and `make study-restore` first unpack what the checkpoints hold, so a fresh checkout resumes the study.
+# (and the end of `make study-part`) packs every cell whose runs all exist into $(CHECKPOINTS) (commit
+# it); `make study`, `make study-part` and `make study-restore` first unpack what the checkpoints hold,
+# so a fresh checkout resumes the study.
 STUDY_NAME ?= study-v3
 CHECKPOINTS ?= study-checkpoints/$(STUDY_NAME)
 CHECKPOINT := $(BIN)/python -m causalmixft.study_checkpoints
@@ -61,10 +62,12 @@ study-dry-run: $(STAMP)
 WORKERS ?= 2
 HOURS ?= 2.5
 .PHONY: study-part
+# The part's finished cells are saved as a checkpoint when it ends, also when it failed (then commit it).
 study-part: $(STAMP)
 	$(RESTORE)
 	$(BIN)/python -m causalmixft.study_parts --configfile $(STUDY_CONFIGS) --workers $(WORKERS) --hours $(HOURS) \
-		-- $(STUDY_SCHEDULING) $(STUDY_ARGS)
+		-- $(STUDY_SCHEDULING) $(STUDY_ARGS); status=$$?; \
+	$(CHECKPOINT) save --configfile $(STUDY_CONFIGS) --folder $(CHECKPOINTS) && exit $$status
 
 # A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
 # overwrite a published report: add PUBLISH_ARGS=--replace to mean it).
