@@ -43,6 +43,7 @@ from typing import Iterable, Sequence
 from causalmixft import layout
 from causalmixft.experiment.run_files import run_problem
 from causalmixft.generators import registry
+from causalmixft.io import sha256_file
 from causalmixft.config_checks import merged_config
 from causalmixft.workflow_code import script_modules
 from causalmixft.workflow_config import WorkflowConfig
@@ -108,14 +109,6 @@ def complete_cells(workflow: WorkflowConfig, results_parent: Path) -> list[Cell]
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_workflow(repo: Path, workdir: Path, configfiles: Sequence[str]) -> tuple[dict, WorkflowConfig]:
     """The merged config (``workdir``'s config.yaml, then ``configfiles``), validated by ``repo``'s schema
     (which fills its defaults), and its WorkflowConfig: as Snakemake builds them."""
@@ -157,13 +150,16 @@ def _name(path: Path, *roots: Path) -> str:
 
 def code_id(repo: Path, workdir: Path, configfiles: Sequence[str]) -> str:
     """sha256 of the merged config (less ``analysis``) and of every :func:`code_files` file's content."""
-    config, workflow = load_workflow(repo, workdir, configfiles)
+    return _code_id(repo, workdir, *load_workflow(repo, workdir, configfiles))
+
+
+def _code_id(repo: Path, workdir: Path, config: dict, workflow: WorkflowConfig) -> str:
     config = {key: value for key, value in config.items() if key != "analysis"}
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     for name in code_files(repo, workdir, workflow):
         path = Path(name) if os.path.isabs(name) else (repo / name if (repo / name).exists() else workdir / name)
         if path.is_file():
-            digest.update(f"{name}\0{_sha256(path)}\n".encode())
+            digest.update(f"{name}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 
@@ -175,8 +171,8 @@ def save(repo: Path, workdir: Path, configfiles: Sequence[str], folder: Path,
          now: datetime | None = None) -> Path | None:
     """Pack the complete cells under ``workdir`` that no checkpoint in ``folder`` holds; the new
     index's path (None: nothing new)."""
-    _, workflow = load_workflow(repo, workdir, configfiles)
-    identity = code_id(repo, workdir, configfiles)
+    config, workflow = load_workflow(repo, workdir, configfiles)
+    identity = _code_id(repo, workdir, config, workflow)
     indexes = _indexes(folder)
     held = set()
     for path, index in indexes:
@@ -196,7 +192,7 @@ def save(repo: Path, workdir: Path, configfiles: Sequence[str], folder: Path,
         "configfiles": list(configfiles), "cells": [list(c) for c in new],
         "runs": sum((r.dataset, r.fold, r.budget) in set(new) for r in workflow.runs()),
         # mtime: when the job wrote it (restore gives the restore's time; see the module's text)
-        "files": {f: {"sha256": _sha256(workdir / f), "mtime": os.stat(workdir / f).st_mtime} for f in files},
+        "files": {f: {"sha256": sha256_file(workdir / f), "mtime": os.stat(workdir / f).st_mtime} for f in files},
     }
     folder.mkdir(parents=True, exist_ok=True)
     archive, index_path = folder / f"{stem}.tar.xz", folder / f"{stem}.json"
@@ -229,7 +225,7 @@ def restore(repo: Path, workdir: Path, configfiles: Sequence[str], folder: Path)
         plan.update({name: (archive, meta["sha256"]) for name, meta in index["files"].items()})
     # Nothing a user made is overwritten: a file already there must be the checkpoint's own.
     there = {name for name in plan if (workdir / name).exists()}
-    clashes = sorted(name for name in there if _sha256(workdir / name) != plan[name][1])
+    clashes = sorted(name for name in there if sha256_file(workdir / name) != plan[name][1])
     if clashes:
         raise CheckpointError(
             f"study checkpoints: {len(clashes)} file(s) under {workdir} differ from the checkpoints' "
@@ -281,11 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.action == "restore":
             written, kept = restore(here, here, args.configfile, folder)
             print(f"restored {written} files from {folder} ({kept} already there)")
-        _, workflow = load_workflow(here, here, args.configfile)
+        config, workflow = load_workflow(here, here, args.configfile)
         cells = {(r.dataset, r.fold, r.budget) for r in workflow.runs()}
         held = {tuple(c) for _, index in _indexes(folder) for c in index["cells"]} & cells
         print(f"{len(held)} of {len(cells)} cells in {folder}; {len(complete_cells(workflow, here))} complete here; "
-              f"code id {code_id(here, here, args.configfile)[:12]}")
+              f"code id {_code_id(here, here, config, workflow)[:12]}")
     except CheckpointError as error:
         print(error, file=sys.stderr)
         return 1
