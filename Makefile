@@ -70,7 +70,8 @@ study-part: $(STAMP)
 	$(CHECKPOINT) save --configfile $(STUDY_CONFIGS) --folder $(CHECKPOINTS) && exit $$status
 
 # A finished study's report into docs/results/$(STUDY_NAME) (README written from its tables; refuses to
-# overwrite a published report: add PUBLISH_ARGS=--replace to mean it).
+# overwrite a published report: add PUBLISH_ARGS=--replace to mean it; refuses a run with runs of its
+# grid not run: PUBLISH_ARGS=--incomplete publishes it marked so).
 STUDY_TITLE ?= Study v3: CausalMixFT where real rows are scarce
 .PHONY: publish-study
 publish-study: $(STAMP)

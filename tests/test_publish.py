@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from causalmixft.analysis.collect import MISSING_COLUMNS, NOT_RUN
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
 from causalmixft.analysis.publish import answer_sentences, answer_table, publish, readme_of, render_readme
@@ -78,13 +79,29 @@ def test_the_table_puts_both_metrics_of_a_cell_side_by_side():
     assert not any(line.startswith("| zeroshot") for line in lines)  # size 0 has no synthetic rows
 
 
-def fake_results(root):
+def runs_long_table() -> pd.DataFrame:
+    """4 runs (2 methods x 2 datasets), 2 replicates each, 2 rows (metrics) per replicate."""
+    rows = [dict(method=m, dataset=d, fold=0, real_budget=32, size=s, replicate=r, split="test", metric=k, value=0.5)
+            for m, s in (("finetune", 0), ("causalmixft", 26)) for d in ("a", "b") for r in (0, 1)
+            for k in ("roc_auc", "accuracy")]
+    return pd.DataFrame(rows)
+
+
+def missing_table(not_run: int = 0, generator_failed: int = 0) -> pd.DataFrame:
+    rows = ([("run", "causalmixft", "c", 0, 32, 26, "", NOT_RUN)] * not_run
+            + [("run", "causalmixft", "d", 0, 32, 26, "", "generator causalmixft failed (x): one class")] * generator_failed)
+    return pd.DataFrame(rows, columns=MISSING_COLUMNS)
+
+
+def fake_results(root, missing: pd.DataFrame | None = None):
     for output in OUTPUTS:
         path = root / output.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
     effects_table().to_csv(root / "tables" / "effects.csv", index=False)
     selection_table().to_csv(root / "tables" / "size_selection_chance.csv", index=False)
+    runs_long_table().to_csv(root / "tables" / "runs_long.csv", index=False)
+    (missing_table() if missing is None else missing).to_csv(root / "tables" / "missing.csv", index=False)
 
 
 def test_publish_copies_the_outputs_writes_the_readme_and_never_overwrites(tmp_path):
@@ -93,7 +110,9 @@ def test_publish_copies_the_outputs_writes_the_readme_and_never_overwrites(tmp_p
     readme = publish(results, dest, "Study", ANALYSIS)
     text = readme.read_text()
     assert text.startswith("# Study\n\n**Question.**") and "](plots/effect_heatmap.png)" in text
-    assert text == render_readme("Study", effects_table(), selection_table(), ANALYSIS, {o.name: o.path for o in OUTPUTS})
+    assert text == render_readme("Study", effects_table(), selection_table(), ANALYSIS, {o.name: o.path for o in OUTPUTS},
+                                 None, runs_long_table(), missing_table())
+    assert "Runs: 4 of the grid's 4 fine-tuning runs" in text and "2 paired replicates each); none missing." in text
     assert all((dest / o.path).is_file() for o in OUTPUTS)
     assert readme_of(dest) == text  # what the golden test rebuilds from the published tables
     with pytest.raises(FileExistsError, match="already holds a report"):
@@ -132,3 +151,24 @@ def test_missing_run_notes_fail_before_anything_is_written(tmp_path):
         publish(results, dest, "Study", ANALYSIS, run_notes=tmp_path / "absent.md")
     assert not dest.parent.exists()  # checked before the staging folder is made
 
+
+
+def test_runs_ruled_out_by_a_generator_failure_are_counted_and_published(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "docs" / "study"
+    fake_results(results, missing_table(generator_failed=1))
+    text = publish(results, dest, "Study", ANALYSIS).read_text()
+    assert "Runs: 4 of the grid's 5 fine-tuning runs" in text
+    assert "missing: 1 ruled out by a generator failure ([missing.csv](tables/missing.csv))." in text
+    assert "Incomplete" not in text
+
+
+def test_a_run_with_runs_not_run_is_refused_unless_published_as_incomplete(tmp_path):
+    results, dest = tmp_path / "results", tmp_path / "docs" / "study"
+    fake_results(results, missing_table(not_run=2, generator_failed=1))
+    with pytest.raises(ValueError, match="2 runs of the grid were not run .*--incomplete"):
+        publish(results, dest, "Study", ANALYSIS)
+    assert not dest.exists()
+    text = publish(results, dest, "Partial", ANALYSIS, incomplete=True).read_text()
+    assert text.startswith("# Partial\n\n**Incomplete.** 2 runs of the grid were not run")
+    assert "Runs: 4 of the grid's 7 fine-tuning runs" in text and "missing: 2 not run, 1 ruled out" in text
+    assert readme_of(dest) == text

@@ -34,6 +34,7 @@ RUN_FIELDS = (
     "wall_time_s",
 )
 # Per fine-tuning replicate (metrics.json ``replicates``): one row of runs_long per replicate.
+NOT_RUN = "metrics.json absent (run failed or was not run)"  # missing.csv's reason for a run with no file
 REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
 MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "real_budget", "size", "path", "reason"]
 FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/real{budget}/n{size}.fidelity.json
@@ -176,7 +177,7 @@ def load_runs(
                 missing.append(("run", *key, *known_failures[key]))
                 continue
             where = str(path) if path else ""
-            missing.append(("run", *key, where, "metrics.json absent (run failed or was not run)"))
+            missing.append(("run", *key, where, NOT_RUN))
             continue
         record = read_json(path)
         _check_record(record, key, path)

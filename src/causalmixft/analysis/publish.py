@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from causalmixft.analysis.collect import NOT_RUN
 from causalmixft.analysis.effects import TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
 from causalmixft.io import write_json
@@ -127,14 +128,44 @@ def _verdict(row) -> str:
     return "" if row is None else str(row.verdict)
 
 
+RUN_KEY = ["method", "dataset", "fold", "real_budget", "size"]
+
+
+def not_run(missing: pd.DataFrame) -> pd.DataFrame:
+    """The rows of missing.csv for runs that were never run (or failed), not ruled out by a recorded
+    generator failure: a report with any is not the study its config describes."""
+    return missing[(missing["kind"] == "run") & (missing["reason"] == NOT_RUN)]
+
+
+def runs_sentence(runs_long: pd.DataFrame, missing: pd.DataFrame, link: str) -> str:
+    """How many of the grid's fine-tuning runs the numbers come from, and what is missing and why."""
+    done = runs_long.groupby(RUN_KEY).ngroups
+    absent = missing[missing["kind"] == "run"]
+    unrun = len(not_run(missing))
+    replicates = runs_long["replicate"].nunique()
+    sentence = (f"Runs: {done:,} of the grid's {done + len(absent):,} fine-tuning runs (method x dataset x fold x "
+                f"real budget x synthetic size; {replicates} paired replicates each)")
+    if absent.empty:
+        return sentence + "; none missing."
+    failed = len(absent) - unrun
+    reasons = [f"{unrun:,} not run" if unrun else "", f"{failed:,} ruled out by a generator failure" if failed else ""]
+    return sentence + f"; missing: {', '.join(r for r in reasons if r)} ([missing.csv]({link}))."
+
+
 def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis,
-                  links: dict[str, str], run_notes: str | None = None) -> str:
+                  links: dict[str, str], run_notes: str | None = None,
+                  runs_long: pd.DataFrame | None = None, missing: pd.DataFrame | None = None) -> str:
     """The README; ``links``: output name (analysis.outputs) -> path relative to the README;
-    ``run_notes``: the path of the notes on how the run was made, linked at the end where given."""
+    ``run_notes``: the path of the notes on how the run was made, linked at the end where given;
+    ``runs_long`` and ``missing`` (the aggregate's tables), where given, say how complete the run is."""
     budgets = ", ".join(str(b) for b in sorted(effects["real_budget"].unique()))
+    counted = runs_long is not None and missing is not None
+    unrun = len(not_run(missing)) if counted else 0
     return "\n".join([
         f"# {title}",
         "",
+        *([f"**Incomplete.** {unrun:,} runs of the grid were not run: every number below comes from part of the "
+           f"study and is not its answer.", ""] if unrun else []),
         f"**Question.** {QUESTION}",
         "",
         f"**Answer.** {' '.join(answer_sentences(effects, selection, analysis))}",
@@ -142,7 +173,8 @@ def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, an
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
         f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric. The equivalence "
-        f"margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`.",
+        f"margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`."
+        + (f" {runs_sentence(runs_long, missing, links['missing'])}" if counted else ""),
         "",
         answer_table(effects),
         "",
@@ -159,19 +191,24 @@ def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, an
 
 
 def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: bool = False,
-            run_notes: Path | None = None) -> Path:
+            run_notes: Path | None = None, incomplete: bool = False) -> Path:
     """Copy every aggregate output present under ``results`` to ``dest`` and write ``dest/README.md``;
     ``run_notes`` (a Markdown file on how the run was made) becomes ``dest/RUN.md``, linked from it.
+    A run with runs of its grid not run is refused unless ``incomplete`` (its README then says so first).
 
     The report is assembled in a temporary folder beside ``dest`` and moved into place whole, so a
     failure leaves no partial report."""
     results, dest = Path(results), Path(dest)
     if run_notes is not None and not Path(run_notes).is_file():
         raise FileNotFoundError(f"[publish] the run notes {run_notes} are not a file")
-    needed = ("effects", "size_selection_chance", "summary", "runs_long", "plot_effect_heatmap")
+    needed = ("effects", "size_selection_chance", "summary", "runs_long", "missing", "plot_effect_heatmap")
     missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
     if missing:
         raise FileNotFoundError(f"[publish] {results}: the aggregate's outputs are missing: {', '.join(missing)}")
+    unrun = not_run(pd.read_csv(results / _path("missing")))
+    if len(unrun) and not incomplete:
+        raise ValueError(f"[publish] {results}: {len(unrun):,} runs of the grid were not run ({_path('missing')}): "
+                         "finish the run, or pass --incomplete to publish it marked as incomplete")
     if dest.exists() and any(dest.iterdir()) and not replace:
         raise FileExistsError(f"[publish] {dest} already holds a report; pass --replace to overwrite it")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +240,12 @@ def readme_of(report: Path) -> str:
     links = {o.name: o.path for o in OUTPUTS}
     return render_readme(settings["title"], pd.read_csv(report / links["effects"]),
                          pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links,
-                         settings.get("run_notes"))
+                         settings.get("run_notes"), pd.read_csv(report / links["runs_long"]),
+                         pd.read_csv(report / links["missing"]))
+
+
+def _path(name: str) -> str:
+    return next(o.path for o in OUTPUTS if o.name == name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,9 +257,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="the run's config files in merge order (the analysis block: margin, alpha, power)")
     parser.add_argument("--replace", action="store_true", help="overwrite a report already at dest")
     parser.add_argument("--run-notes", type=Path, help=f"Markdown on how the run was made, published as {RUN_NOTES}")
+    parser.add_argument("--incomplete", action="store_true",
+                        help="publish a run with runs of its grid not run (its README says so first)")
     args = parser.parse_args(argv)
     analysis = Analysis.from_config(merged_config(args.config))
-    print(publish(args.results, args.dest, args.title, analysis, args.replace, args.run_notes))
+    print(publish(args.results, args.dest, args.title, analysis, args.replace, args.run_notes, args.incomplete))
 
 
 if __name__ == "__main__":
