@@ -170,9 +170,11 @@ def test_the_effect_heat_map_puts_each_budget_and_ratio_in_its_cell_boxes_interv
     assert [t.get_text() for t in ax.get_yticklabels()] == ["32", "128"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1x", "4x"]
     texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
-    assert texts[(1, 1)].get_text() == "+0.020*" and texts[(1, 0)].get_text() == "+0.010"
-    assert texts[(0, 0)].get_text() == "-0.004"
-    assert texts[(0, 0)].get_color() == "grey" and texts[(1, 1)].get_color() == "black"  # 3 datasets: too few
+    assert texts[(1, 1)].get_text() == "+0.0200*" and texts[(1, 0)].get_text() == "+0.0100"
+    assert texts[(0, 0)].get_text() == "-0.0040"
+    assert texts[(0, 0)].get_color() == "grey"  # 3 datasets: too few
+    # the colour scale ends at the largest gain (0.02): its dark cell is labelled in white, a pale one in black
+    assert texts[(1, 1)].get_color() == "white" and texts[(1, 0)].get_color() == "black"
     boxed = sorted((round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches)
     assert boxed == [(1, 0), (1, 1)]  # (row, column) of the cells whose interval excludes 0
     assert ax.images[0].get_array()[1, 1] == pytest.approx(0.02)

@@ -422,9 +422,11 @@ def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "t
             excludes_zero = bool(row.ci_low > 0 or row.ci_high < 0)  # False for NaN (too few datasets)
             if excludes_zero:
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-            text = "n/a" if not np.isfinite(row.mean_diff) else f"{row.mean_diff:+.3f}" + ("*" if significant else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="grey" if str(row.verdict) == TOO_FEW else "black")
+            # four decimals, as the README's table: the study's gains are tenths of an AUC point
+            text = "n/a" if not np.isfinite(row.mean_diff) else f"{row.mean_diff:+.4f}" + ("*" if significant else "")
+            dark = np.isfinite(row.mean_diff) and abs(row.mean_diff) > 0.6 * limit  # RdBu's ends are dark
+            colour = "grey" if str(row.verdict) == TOO_FEW else "white" if dark else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
         ax.set_xticks(range(len(ratios)), [f"{r:.2g}x" for r in ratios])
         ax.set_yticks(range(len(budgets)), [str(b) for b in budgets])
         ax.set_xlabel("synthetic rows / real train rows")
