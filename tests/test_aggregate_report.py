@@ -303,3 +303,21 @@ def test_two_real_budgets_are_aggregated_apart_and_the_effects_pair_them(tmp_pat
     summary = outputs["summary"].read_text()
     assert summary.startswith("# Answer: paired gains over plain fine-tuning")
     assert "real budgets: 32, 128 rows" in summary and summary.count("# Appendix") == 1
+    assert "expected runs over 5 datasets (d0, d1, d2, d3, d4)" in summary
+
+
+def test_the_summary_counts_the_datasets_of_every_budget_not_only_the_largest(tmp_path):
+    # d2 is too small for budget 128 (as the study's TabMWP probes are for 512): the grid still has 3 datasets
+    runs = tmp_path / "runs" / "tfm-small"
+    expected = [(method, dataset, 0, budget, size)
+                for budget in (32, 128) for dataset in ("d0", "d1", "d2") if (budget, dataset) != (128, "d2")
+                for method, size in (("zeroshot", 0), ("finetune", 0), ("causalmixft", budget))]
+    for method, dataset, fold, budget, size in expected:
+        write_point(runs, method, dataset, fold, size, budget=budget, roc_auc=0.7, accuracy=0.6)
+    metrics = [runs / m / d / f"fold{f}" / f"real{b}" / f"n{n}" / "metrics.json" for m, d, f, b, n in expected]
+    outputs = default_outputs(tmp_path / "results")
+    aggregate_results(expected=expected, metrics_files=metrics, methods_with_real=["finetune", "causalmixft"],
+                      size_dependent=["causalmixft"], outputs=outputs)
+    summary = outputs["summary"].read_text()
+    assert "from 15 expected runs over 3 datasets (d0, d1, d2)" in summary
+    assert "the figures below show the largest, 2 of the datasets;" in summary

@@ -101,6 +101,25 @@ def test_the_chosen_size_stands_beside_a_random_choice_and_always_n0():
     assert row["regret_ci_low"] == pytest.approx(0.04) and row["note"] == ""  # no spread: a point interval
 
 
+def test_the_intervals_of_agreement_and_regret_stay_inside_their_ranges():
+    # 4 datasets where validation picks the test-best size (agree 1, regret 0), 1 where it misses by 0.04:
+    # mean agreement 0.8, t interval 0.8 +- 2.776 x 0.4472 / sqrt(5) = [0.245, 1.355] -> [0.245, 1];
+    # mean regret 0.008, 0.008 +- 2.776 x 0.01789 / sqrt(5) = [-0.0142, 0.0302] -> [0, 0.0302]
+    rows = []
+    for i in range(5):
+        best_test = 0.74 if i == 0 else 0.70  # d0: validation's pick (64) is 0.04 below the test-best (256)
+        for size, val, test in ((0, 0.70, 0.60), (64, 0.80, 0.70), (256, 0.75, best_test)):
+            method = "finetune" if size == 0 else "causalmixft"
+            rows += [long_rows(method, f"d{i}", 0, 0, val, size=size, split="val"),
+                     long_rows(method, f"d{i}", 0, 0, test, size=size, split="test")]
+    candidates = effects.selection_candidates(pd.DataFrame(rows), ["causalmixft"])
+    row = effects.size_selection([candidates], ANALYSIS).iloc[0]
+    assert row["agree"] == pytest.approx(0.8) and row["regret"] == pytest.approx(0.008)
+    assert row["agree_ci_low"] == pytest.approx(0.8 - 2.776445 * 0.4472136 / math.sqrt(5), rel=1e-5)
+    assert row["agree_ci_high"] == 1.0 and row["regret_ci_low"] == 0.0
+    assert row["regret_ci_high"] == pytest.approx(0.008 + 2.776445 * 0.0178885 / math.sqrt(5), rel=1e-5)
+
+
 def test_without_plain_fine_tuning_there_is_nothing_to_pair_and_no_size_to_choose():
     # zeroshot and causalmixft at one size: no finetune run, so no difference and no n = 0 candidate
     rows = [long_rows("zeroshot", f"d{i}", 0, 0, 0.7) for i in range(5)]

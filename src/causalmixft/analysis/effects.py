@@ -147,7 +147,8 @@ def size_selection(choices: Iterable[pd.DataFrame], analysis: Analysis) -> pd.Da
     a test-best one), ``regret`` (best test - test at the chosen size); the references are a
     size drawn uniformly from the candidates (expected agreement: share of test-best candidates;
     expected regret: mean regret over candidates) and always n = 0. Units -> folds -> datasets,
-    a t interval over datasets where there are ``min_datasets``.
+    a t interval over datasets where there are ``min_datasets``, cut to the values' range: an
+    agreement rate lies in [0, 1] and a regret is never negative.
     """
     frame = pd.concat(list(choices), ignore_index=True) if choices else pd.DataFrame()
     if frame.empty:
@@ -186,9 +187,9 @@ def size_selection(choices: Iterable[pd.DataFrame], analysis: Analysis) -> pd.Da
         if n < analysis.min_datasets:
             row["note"] = TOO_FEW
         else:
-            for value in ("agree", "regret"):
+            for value, (floor, ceiling) in (("agree", (0.0, 1.0)), ("regret", (0.0, np.inf))):
                 low, high = t_interval(group[value].to_numpy(float), analysis.alpha)
-                row |= {f"{value}_ci_low": low, f"{value}_ci_high": high}
+                row |= {f"{value}_ci_low": max(low, floor), f"{value}_ci_high": min(high, ceiling)}
             row["note"] = ""
         rows.append(row)
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)

@@ -48,10 +48,11 @@ def _span(values: pd.Series, spec: str = "+.4f") -> str:
     return format(low, spec) if low == high else f"{format(low, spec)} to {format(high, spec)}"
 
 
-def tested_cells(effects: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
-    """The test-split cells of ``method`` with synthetic rows that carry a test (enough datasets)."""
+def tested_cells(effects: pd.DataFrame, method: str, metric: str, synthetic: bool = True) -> pd.DataFrame:
+    """The test-split cells of ``method`` that carry a test (enough datasets): those with synthetic rows,
+    or (``synthetic=False``) those of a method without them (size 0)."""
     rows = effects[(effects["method"] == method) & (effects["split"] == "test") & (effects["metric"] == metric)
-                   & (effects["size"] > 0)]
+                   & ((effects["size"] > 0) == synthetic)]
     return rows[rows["verdict"].astype(str) != TOO_FEW]
 
 
@@ -69,8 +70,13 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
     both = pd.concat([auc, acc])
     better, worse, equivalent = _counts(both)
     datasets = _span(auc["n_datasets"], ".0f")
+    # What plain fine-tuning itself moved: a null against a recipe that leaves the backbone where it was
+    # says less than one against a recipe that moved it (effects' zeroshot rows are zeroshot - finetune).
+    zeroshot = tested_cells(effects, "zeroshot", "roc_auc", synthetic=False)
+    context = ("" if zeroshot.empty else f" (which itself changed test ROC-AUC by {_span(-zeroshot['mean_diff'])} "
+               f"from the zero-shot backbone across the real budgets)")
     sentences = [
-        f"Against plain fine-tuning on the same real rows, CausalMixFT changed test ROC-AUC by "
+        f"Against plain fine-tuning on the same real rows{context}, CausalMixFT changed test ROC-AUC by "
         f"{_span(auc['mean_diff'])} and test accuracy by {_span(acc['mean_diff'])} (mean paired differences over "
         f"{datasets} datasets in each of {len(auc)} real-budget x synthetic-size cells; of the {len(both)} tests "
         f"{better} better and {worse} worse after Holm correction).",

@@ -127,7 +127,7 @@ def aggregate_results(job: AggregateJob) -> dict[str, pd.DataFrame]:
     draw_plots(tables, by_budget[budgets[-1]], studies[budgets[-1]], job.outputs)
     # A JSON round trip turns Snakemake's config containers into plain data for the YAML dump.
     config = json.loads(json.dumps(job.config, default=str)) if job.config else None
-    text = render_summary(tables, studies[budgets[-1]], analysis, job.outputs, len(expected), config)
+    text = render_summary(tables, studies[budgets[-1]], analysis, job.outputs, expected, config)
     with atomic_path(job.outputs["summary"]) as tmp:
         tmp.write_text(text)
     return tables
