@@ -57,6 +57,11 @@ def test_the_three_sentences_carry_the_ranges_counts_and_bounds_of_the_tested_ce
     # zeroshot - finetune = -0.02 at budget 32: plain fine-tuning itself gained +0.0200 over zero-shot
     assert first.startswith("Against plain fine-tuning on the same real rows (which itself changed test ROC-AUC by "
                             "+0.0200 from the zero-shot backbone across the real budgets), CausalMixFT changed")
+    (with_steps, *_) = answer_sentences(effects_table(), selection_table(), ANALYSIS, early_stopping_table())
+    assert with_steps.startswith(
+        "Against plain fine-tuning on the same real rows (which itself changed test ROC-AUC by +0.0200 from the "
+        "zero-shot backbone across the real budgets, its validation rows keeping the zero-shot weights (step 0) "
+        "in 80% and 25% of its replicates at 32 and 128 real rows), CausalMixFT changed")
     assert "over 20 datasets in each of 2 real-budget x synthetic-size cells" in first
     assert "of the 4 tests 1 better and 0 worse after Holm correction" in first
     # bounds: the lowest interval end and the highest, per metric; 2 of 4 equivalent; MDE 0.0035-0.0060
@@ -90,6 +95,16 @@ def runs_long_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def early_stopping_table() -> pd.DataFrame:
+    """Plain fine-tuning kept step 0 in 80 % of replicates at 32 rows and 25 % at 128 (other rows: not read)."""
+    rows = [dict(real_budget=b, group=g, method=m, size=z, n_datasets=20, n_replicates=60, step0_share=share,
+                 step0_chance=0.1, selected_step_median=0, evaluations_median=10)
+            for b, g, m, z, share in ((128, "all", "finetune", "all", 0.25), (32, "all", "finetune", "all", 0.8),
+                                      (32, "openml", "finetune", "all", 0.5), (32, "all", "causalmixft", "all", 0.7),
+                                      (32, "all", "causalmixft", "26", 0.6))]
+    return pd.DataFrame(rows)
+
+
 def missing_table(not_run: int = 0, generator_failed: int = 0) -> pd.DataFrame:
     rows = ([("run", "causalmixft", "c", 0, 32, 26, "", NOT_RUN)] * not_run
             + [("run", "causalmixft", "d", 0, 32, 26, "", "generator causalmixft failed (x): one class")] * generator_failed)
@@ -104,6 +119,7 @@ def fake_results(root, missing: pd.DataFrame | None = None):
     effects_table().to_csv(root / "tables" / "effects.csv", index=False)
     selection_table().to_csv(root / "tables" / "size_selection_chance.csv", index=False)
     runs_long_table().to_csv(root / "tables" / "runs_long.csv", index=False)
+    early_stopping_table().to_csv(root / "tables" / "early_stopping.csv", index=False)
     (missing_table() if missing is None else missing).to_csv(root / "tables" / "missing.csv", index=False)
 
 
@@ -113,8 +129,9 @@ def test_publish_copies_the_outputs_writes_the_readme_and_never_overwrites(tmp_p
     readme = publish(results, dest, "Study", ANALYSIS)
     text = readme.read_text()
     assert text.startswith("# Study\n\n**Question.**") and "](plots/effect_heatmap.png)" in text
-    assert text == render_readme("Study", effects_table(), selection_table(), ANALYSIS, {o.name: o.path for o in OUTPUTS},
-                                 None, runs_long_table(), missing_table())
+    tables = {"effects": effects_table(), "size_selection_chance": selection_table(), "runs_long": runs_long_table(),
+              "missing": missing_table(), "early_stopping": early_stopping_table()}
+    assert text == render_readme("Study", tables, ANALYSIS, {o.name: o.path for o in OUTPUTS})
     assert "Runs: 4 of the grid's 4 fine-tuning runs" in text and "2 paired replicates each); none missing." in text
     assert all((dest / o.path).is_file() for o in OUTPUTS)
     assert readme_of(dest) == text  # what the golden test rebuilds from the published tables

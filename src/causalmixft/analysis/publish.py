@@ -19,6 +19,7 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
@@ -56,14 +57,33 @@ def tested_cells(effects: pd.DataFrame, method: str, metric: str, synthetic: boo
     return rows[rows["verdict"].astype(str) != TOO_FEW]
 
 
+def _step0_shares(early_stopping: pd.DataFrame | None) -> tuple[str, str] | None:
+    """("83%, 27% and 30%", "32, 128 and 512"): plain fine-tuning's share of replicates whose
+    validation-selected step is 0, per real budget (all datasets, all sizes)."""
+    if early_stopping is None:
+        return None
+    rows = early_stopping[(early_stopping["method"] == "finetune") & (early_stopping["group"] == "all")
+                          & (early_stopping["size"].astype(str) == "all")].sort_values("real_budget")
+    if rows.empty:
+        return None
+    return _listed([f"{share:.0%}" for share in rows["step0_share"]]), _listed([str(b) for b in rows["real_budget"]])
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _counts(cells: pd.DataFrame) -> tuple[int, int, int]:
     verdicts = cells["verdict"].astype(str)
     return int((verdicts == "better").sum()), int((verdicts == "worse").sum()), int(verdicts.str.startswith("equivalent").sum())
 
 
-def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis) -> list[str]:
-    """At most three sentences: the gains of ``causalmixft`` (both metrics), their bounds, and what
-    selecting on SCM rows and choosing the size on validation rows did."""
+def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis,
+                     early_stopping: pd.DataFrame | None = None) -> list[str]:
+    """At most three sentences: the gains of ``causalmixft`` (both metrics) against plain fine-tuning
+    (and what that itself did: its gain over zero-shot and, from ``early_stopping``, how often its
+    validation rows kept the zero-shot weights), their bounds, and what selecting on SCM rows and
+    choosing the size on validation rows did."""
     auc, acc = (tested_cells(effects, ANSWER_METHOD, metric) for metric in ("roc_auc", "accuracy"))
     if auc.empty or acc.empty:
         return [f"{ANSWER_METHOD} against plain fine-tuning: {TOO_FEW} in every cell, so no interval or test is given."]
@@ -73,8 +93,14 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
     # What plain fine-tuning itself moved: a null against a recipe that leaves the backbone where it was
     # says less than one against a recipe that moved it (effects' zeroshot rows are zeroshot - finetune).
     zeroshot = tested_cells(effects, "zeroshot", "roc_auc", synthetic=False)
-    context = ("" if zeroshot.empty else f" (which itself changed test ROC-AUC by {_span(-zeroshot['mean_diff'])} "
-               f"from the zero-shot backbone across the real budgets)")
+    context = [] if zeroshot.empty else [f"which itself changed test ROC-AUC by {_span(-zeroshot['mean_diff'])} from "
+                                         f"the zero-shot backbone across the real budgets"]
+    kept = _step0_shares(early_stopping)
+    if kept:
+        shares, budgets = kept
+        context.append(f"its validation rows keeping the zero-shot weights (step 0) in {shares} of its replicates "
+                       f"at {budgets} real rows")
+    context = f" ({', '.join(context)})" if context else ""
     sentences = [
         f"Against plain fine-tuning on the same real rows{context}, CausalMixFT changed test ROC-AUC by "
         f"{_span(auc['mean_diff'])} and test accuracy by {_span(acc['mean_diff'])} (mean paired differences over "
@@ -158,15 +184,20 @@ def runs_sentence(runs_long: pd.DataFrame, missing: pd.DataFrame, link: str) -> 
     return sentence + f"; missing: {', '.join(r for r in reasons if r)} ([missing.csv]({link}))."
 
 
-def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, analysis: Analysis,
-                  links: dict[str, str], run_notes: str | None = None,
-                  runs_long: pd.DataFrame | None = None, missing: pd.DataFrame | None = None) -> str:
-    """The README; ``links``: output name (analysis.outputs) -> path relative to the README;
-    ``run_notes``: the path of the notes on how the run was made, linked at the end where given;
-    ``runs_long`` and ``missing`` (the aggregate's tables), where given, say how complete the run is."""
+README_TABLES = ("effects", "size_selection_chance", "runs_long", "missing", "early_stopping")  # what it is written from
+
+
+def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Analysis, links: Mapping[str, str],
+                  run_notes: str | None = None) -> str:
+    """The README from the aggregate's ``tables`` (by output name: ``README_TABLES``; ``effects`` and
+    ``size_selection_chance`` needed, the others used where given: how complete the run is, how often
+    plain fine-tuning kept the zero-shot weights); ``links``: output name (analysis.outputs) -> path
+    relative to the README; ``run_notes``: the notes on how the run was made, linked at the end."""
+    effects, runs_long, missing = tables["effects"], tables.get("runs_long"), tables.get("missing")
     budgets = ", ".join(str(b) for b in sorted(effects["real_budget"].unique()))
     counted = runs_long is not None and missing is not None
     unrun = len(not_run(missing)) if counted else 0
+    sentences = answer_sentences(effects, tables["size_selection_chance"], analysis, tables.get("early_stopping"))
     return "\n".join([
         f"# {title}",
         "",
@@ -174,7 +205,7 @@ def render_readme(title: str, effects: pd.DataFrame, selection: pd.DataFrame, an
            f"study and is not its answer.", ""] if unrun else []),
         f"**Question.** {QUESTION}",
         "",
-        f"**Answer.** {' '.join(answer_sentences(effects, selection, analysis))}",
+        f"**Answer.** {' '.join(sentences)}",
         "",
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
@@ -207,7 +238,7 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
     results, dest = Path(results), Path(dest)
     if run_notes is not None and not Path(run_notes).is_file():
         raise FileNotFoundError(f"[publish] the run notes {run_notes} are not a file")
-    needed = ("effects", "size_selection_chance", "summary", "runs_long", "missing", "plot_effect_heatmap")
+    needed = (*README_TABLES, "summary", "plot_effect_heatmap")
     missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
     if missing:
         raise FileNotFoundError(f"[publish] {results}: the aggregate's outputs are missing: {', '.join(missing)}")
@@ -244,10 +275,8 @@ def readme_of(report: Path) -> str:
     report = Path(report)
     settings = json.loads((report / PUBLISHED).read_text())
     links = {o.name: o.path for o in OUTPUTS}
-    return render_readme(settings["title"], pd.read_csv(report / links["effects"]),
-                         pd.read_csv(report / links["size_selection_chance"]), Analysis(**settings["analysis"]), links,
-                         settings.get("run_notes"), pd.read_csv(report / links["runs_long"]),
-                         pd.read_csv(report / links["missing"]))
+    tables = {name: pd.read_csv(report / links[name]) for name in README_TABLES}
+    return render_readme(settings["title"], tables, Analysis(**settings["analysis"]), links, settings.get("run_notes"))
 
 
 def _path(name: str) -> str:
