@@ -321,3 +321,43 @@ def test_the_summary_counts_the_datasets_of_every_budget_not_only_the_largest(tm
     summary = outputs["summary"].read_text()
     assert "from 15 expected runs over 3 datasets (d0, d1, d2)" in summary
     assert "the figures below show the largest, 2 of the datasets;" in summary
+
+
+def test_a_run_that_chose_on_scm_rows_is_compared_on_the_real_validation_rows(tmp_path):
+    # causalmixft_synthval scores 0.81 on the real validation rows and 0.60 on its selection set (real +
+    # SCM rows, what chose its step); finetune 0.80 and zeroshot 0.70 on the real rows, test 0.75 for all.
+    from causalmixft.io import read_json, write_json
+
+    runs = tmp_path / "runs" / "tfm-small"
+    expected = []
+    for i in range(5):
+        dataset = f"d{i}"
+        for method, size, val in (("zeroshot", 0, 0.70), ("finetune", 0, 0.80), ("causalmixft_synthval", 128, 0.81)):
+            path = write_run(runs, method, dataset, 0, size, [{"roc_auc": val, "accuracy": val}],
+                             [{"roc_auc": 0.75, "accuracy": 0.75}], budget=256)
+            expected.append((method, dataset, 0, 256, size))
+            if method == "causalmixft_synthval":  # what runs.py writes for a run that selects on SCM rows
+                record = read_json(path)
+                for replicate in record["replicates"]:
+                    for point in [*replicate["curve"], replicate["selected"]]:
+                        point["select"] = {**point["val"], "roc_auc": 0.60, "accuracy": 0.60}
+                write_json(path, record)
+    outputs = default_outputs(tmp_path / "results")
+    tables = aggregate_results(
+        expected=expected, outputs=outputs,
+        metrics_files=[runs / m / d / f"fold{f}" / f"real{b}" / f"n{n}" / "metrics.json" for m, d, f, b, n in expected],
+        methods_with_real=["finetune", "causalmixft_synthval"], size_dependent=["causalmixft_synthval"],
+    )
+    long = tables["runs_long"]  # as published: val is the chooser, val_real the real rows
+    synthval = long[(long["method"] == "causalmixft_synthval") & (long["metric"] == "roc_auc")]
+    assert synthval.groupby("split")["value"].mean().to_dict() == pytest.approx(
+        {"val": 0.60, "val_real": 0.81, "test": 0.75})
+    effects = tables["effects"].set_index(["method", "split", "metric"])
+    assert effects.loc[("causalmixft_synthval", "val", "roc_auc"), "mean_diff"] == pytest.approx(0.01)  # 0.81 - 0.80
+    improvement = tables["improvement_per_dataset"]
+    val = improvement[(improvement["method"] == "causalmixft_synthval") & (improvement["split"] == "val")
+                      & (improvement["metric"] == "roc_auc")]
+    assert val["improvement"].tolist() == [pytest.approx(100 * (0.81 / 0.70 - 1))] * 5  # not 0.60 / 0.70
+    choices = tables["size_choices"]
+    chosen = choices[(choices["method"] == "causalmixft_synthval") & (choices["metric"] == "roc_auc")]
+    assert set(chosen["chosen_size"]) == {0}  # 0.80 (finetune, real rows) over 0.60 (the selection set)

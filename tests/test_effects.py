@@ -130,3 +130,21 @@ def test_without_plain_fine_tuning_there_is_nothing_to_pair_and_no_size_to_choos
     candidates = effects.selection_candidates(frame, ["causalmixft"])
     table = effects.size_selection([candidates], ANALYSIS)
     assert table.empty and list(table.columns) == effects.SELECTION_COLUMNS
+
+
+def test_validation_gains_pair_the_real_validation_rows_of_a_run_that_chose_on_scm_rows():
+    # finetune scores 0.80 on the real validation rows; causalmixft_synthval 0.81 on the same rows
+    # (val_real) and 0.60 on its selection set (val: real + SCM rows, what chose its step).
+    rows = []
+    for i in range(5):
+        rows += [long_rows("finetune", f"d{i}", 0, 0, 0.80, split="val"),
+                 long_rows("causalmixft_synthval", f"d{i}", 0, 0, 0.60, size=51, split="val"),
+                 long_rows("causalmixft_synthval", f"d{i}", 0, 0, 0.81, size=51, split="val_real")]
+    long = pd.DataFrame(rows)
+    table = effects.effects(long, ANALYSIS).set_index("split")
+    assert list(table.index) == ["val"]  # one validation row: val_real is not a split of its own
+    assert table.loc["val", "mean_diff"] == pytest.approx(0.01)  # 0.81 - 0.80, not 0.60 - 0.80
+    # the size choice still reads the set that chose (n = 0, finetune's, has only the real rows)
+    candidates = effects.selection_candidates(long, ["causalmixft_synthval"]).set_index("size")
+    assert candidates.loc[51, "val"].tolist() == [pytest.approx(0.60)] * 5
+    assert candidates.loc[0, "val"].tolist() == [pytest.approx(0.80)] * 5

@@ -12,7 +12,7 @@ import pandas as pd
 
 from causalmixft.errors import StageError
 from causalmixft.analysis import stats
-from causalmixft.analysis.collect import Runs, runs_long
+from causalmixft.analysis.collect import Runs, on_real_validation, runs_long
 from causalmixft.analysis.curves import early_stopping_summary, gap_regret_runs, gap_regret_summary
 from causalmixft.analysis.scaling import best_size_table, scaling_per_dataset, scaling_summary, trend_tests
 from causalmixft.analysis.selection import choices_per_dataset, size_choices
@@ -278,10 +278,13 @@ def build_tables(
 ) -> dict[str, pd.DataFrame]:
     """The tables of one real budget, keyed by output name (``outputs.OUTPUTS``)."""
     long = runs_long(runs.records)
-    replicates = replicate_scores(long, study)
-    scores = fold_scores(long, study)
+    # Scores compared across methods come from the rows every method is scored on (the real validation
+    # rows, also for a run that chose on SCM rows); the size is chosen on what chose the step.
+    compared = on_real_validation(long)
+    replicates = replicate_scores(compared, study)
+    scores = fold_scores(compared, study)
     means = dataset_means(scores)
-    choices = size_choices(replicates, study)
+    choices = size_choices(replicate_scores(long, study), study)
     chosen = choices_per_dataset(choices)
     improvement_per_dataset, improvement = improvement_tables(scores, study)
     ranks, rank_tests = rank_tables(means, chosen, study)

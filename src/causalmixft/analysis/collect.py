@@ -221,6 +221,24 @@ def chooser_as_val(record: dict) -> dict:
     return {**record, "replicates": replicates, "selected": swap(record.get("selected", {}))}
 
 
+def on_real_validation(long: pd.DataFrame) -> pd.DataFrame:
+    """runs_long with every replicate's ``val`` on its real validation rows: a replicate that chose on a
+    selection set (:func:`chooser_as_val`: ``val`` the chooser, ``val_real`` the real rows) has its
+    ``val`` rows replaced by its ``val_real`` rows. Scores compared across methods (paired differences,
+    improvements, ranks, scaling) must come from the same rows, which only the real validation rows
+    are; the choice of a size reads the chooser (runs_long as it is)."""
+    real = long["split"] == "val_real"
+    if not real.any():
+        return long
+    keys = ["method", "dataset", "fold", "real_budget", "size", "replicate", "metric"]
+    chose = long.loc[real, keys].drop_duplicates().assign(_has_real=True)
+    flagged = long[keys].merge(chose, on=keys, how="left")["_has_real"].eq(True).to_numpy()
+    replaced = (long["split"] == "val").to_numpy() & flagged
+    out = long.loc[~replaced].copy()
+    out.loc[out["split"] == "val_real", "split"] = "val"
+    return out.reset_index(drop=True)
+
+
 def replicates_of(records: list[dict]):
     """(record, replicate) for every fine-tuning replicate of every run."""
     for record in records:

@@ -19,13 +19,17 @@ METRIC_DEFINITIONS = """\
   equivalence margin fixed in the config (`analysis.equivalence_margin`). Verdict: better / worse
   (Holm p < alpha), equivalent (TOST p < alpha), else inconclusive; with fewer than
   `analysis.min_datasets` datasets only the mean and counts ("too few datasets"). `size_ratio` is the
-  synthetic size over the run's real train rows. For `causalmixft_synthval`, `val` is the selection
-  set it chose on (real validation plus SCM rows) and `val_real` its real validation rows.
+  synthetic size over the run's real train rows. For `causalmixft_synthval`, `runs_long.csv`'s `val`
+  is the selection set it chose on (real validation plus SCM rows) and `val_real` its real validation
+  rows; a table that compares methods (effects, improvement, ranks, paired tests, scaling, trend) reads
+  its real validation rows as its `val`, the rows every method is scored on, and the size choice reads
+  the selection set (the `n = 0` candidate, `finetune`, has none: it is scored on the real rows).
 - **Size choice against chance (`size_selection_chance.csv`)**: per unit (method, dataset, fold,
   replicate, metric) over the candidate sizes (n = 0 from `finetune`): agreement (validation's choice
   is a test-best size) and regret (best test - test at the choice), beside a size drawn uniformly
   from the candidates (agreement = share of test-best candidates, regret = mean regret) and always
-  n = 0; units -> folds -> datasets, t intervals with enough datasets.
+  n = 0; units -> folds -> datasets, t intervals with enough datasets, cut to the values' range
+  (agreement in [0, 1], regret >= 0).
 - **Improvement** over the reference (`zeroshot`), per (dataset, fold): normalized,
   100 x (s / s_ref - 1) for higher-is-better metrics and 100 x (1 - s / s_ref) for losses (log-loss),
   in % of the reference score; and absolute, s - s_ref (s_ref - s for losses), in the metric's own

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from causalmixft.analysis.collect import on_real_validation
 from causalmixft.analysis.stats import holm
 from causalmixft.metrics import HIGHER_IS_BETTER
 
@@ -58,9 +59,10 @@ class Analysis:
 
 def dataset_differences(long: pd.DataFrame, baseline: str = "finetune") -> pd.DataFrame:
     """Per budget x method x size x split x metric x dataset: the paired difference to ``baseline``,
-    averaged replicates -> folds -> dataset. ``long`` is runs_long (one row per replicate)."""
+    averaged replicates -> folds -> dataset. ``long`` is runs_long (one row per replicate); a pair shares
+    its rows, so validation scores are on the real validation rows (``collect.on_real_validation``)."""
     keys = ["real_budget", "dataset", "fold", "replicate", "split", "metric"]
-    frame = long[np.isfinite(long["value"].to_numpy(float))]
+    frame = on_real_validation(long[np.isfinite(long["value"].to_numpy(float))])
     # the baseline's real rows are the cell's real train rows (zeroshot and scm_only record none)
     base = frame[frame["method"] == baseline][[*keys, "value", "n_real_rows"]]
     base = base.rename(columns={"value": "base", "n_real_rows": "train_rows"})
