@@ -161,10 +161,11 @@ def test_the_effect_heat_map_puts_each_budget_and_ratio_in_its_cell_boxes_interv
     for budget, train in ((32, 26), (128, 102)):
         for ratio in (1, 4):
             mean, low, high, verdict = cells.get((budget, ratio), (-0.004, float("nan"), float("nan"), "too few datasets"))
-            rows.append({"real_budget": budget, "method": "causalmixft", "size": ratio * train, "size_ratio": float(ratio),
+            rows.append({"real_budget": budget, "group": "all", "method": "causalmixft", "size": ratio * train, "size_ratio": float(ratio),
                          "split": "test", "metric": "roc_auc", "n_datasets": 5 if budget == 128 else 3,
                          "mean_diff": mean, "ci_low": low, "ci_high": high, "verdict": verdict})
     rows.append({**rows[0], "method": "zeroshot", "size": 0, "size_ratio": 0.0})  # no size axis: not drawn
+    rows.append({**rows[3], "group": "tabmwp", "mean_diff": -0.5})  # a source group's (128, 4x): not drawn
     figure = plots.plot_effect_heatmap(pd.DataFrame(rows), tmp_path / "heat.png")
     (ax,) = [a for a in figure.axes if a.get_title() == "causalmixft"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["32", "128"]

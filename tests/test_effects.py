@@ -148,3 +148,20 @@ def test_validation_gains_pair_the_real_validation_rows_of_a_run_that_chose_on_s
     candidates = effects.selection_candidates(long, ["causalmixft_synthval"]).set_index("size")
     assert candidates.loc[51, "val"].tolist() == [pytest.approx(0.60)] * 5
     assert candidates.loc[0, "val"].tolist() == [pytest.approx(0.80)] * 5
+
+
+def test_source_groups_are_tested_apart_in_holm_families_of_their_own():
+    # tabarena: d0-d4, gains 0.01..0.05 (as the first test: p = 0.013236); tabmwp: d5-d7, 3 datasets
+    frame = pd.concat([paired([0.01, 0.02, 0.03, 0.04, 0.05]),
+                       paired([0.0, 0.0, 0.0]).replace({"dataset": {"d0": "d5", "d1": "d6", "d2": "d7"}})])
+    groups = {"tabarena": ["d0", "d1", "d2", "d3", "d4"], "tabmwp": ["d5", "d6", "d7"]}
+    table = effects.effects(frame, ANALYSIS, groups=groups).set_index("group")
+    assert list(table.index) == ["all", "tabarena", "tabmwp"]
+    assert table.loc["all", "n_datasets"] == 8 and table.loc["all", "mean_diff"] == pytest.approx(0.15 / 8)
+    assert table.loc["tabarena", "mean_diff"] == pytest.approx(0.03)
+    # one cell per family: Holm leaves each p as it is, and no group's test enters another's family
+    assert table.loc["tabarena", "p_holm"] == pytest.approx(0.013236, rel=1e-3)
+    assert table.loc["tabarena", "family"] == "vs finetune: test roc_auc (tabarena)"
+    assert table.loc["all", "family"] == "vs finetune: test roc_auc"
+    assert table.loc["tabmwp", "verdict"] == effects.TOO_FEW and np.isnan(table.loc["tabmwp", "ci_low"])
+    assert effects.overall(table.reset_index())["group"].tolist() == ["all"]

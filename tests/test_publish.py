@@ -10,13 +10,14 @@ import pytest
 from causalmixft.analysis.collect import MISSING_COLUMNS, NOT_RUN
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
-from causalmixft.analysis.publish import answer_sentences, answer_table, publish, readme_of, render_readme
+from causalmixft.analysis.publish import (answer_sentences, answer_table, by_source_sentence, publish, readme_of,
+                                         render_readme)
 
 ANALYSIS = Analysis(equivalence_margin=0.01)
 
 
-def cell(method, budget, size, ratio, metric, mean, low, high, mde, verdict, n=20, split="test"):
-    return dict(real_budget=budget, method=method, size=size, size_ratio=ratio, split=split, metric=metric,
+def cell(method, budget, size, ratio, metric, mean, low, high, mde, verdict, n=20, split="test", group="all"):
+    return dict(real_budget=budget, group=group, method=method, size=size, size_ratio=ratio, split=split, metric=metric,
                 n_datasets=n, mean_diff=mean, ci_low=low, ci_high=high, mde=mde, verdict=verdict)
 
 
@@ -192,3 +193,22 @@ def test_a_run_with_runs_not_run_is_refused_unless_published_as_incomplete(tmp_p
     assert text.startswith("# Partial\n\n**Incomplete.** 2 runs of the grid were not run")
     assert "Runs: 4 of the grid's 7 fine-tuning runs" in text and "missing: 2 not run, 1 ruled out" in text
     assert readme_of(dest) == text
+
+
+def test_the_sources_are_summed_up_apart_and_never_enter_the_answer():
+    groups = pd.DataFrame([
+        cell("causalmixft", 32, 26, 1.0, "roc_auc", 0.0300, 0.0100, 0.0500, 0.0200, "better", n=15, group="tabarena"),
+        cell("causalmixft", 128, 102, 1.0, "roc_auc", -0.0040, -0.0090, 0.0010, 0.0070, "equivalent within +-0.01",
+             n=15, group="tabarena"),
+        cell("causalmixft", 32, 26, 1.0, "roc_auc", 0.2, np.nan, np.nan, np.nan, TOO_FEW, n=4, group="tabmwp"),
+        cell("causalmixft", 32, 26, 1.0, "accuracy", 0.9, 0.8, 1.0, 0.01, "better", n=15, group="tabarena"),
+    ], columns=EFFECT_COLUMNS)
+    table = pd.concat([effects_table(), groups], ignore_index=True)
+    assert by_source_sentence(table) == (
+        "By source, CausalMixFT's test ROC-AUC gain over plain fine-tuning (Holm within each source): tabarena (15 "
+        "datasets): -0.0040 to +0.0300 (1 better, 0 worse, 1 equivalent of 2 cells; MDE 0.0070 to 0.0200); tabmwp "
+        "(at most 4 datasets): too few datasets.")
+    assert answer_sentences(table, selection_table(), ANALYSIS) == answer_sentences(effects_table(), selection_table(),
+                                                                                    ANALYSIS)
+    assert answer_table(table) == answer_table(effects_table())
+    assert by_source_sentence(effects_table()) == ""  # one source: nothing to break down

@@ -10,7 +10,9 @@ METRIC_DEFINITIONS = """\
   the replicates of a run, then over the folds of a dataset (means over finite values); medians,
   quartiles, means with intervals, tests and ranks are then taken across datasets, so every dataset
   weighs the same. Quartiles use linear interpolation; IQR = q75 - q25.
-- **The answer (`effects.csv`)**, per real budget x method x synthetic size x split x metric: per
+- **The answer (`effects.csv`)**, per real budget x group x method x synthetic size x split x metric
+  (group `all`: every dataset, the answer; with mixed sources also each source, e.g. `tabarena` and
+  `tabmwp`, tested in families of its own, `vs finetune: <split> <metric> (<group>)`): per
   (dataset, fold, replicate) the difference method - `finetune` (the same seed and test rows),
   averaged replicates -> folds -> datasets; across datasets the mean, a t interval (1 - alpha), a
   two-sided one-sample t test with Holm once per family (`vs finetune: <split> <metric>`: every

@@ -29,11 +29,12 @@ from scipy import stats as st
 
 from causalmixft.analysis.collect import on_real_validation
 from causalmixft.analysis.stats import holm
+from causalmixft.analysis.study import ALL
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 TOO_FEW = "too few datasets"
 EFFECT_COLUMNS = (
-    "real_budget method size size_ratio split metric n_datasets mean_diff ci_low ci_high sd_diff p_value "
+    "real_budget group method size size_ratio split metric n_datasets mean_diff ci_low ci_high sd_diff p_value "
     "p_holm family mde tost_p equivalent verdict n_better n_worse"
 ).split()
 SELECTION_COLUMNS = (
@@ -97,28 +98,19 @@ def tost(diffs: np.ndarray, margin: float) -> float:
     return float(max(lower, upper))
 
 
-def effects(long: pd.DataFrame, analysis: Analysis, baseline: str = "finetune") -> pd.DataFrame:
-    """The effect table (``EFFECT_COLUMNS``): one row per budget x method x size x split x metric."""
+def effects(long: pd.DataFrame, analysis: Analysis, baseline: str = "finetune",
+            groups: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+    """The effect table (``EFFECT_COLUMNS``): one row per budget x group x method x size x split x metric.
+
+    Group ``all`` holds every dataset; ``groups`` (e.g. the source kinds: TabArena tables, TabMWP
+    tasks) are tested apart, each in Holm families of its own (``vs finetune: test roc_auc (tabmwp)``)."""
     per_dataset = dataset_differences(long, baseline)
     rows = []
     cell = ["real_budget", "method", "size", "split", "metric"]
-    for key, group in per_dataset.groupby(cell, sort=True):
-        diffs = group["diff"].to_numpy(float)
-        n = len(diffs)
-        higher = HIGHER_IS_BETTER.get(key[4], True)
-        row = dict(zip(cell, key)) | {"size_ratio": float(group["size_ratio"].iloc[0]), "n_datasets": n}
-        row |= {"mean_diff": float(np.mean(diffs)), "family": f"vs {baseline}: {key[3]} {key[4]}"}
-        row |= {"n_better": int(np.sum(diffs > 0 if higher else diffs < 0)), "n_worse": int(np.sum(diffs < 0 if higher else diffs > 0))}
-        if n < analysis.min_datasets:
-            row |= {"verdict": TOO_FEW}
-        else:
-            sd = float(np.std(diffs, ddof=1))
-            se = sd / np.sqrt(n)
-            half = float(st.t.ppf(1 - analysis.alpha / 2, n - 1) * se)
-            p = float(2 * st.t.sf(abs(row["mean_diff"]) / se, n - 1)) if se > 0 else (1.0 if row["mean_diff"] == 0 else 0.0)
-            row |= {"ci_low": row["mean_diff"] - half, "ci_high": row["mean_diff"] + half, "sd_diff": sd, "p_value": p}
-            row |= {"mde": mde(sd, n, analysis.alpha, analysis.power), "tost_p": tost(diffs, analysis.equivalence_margin)}
-        rows.append(row)
+    for name, members in {ALL: None, **(groups or {})}.items():
+        own = per_dataset if members is None else per_dataset[per_dataset["dataset"].isin(list(members))]
+        rows += [_effect_row(dict(zip(cell, key)), group, analysis, baseline, name)
+                 for key, group in own.groupby(cell, sort=True)]
     table = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     for family, members in table.groupby("family").groups.items():
         tested = table.loc[members, "p_value"].dropna()
@@ -131,6 +123,32 @@ def effects(long: pd.DataFrame, analysis: Analysis, baseline: str = "finetune") 
         _verdict(r, analysis) for r in table.loc[tested].itertuples()
     ]
     return table
+
+
+def overall(effects_table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of every dataset together (group ``all``): the answer; the other groups break it down."""
+    return effects_table[effects_table["group"] == ALL]
+
+
+def _effect_row(key: dict, group: pd.DataFrame, analysis: Analysis, baseline: str, name: str) -> dict:
+    """One cell's statistics over its datasets' paired differences (``group``: one row per dataset)."""
+    diffs = group["diff"].to_numpy(float)
+    n = len(diffs)
+    higher = HIGHER_IS_BETTER.get(key["metric"], True)
+    family = f"vs {baseline}: {key['split']} {key['metric']}" + ("" if name == ALL else f" ({name})")
+    row = {**key, "group": name, "size_ratio": float(group["size_ratio"].iloc[0]), "n_datasets": n}
+    row |= {"mean_diff": float(np.mean(diffs)), "family": family}
+    row |= {"n_better": int(np.sum(diffs > 0 if higher else diffs < 0)), "n_worse": int(np.sum(diffs < 0 if higher else diffs > 0))}
+    if n < analysis.min_datasets:
+        row |= {"verdict": TOO_FEW}
+    else:
+        sd = float(np.std(diffs, ddof=1))
+        se = sd / np.sqrt(n)
+        half = float(st.t.ppf(1 - analysis.alpha / 2, n - 1) * se)
+        p = float(2 * st.t.sf(abs(row["mean_diff"]) / se, n - 1)) if se > 0 else (1.0 if row["mean_diff"] == 0 else 0.0)
+        row |= {"ci_low": row["mean_diff"] - half, "ci_high": row["mean_diff"] + half, "sd_diff": sd, "p_value": p}
+        row |= {"mde": mde(sd, n, analysis.alpha, analysis.power), "tost_p": tost(diffs, analysis.equivalence_margin)}
+    return row
 
 
 def _verdict(row, analysis: Analysis) -> str:

@@ -47,10 +47,11 @@ PER_DATASET = (
 OUTPUTS: tuple[Output, ...] = (
     Output("summary", "report/summary.md", "Summary", SUMMARY),
     Output("effects", "tables/effects.csv", "Answer",
-        "The answer's table: per real budget x method x synthetic size x split x metric, the paired difference to "
+        "The answer's table: per real budget x group (all datasets; with mixed sources each source too) x method x "
+        "synthetic size x split x metric, the paired difference to "
         "plain fine-tuning averaged replicates -> folds -> datasets (units: score points, 0.01 = one AUC point), "
         "its t interval over datasets, the two-sided paired t test with Holm over the named family (split x "
-        "metric), the minimum detectable effect at the configured power from the observed SD, and two one-sided "
+        "metric, per group), the minimum detectable effect at the configured power from the observed SD, and two one-sided "
         "tests against the equivalence margin fixed in the config (analysis.equivalence_margin). Fewer than "
         "analysis.min_datasets datasets: \"too few datasets\", no interval and no test."),
     Output("size_selection_chance", "tables/size_selection_chance.csv", "Answer",

@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from causalmixft.analysis.effects import TOO_FEW
+from causalmixft.analysis.effects import TOO_FEW, overall
 from causalmixft.analysis.formatting import metric_label, metric_name, plural
 from causalmixft.analysis.stats import cd_cliques, spearman_or_nan
 from causalmixft.analysis.study import ALL, Study
@@ -398,6 +398,7 @@ def plot_effect_heatmap(effects: pd.DataFrame, path: str | Path, split: str = "t
     interval excludes 0 is outlined, one whose Holm-adjusted test also rejects 0 starred, a
     'too few datasets' cell (no interval) greyed."""
     # methods with synthetic rows only: a size-0 method (zeroshot) has no size axis to draw
+    effects = overall(effects)  # every dataset together; the source groups are in effects.csv
     frame = effects[(effects["split"] == split) & (effects["metric"] == metric) & (effects["size"] > 0)]
     methods = sorted(frame["method"].unique())
     figure = Figure(figsize=(4.2 * max(len(methods), 1), 3.4), layout="constrained")

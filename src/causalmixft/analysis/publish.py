@@ -24,8 +24,9 @@ from typing import Mapping
 import pandas as pd
 
 from causalmixft.analysis.collect import NOT_RUN
-from causalmixft.analysis.effects import TOO_FEW, Analysis
+from causalmixft.analysis.effects import TOO_FEW, Analysis, overall
 from causalmixft.analysis.outputs import OUTPUTS
+from causalmixft.analysis.study import ALL
 from causalmixft.io import write_json
 from causalmixft.config_checks import merged_config
 
@@ -52,9 +53,33 @@ def _span(values: pd.Series, spec: str = "+.4f") -> str:
 def tested_cells(effects: pd.DataFrame, method: str, metric: str, synthetic: bool = True) -> pd.DataFrame:
     """The test-split cells of ``method`` that carry a test (enough datasets): those with synthetic rows,
     or (``synthetic=False``) those of a method without them (size 0)."""
+    effects = overall(effects)
     rows = effects[(effects["method"] == method) & (effects["split"] == "test") & (effects["metric"] == metric)
                    & ((effects["size"] > 0) == synthetic)]
     return rows[rows["verdict"].astype(str) != TOO_FEW]
+
+
+def by_source_sentence(effects: pd.DataFrame) -> str:
+    """CausalMixFT's test ROC-AUC gains per source group of effects.csv (TabArena tables, TabMWP tasks),
+    each group's cells tested in Holm families of their own; "" with a single source."""
+    parts = []
+    for name in sorted(set(effects["group"]) - {ALL}):
+        rows = effects[(effects["group"] == name) & (effects["method"] == ANSWER_METHOD) & (effects["split"] == "test")
+                       & (effects["metric"] == "roc_auc") & (effects["size"] > 0)]
+        if rows.empty:
+            continue
+        tested = rows[rows["verdict"].astype(str) != TOO_FEW]
+        if tested.empty:
+            parts.append(f"{name} (at most {int(rows['n_datasets'].max())} datasets): {TOO_FEW}")
+            continue
+        better, worse, equivalent = _counts(tested)
+        parts.append(f"{name} ({_span(tested['n_datasets'], '.0f')} datasets): {_span(tested['mean_diff'])} "
+                     f"({better} better, {worse} worse, {equivalent} equivalent of {len(tested)} cells; MDE "
+                     f"{_span(tested['mde'], '.4f')})")
+    if not parts:
+        return ""
+    return ("By source, CausalMixFT's test ROC-AUC gain over plain fine-tuning (Holm within each source): "
+            + "; ".join(parts) + ".")
 
 
 def _step0_shares(early_stopping: pd.DataFrame | None) -> tuple[str, str] | None:
@@ -133,6 +158,7 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
 
 def answer_table(effects: pd.DataFrame, methods: tuple[str, ...] = (ANSWER_METHOD, SELECTION_METHOD)) -> str:
     """Markdown: per method x real budget x synthetic size, test ROC-AUC and accuracy gains side by side."""
+    effects = overall(effects)
     test = effects[(effects["split"] == "test") & (effects["size"] > 0) & effects["method"].isin(methods)]
     lines = [
         "| method | real rows | synthetic / real train | test ROC-AUC gain [95 % CI] | verdict | "
@@ -198,6 +224,7 @@ def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Anal
     counted = runs_long is not None and missing is not None
     unrun = len(not_run(missing)) if counted else 0
     sentences = answer_sentences(effects, tables["size_selection_chance"], analysis, tables.get("early_stopping"))
+    by_source = by_source_sentence(effects)
     return "\n".join([
         f"# {title}",
         "",
@@ -209,10 +236,11 @@ def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Anal
         "",
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
-        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric. The equivalence "
+        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric (and source group). The equivalence "
         f"margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`."
         + (f" {runs_sentence(runs_long, missing, links['missing'])}" if counted else ""),
         "",
+        *([by_source, ""] if by_source else []),
         answer_table(effects),
         "",
         f"![Paired test ROC-AUC gain over plain fine-tuning, real budget x synthetic size]({links['plot_effect_heatmap']})",

@@ -118,7 +118,7 @@ def aggregate_results(job: AggregateJob) -> dict[str, pd.DataFrame]:
     tables = {name: _stack(by_budget, name) for name in by_budget[budgets[-1]]}
     tables["cost"] = cost_table(load_benchmarks(job.benchmarks_root, job.benchmark_exclude, job.benchmark_files))
     analysis = effects.Analysis.from_config(job.config)
-    tables["effects"] = effects.effects(tables["runs_long"], analysis, job.baseline)
+    tables["effects"] = effects.effects(tables["runs_long"], analysis, job.baseline, job.dataset_groups)
     candidates = effects.selection_candidates(tables["runs_long"], job.size_dependent, job.baseline)
     tables["size_selection_chance"] = effects.size_selection([candidates], analysis)
 

@@ -54,13 +54,20 @@ def answer_section(table: pd.DataFrame, selection: pd.DataFrame, analysis: effec
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     test = table[(table["split"] == "test") & table["metric"].isin(HEADLINE)]
-    for row in test.itertuples():
-        interval = "" if pd.isna(row.ci_low) else f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
-        lines.append(_row([
-            row.real_budget, row.method, row.size, f"{row.size_ratio:.2g}", row.metric, row.n_datasets,
-            f"{row.mean_diff:+.4f}{interval}", _fmt(row.p_holm, ".3f"), _fmt(row.mde, ".4f"), _fmt(row.tost_p, ".3f"),
-            row.verdict,
-        ]))
+    lines += [_effect_row(row) for row in effects.overall(test).itertuples()]
+    by_source = test[(test["group"] != ALL) & (test["metric"] == "roc_auc") & (test["size"] > 0)]
+    if not by_source.empty:
+        lines += [
+            "",
+            "### By source",
+            "",
+            "Test ROC-AUC of the methods with synthetic rows per source group, each group's cells in Holm "
+            "families of their own (`group` and `family` in effects.csv; accuracy and validation there too).",
+            "",
+            "| budget | group | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *[_effect_row(row, group=True) for row in by_source.itertuples()],
+        ]
     lines += [
         "",
         "## Validation-chosen size against chance",
@@ -78,6 +85,15 @@ def answer_section(table: pd.DataFrame, selection: pd.DataFrame, analysis: effec
         lines.append(_row([row.real_budget, row.method, row.metric, row.n_datasets, agree, f"{row.agree_random:.2f}",
                            regret, f"{row.regret_random:.4f}", _fmt(row.regret_zero, ".4f"), row.note]))
     return lines
+
+
+def _effect_row(row, group: bool = False) -> str:
+    interval = "" if pd.isna(row.ci_low) else f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+    return _row([
+        row.real_budget, *([row.group] if group else []), row.method, row.size, f"{row.size_ratio:.2g}", row.metric,
+        row.n_datasets, f"{row.mean_diff:+.4f}{interval}", _fmt(row.p_holm, ".3f"), _fmt(row.mde, ".4f"),
+        _fmt(row.tost_p, ".3f"), row.verdict,
+    ])
 
 
 def fidelity_section(fidelity: pd.DataFrame) -> str:
