@@ -532,3 +532,15 @@ def test_an_undefined_trend_and_a_curve_without_its_anchor(tmp_path):
     assert improvement["mean"].tolist() == pytest.approx([100 * 0.0064 / 0.7, 100 * 0.0256 / 0.7])
     assert improvement["abs_mean"].tolist() == pytest.approx([0.0064, 0.0256])
     assert improvement["n_datasets"].tolist() == [2, 2] and "finetune" not in set(tables["improvement"]["method"])
+
+
+def test_float_noise_neither_breaks_a_tie_nor_makes_a_sign():
+    noisy = 0.1 + 0.2  # 0.30000000000000004: the same score averaged in another order
+    assert stats.within_row_ranks(np.array([[noisy, 0.3, 0.2]]), True).tolist() == [[1.5, 1.5, 3.0]]
+    assert stats.sign_test(np.array([noisy - 0.3, 0.3 - noisy, 0.01]))[:2] == (1, 0)
+    # the four |d| of 0.3 share one rank whichever of them carries the noise
+    tied = stats.wilcoxon_signed_rank(np.array([noisy, -0.3, 0.3, -noisy, 0.5, 0.6, 0.7]))
+    untied = stats.wilcoxon_signed_rank(np.array([0.3, -0.3, 0.3, -0.3, 0.5, 0.6, 0.7]))
+    assert (tied.statistic, tied.pvalue) == (untied.statistic, untied.pvalue)
+    assert stats.page_trend(np.array([[0.3, noisy, 0.4], [0.2, 0.2, 0.5]])).statistic == \
+        stats.page_trend(np.array([[0.3, 0.3, 0.4], [0.2, 0.2, 0.5]])).statistic

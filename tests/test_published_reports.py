@@ -136,15 +136,18 @@ def expected_grid(long: pd.DataFrame, missing: pd.DataFrame, config: dict) -> li
 
 
 def records_of(long: pd.DataFrame) -> list[dict]:
-    """metrics.json records as far as runs_long holds them: each replicate's selected scores, no curve."""
-    run_fields = [c for c in long.columns if c not in (*REPLICATE_FIELDS, "split", "metric", "value")]
+    """metrics.json records as far as runs_long holds them: each replicate's selected scores and a curve
+    of as many (empty) points as it had (``n_evaluations``; none in a report from before the column)."""
+    run_fields = [c for c in long.columns if c not in (*REPLICATE_FIELDS, "n_evaluations", "split", "metric", "value")]
     records: dict[tuple, dict] = {}
     # NaN (an empty field) becomes None: NaN keys would never match each other.
     for row in long.astype(object).where(long.notna(), None).to_dict("records"):
         run = tuple(row[field] for field in run_fields)
         record = records.setdefault(run, {**dict(zip(run_fields, run)), "replicates": {}})
         replicate = tuple(row[field] for field in REPLICATE_FIELDS)
-        entry = record["replicates"].setdefault(replicate, {**dict(zip(REPLICATE_FIELDS, replicate)), "curve": []})
+        points = int(row.get("n_evaluations") or 0)
+        entry = record["replicates"].setdefault(replicate, {**dict(zip(REPLICATE_FIELDS, replicate)),
+                                                            "curve": [{} for _ in range(points)]})
         entry.setdefault("selected", {}).setdefault(row["split"], {})[row["metric"]] = row["value"]
     return [{**record, "replicates": list(record["replicates"].values())} for record in records.values()]
 
@@ -318,12 +321,12 @@ def test_a_hand_edited_number_a_dropped_column_and_an_obsolete_table_are_reporte
 
 def test_a_column_the_code_adds_does_not_fail_the_shared_columns(rebuilt_report, tmp_path):
     report_dir, rebuilt = rebuilt_report
-    with_budget = dict(rebuilt)
+    with_column = dict(rebuilt)
     for name in ("runs_long", "size_choices"):
         frame = pd.read_csv(rebuilt[name])
-        with_budget[name] = tmp_path / f"{name}.csv"
-        frame.assign(real_budget=256).to_csv(with_budget[name], index=False, float_format="%.10g")
-    assert differences(with_budget, report_dir / "tables") == []
+        with_column[name] = tmp_path / f"{name}.csv"
+        frame.assign(a_column_added_later=256).to_csv(with_column[name], index=False, float_format="%.10g")
+    assert differences(with_column, report_dir / "tables") == []
 
 
 def test_exact_value_recovers_fractions_and_leaves_other_numbers_as_printed():

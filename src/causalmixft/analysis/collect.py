@@ -253,10 +253,13 @@ def runs_long(records: list[dict]) -> pd.DataFrame:
     for record, replicate in replicates_of(records):
         base = {field: record.get(field) for field in RUN_FIELDS}
         base |= {field: replicate.get(field) for field in REPLICATE_FIELDS}
+        # the curve's evaluation points: early stopping's chance reference (1 / points), published with
+        # the scores so that a report's early_stopping.csv can be rebuilt from runs_long.csv alone
+        base["n_evaluations"] = len(replicate.get("curve") or [])
         for split in [*SPLITS, *(["val_real"] if "val_real" in replicate["selected"] else [])]:
             for metric, value in sorted(replicate["selected"][split].items()):
                 rows.append({**base, "split": split, "metric": metric, "value": _number(value)})
-    columns = [*RUN_FIELDS, *REPLICATE_FIELDS, "split", "metric", "value"]
+    columns = [*RUN_FIELDS, *REPLICATE_FIELDS, "n_evaluations", "split", "metric", "value"]
     return pd.DataFrame(rows, columns=columns)
 
 
