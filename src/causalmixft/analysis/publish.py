@@ -37,6 +37,7 @@ QUESTION = (
 )
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
 ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
+PATHS = {output.name: output.path for output in OUTPUTS}  # an output's path in results/ and in a report
 PUBLISHED = "publish.json"  # beside README.md: its title, the analysis settings, whether RUN.md is there
 RUN_NOTES = "RUN.md"  # how the run was made (commits, command, parts, machine), written by whoever ran it
 
@@ -236,8 +237,8 @@ def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Anal
         "",
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
-        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric (and source group). The equivalence "
-        f"margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`."
+        f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric (and source "
+        f"group). The equivalence margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`."
         + (f" {runs_sentence(runs_long, missing, links['missing'])}" if counted else ""),
         "",
         *([by_source, ""] if by_source else []),
@@ -270,9 +271,9 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
     missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
     if missing:
         raise FileNotFoundError(f"[publish] {results}: the aggregate's outputs are missing: {', '.join(missing)}")
-    unrun = not_run(pd.read_csv(results / _path("missing")))
+    unrun = not_run(pd.read_csv(results / PATHS["missing"]))
     if len(unrun) and not incomplete:
-        raise ValueError(f"[publish] {results}: {len(unrun):,} runs of the grid were not run ({_path('missing')}): "
+        raise ValueError(f"[publish] {results}: {len(unrun):,} runs of the grid were not run ({PATHS['missing']}): "
                          "finish the run, or pass --incomplete to publish it marked as incomplete")
     if dest.exists() and any(dest.iterdir()) and not replace:
         raise FileExistsError(f"[publish] {dest} already holds a report; pass --replace to overwrite it")
@@ -302,13 +303,8 @@ def readme_of(report: Path) -> str:
     """The README a published report's tables and ``publish.json`` give (what the golden test compares)."""
     report = Path(report)
     settings = json.loads((report / PUBLISHED).read_text())
-    links = {o.name: o.path for o in OUTPUTS}
-    tables = {name: pd.read_csv(report / links[name]) for name in README_TABLES}
-    return render_readme(settings["title"], tables, Analysis(**settings["analysis"]), links, settings.get("run_notes"))
-
-
-def _path(name: str) -> str:
-    return next(o.path for o in OUTPUTS if o.name == name)
+    tables = {name: pd.read_csv(report / PATHS[name]) for name in README_TABLES}
+    return render_readme(settings["title"], tables, Analysis(**settings["analysis"]), PATHS, settings.get("run_notes"))
 
 
 def main(argv: list[str] | None = None) -> None:
