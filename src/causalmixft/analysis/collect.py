@@ -34,9 +34,9 @@ RUN_FIELDS = (
     "wall_time_s",
 )
 # Per fine-tuning replicate (metrics.json ``replicates``): one row of runs_long per replicate.
-NOT_RUN = "metrics.json absent (run failed or was not run)"  # missing.csv's reason for a run with no file
 REPLICATE_FIELDS = ("replicate", "seed", "steps_run", "selected_step", "stop_reason", "real_share")
 MISSING_COLUMNS = ["kind", "method", "dataset", "fold", "real_budget", "size", "path", "reason"]
+NOT_RUN = "metrics.json absent (run failed or was not run)"  # missing.csv's reason for a run with no file
 FIDELITY_PATTERN = layout.FIDELITY  # .../{generator}/{dataset}/fold{fold}/real{budget}/n{size}.fidelity.json
 # Summary values of a fidelity report (generators/fidelity.py writes the dotted ones, nested), in the
 # order tables show them; flat spellings of the same values are accepted too. Others follow.
