@@ -217,12 +217,12 @@ def paired_tests(means: pd.DataFrame, chosen: pd.DataFrame, study: Study) -> pd.
                         continue
                     pair = members[[competitor, baseline]].dropna()
                     difference = (pair[competitor] - pair[baseline]).to_numpy(float) * (1.0 if higher else -1.0)
-                    signs = np.sign(stats.denoised(difference))  # a tie up to float noise is neither
+                    better, worse = stats.sign_counts(difference)
                     result = stats.wilcoxon_signed_rank(difference, study.alpha)
                     block.append({
                         "group": group, "metric": metric, "selection": selection, "competitor": competitor,
-                        "baseline": baseline, "n_datasets": len(pair), "n_better": int((signs > 0).sum()),
-                        "n_worse": int((signs < 0).sum()),
+                        "baseline": baseline, "n_datasets": len(pair), "n_better": better,
+                        "n_worse": worse,
                         "median_difference": float(np.median(difference)) if len(difference) else np.nan,
                         "wilcoxon_w": result.statistic, "wilcoxon_p": result.pvalue, "note": result.note,
                     })

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats as st
 
 from causalmixft.analysis.collect import on_real_validation
-from causalmixft.analysis.stats import denoised, holm
+from causalmixft.analysis.stats import holm, sign_counts
 from causalmixft.analysis.study import ALL
 from causalmixft.metrics import HIGHER_IS_BETTER
 
@@ -138,8 +138,8 @@ def _effect_row(key: dict, group: pd.DataFrame, analysis: Analysis, baseline: st
     family = f"vs {baseline}: {key['split']} {key['metric']}" + ("" if name == ALL else f" ({name})")
     row = {**key, "group": name, "size_ratio": float(group["size_ratio"].iloc[0]), "n_datasets": n}
     row |= {"mean_diff": float(np.mean(diffs)), "family": family}
-    signs = np.sign(denoised(diffs)) * (1 if higher else -1)  # a tie up to float noise is neither
-    row |= {"n_better": int(np.sum(signs > 0)), "n_worse": int(np.sum(signs < 0))}
+    better, worse = sign_counts(diffs if higher else -diffs)
+    row |= {"n_better": better, "n_worse": worse}
     if n < analysis.min_datasets:
         row |= {"verdict": TOO_FEW}
     else:

@@ -35,6 +35,13 @@ def denoised(values) -> np.ndarray:
     return np.round(np.asarray(values, dtype=float), TIE_DECIMALS)
 
 
+def sign_counts(values) -> tuple[int, int]:
+    """(positives, negatives) among the finite values; a value zero up to float noise is neither."""
+    values = denoised(values)
+    values = values[np.isfinite(values)]
+    return int((values > 0).sum()), int((values < 0).sum())
+
+
 def within_row_ranks(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
     """Rank competitors (columns) within each dataset (row): 1 = best, ties share their mean rank."""
     scores = denoised(scores)
@@ -110,9 +117,7 @@ def spearman_or_nan(x: np.ndarray, y: np.ndarray) -> float:
 
 def sign_test(values: np.ndarray) -> tuple[int, int, float]:
     """(positives, negatives, two-sided binomial p) over the finite, non-zero values."""
-    values = denoised(values)
-    values = values[np.isfinite(values)]
-    positive, negative = int((values > 0).sum()), int((values < 0).sum())
+    positive, negative = sign_counts(values)
     if positive + negative == 0:
         return positive, negative, float("nan")
     return positive, negative, float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
