@@ -54,7 +54,8 @@ def test_a_null_effect_inside_the_margin_is_called_equivalent_and_a_wide_one_inc
 def test_fewer_than_five_datasets_give_no_interval_or_test():
     row = effects.effects(paired([0.01, 0.02, 0.03, 0.04]), ANALYSIS).iloc[0]
     assert row["verdict"] == effects.TOO_FEW and row["n_datasets"] == 4
-    assert all(pd.isna(row[c]) for c in ("ci_low", "ci_high", "p_value", "p_holm", "mde", "tost_p"))
+    assert all(pd.isna(row[c]) for c in ("ci_low", "ci_high", "p_value", "p_holm", "mde", "mde_holm", "tost_p",
+                                          "tost_p_holm"))
 
 
 def test_holm_runs_once_over_the_family_of_every_budget_method_and_size():
@@ -77,6 +78,62 @@ def test_replicates_then_folds_then_datasets_weigh_each_level_equally():
     d0 = per_dataset[per_dataset["dataset"] == "d0"]["diff"].iloc[0]
     # folds: (0.10 + 0.00) / 2 = 0.05 and 0.01; dataset: 0.03 (a flat mean of the 3 replicates would be 0.0367)
     assert d0 == pytest.approx(0.03)
+
+
+def test_equivalence_is_holm_corrected_over_the_family_and_the_mde_is_given_at_holms_first_level():
+    # two cells of one family (budgets 64 and 256) with the same near-null differences: each TOST p
+    # is p0; Holm doubles the smaller (running max: both 2 x p0)
+    diffs = [-0.03, 0.02, 0.0, 0.03, -0.02]
+    frame = pd.concat([paired(diffs, budget=64), paired(diffs, budget=256)], ignore_index=True)
+    table = effects.effects(frame, ANALYSIS)
+    single = effects.effects(paired(diffs), ANALYSIS).iloc[0]
+    p0 = single["tost_p"]  # mean 0, se = 0.0114018: t = 0.05 / se = 4.3853 on 4 df, p = 0.005913
+    assert p0 == pytest.approx(0.005913, rel=1e-3) and single["tost_p_holm"] == p0
+    assert table["tost_p_holm"].tolist() == pytest.approx([2 * p0] * 2)
+    # MDE at Holm's first step, alpha / 2: (t_{1-0.0125,4} + t_{0.8,4}) x se = (3.495406 + 0.940965) x se
+    se = float(np.std(diffs, ddof=1) / math.sqrt(5))
+    assert table["mde_holm"].tolist() == pytest.approx([(3.495406 + 0.940965) * se] * 2, rel=1e-5)
+    assert single["mde_holm"] == pytest.approx(single["mde"])  # a family of one: no correction
+
+
+def test_a_cell_equivalent_alone_is_inconclusive_once_holm_counts_the_family():
+    # se = 0.0202485: TOST t = 0.05 / se = 2.46932 on 4 df, p = 0.03450 alone (< 0.05); with a second
+    # equal cell in the family Holm gives 2 x 0.03450 = 0.0690 > 0.05
+    diffs = [-0.05, 0.04, 0.0, 0.05, -0.04]
+    alone = effects.effects(paired(diffs), ANALYSIS).iloc[0]
+    assert alone["tost_p"] == pytest.approx(0.03450, rel=1e-3) and alone["verdict"].startswith("equivalent")
+    frame = pd.concat([paired(diffs, budget=64), paired(diffs, budget=256)], ignore_index=True)
+    both = effects.effects(frame, ANALYSIS)
+    assert (both["tost_p_holm"] > 0.05).all() and (both["verdict"] == "inconclusive").all()
+    assert not both["equivalent"].astype(bool).any()
+
+
+def test_only_the_metric_the_margin_was_fixed_for_gets_an_equivalence_test():
+    # the same near-null accuracy differences: no margin was fixed for accuracy, so no TOST
+    frame = paired([-0.002, 0.001, 0.0, 0.002, -0.001]).assign(metric="accuracy")
+    row = effects.effects(frame, ANALYSIS).iloc[0]
+    assert pd.isna(row["tost_p"]) and pd.isna(row["tost_p_holm"]) and row["verdict"] == "inconclusive"
+    assert row["mde"] > 0  # the MDE is given for every metric
+    assert effects.Analysis(equivalence_margin=0.01).margin_text() == "+-0.01 ROC-AUC"
+
+
+def test_the_size_ratio_is_one_per_cell_where_datasets_differ_in_their_train_rows():
+    # a table short of the budget has fewer real train rows: the cell's ratio is the median over runs
+    frame = paired([0.01, 0.02, 0.03, 0.04, 0.05])
+    frame.loc[(frame["dataset"] == "d0") & (frame["method"] == "finetune"), "n_real_rows"] = 17
+    table = effects.effects(frame, ANALYSIS)
+    assert len(table) == 1 and table.iloc[0]["size_ratio"] == pytest.approx(1.0)  # median of 3, 1, 1, 1, 1
+
+
+def test_a_run_whose_real_validation_score_is_undefined_drops_out_instead_of_pairing_its_selection_set():
+    rows = []
+    for i in range(5):
+        real = float("nan") if i == 0 else 0.81
+        rows += [long_rows("finetune", f"d{i}", 0, 0, 0.80, split="val"),
+                 long_rows("causalmixft_synthval", f"d{i}", 0, 0, 0.60, size=51, split="val"),
+                 long_rows("causalmixft_synthval", f"d{i}", 0, 0, real, size=51, split="val_real")]
+    row = effects.effects(pd.DataFrame(rows), ANALYSIS).iloc[0]
+    assert row["n_datasets"] == 4 and row["mean_diff"] == pytest.approx(0.01)  # d0's 0.60 - 0.80 is not in
 
 
 def test_the_mde_shrinks_with_the_square_root_of_the_datasets():

@@ -17,9 +17,12 @@ METRIC_DEFINITIONS = """\
   averaged replicates -> folds -> datasets; across datasets the mean, a t interval (1 - alpha), a
   two-sided one-sample t test with Holm once per family (`vs finetune: <split> <metric>`: every
   budget, method and size), the minimum detectable effect (t_{1-alpha/2} + t_{power}) x SD / sqrt(n)
-  from the observed SD of the dataset differences, and two one-sided tests (TOST) against the
-  equivalence margin fixed in the config (`analysis.equivalence_margin`). Verdict: better / worse
-  (Holm p < alpha), equivalent (TOST p < alpha), else inconclusive; with fewer than
+  from the observed SD of the dataset differences (`mde`, per test; `mde_holm` at alpha / m, the
+  level of Holm's first step over the family's m tested cells), and, for the metric the margin was
+  fixed for (ROC-AUC: the margin's schema says so), two one-sided tests (TOST) against the
+  equivalence margin fixed in the config (`analysis.equivalence_margin`), Holm-corrected over the
+  same family (`tost_p_holm`). Verdict: better / worse (Holm p < alpha), equivalent (TOST Holm p <
+  alpha), else inconclusive; with fewer than
   `analysis.min_datasets` datasets only the mean and counts ("too few datasets"). `size_ratio` is the
   synthetic size over the run's real train rows. For `causalmixft_synthval`, `runs_long.csv`'s `val`
   is the selection set it chose on (real validation plus SCM rows) and `val_real` its real validation

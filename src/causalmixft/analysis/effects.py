@@ -7,8 +7,10 @@ For every real budget x method x synthetic size x split x metric:
   (so every dataset weighs the same, whatever its folds or replicates);
 - over datasets: the mean, a t interval, a two-sided paired t test (Holm once over the named
   family: one family per split x metric, all budgets, methods and sizes together), the minimum
-  detectable effect at the configured power from the observed SD of the dataset differences, and
-  two one-sided tests (TOST) against the equivalence margin fixed in the config before the run;
+  detectable effect at the configured power from the observed SD of the dataset differences (per
+  comparison, and at the level Holm's first step tests in the family: alpha / m), and, for the
+  metric the margin was fixed for (ROC-AUC), two one-sided tests (TOST) against the equivalence
+  margin fixed in the config before the run, Holm-corrected over the same family;
 - with fewer than ``min_datasets`` datasets: the mean and counts only, "too few datasets".
 
 :func:`size_selection` puts the validation-chosen size beside its chance references: a size drawn
@@ -32,10 +34,16 @@ from causalmixft.analysis.stats import holm, sign_counts
 from causalmixft.analysis.study import ALL
 from causalmixft.metrics import HIGHER_IS_BETTER
 
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
+                "log_loss": "log-loss"}
+# The config's analysis.equivalence_margin is a test ROC-AUC difference (its schema says so): the other
+# metrics get no equivalence test, as no margin was fixed for them before the run.
+EQUIVALENCE_METRIC = "roc_auc"
+
 TOO_FEW = "too few datasets"
 EFFECT_COLUMNS = (
     "real_budget group method size size_ratio split metric n_datasets mean_diff ci_low ci_high sd_diff p_value "
-    "p_holm family mde tost_p equivalent verdict n_better n_worse"
+    "p_holm family mde mde_holm tost_p tost_p_holm equivalent verdict n_better n_worse"
 ).split()
 SELECTION_COLUMNS = (
     "real_budget method metric n_datasets agree agree_ci_low agree_ci_high agree_random regret regret_ci_low "
@@ -57,13 +65,19 @@ class Analysis:
         given = dict((config or {}).get("analysis") or {})
         return cls(**{k: given[k] for k in cls.__dataclass_fields__ if k in given})
 
+    def margin_text(self) -> str:
+        return f"+-{self.equivalence_margin:g} {METRIC_NAMES[EQUIVALENCE_METRIC]}"
+
 
 def dataset_differences(long: pd.DataFrame, baseline: str = "finetune") -> pd.DataFrame:
     """Per budget x method x size x split x metric x dataset: the paired difference to ``baseline``,
     averaged replicates -> folds -> dataset. ``long`` is runs_long (one row per replicate); a pair shares
     its rows, so validation scores are on the real validation rows (``collect.on_real_validation``)."""
     keys = ["real_budget", "dataset", "fold", "replicate", "split", "metric"]
-    frame = on_real_validation(long[np.isfinite(long["value"].to_numpy(float))])
+    # the real validation rows first, then the finite scores: a synthval replicate whose selection-set
+    # score is finite but whose real-row score is not drops out instead of pairing different rows
+    frame = on_real_validation(long)
+    frame = frame[np.isfinite(frame["value"].to_numpy(float))]
     # the baseline's real rows are the cell's real train rows (zeroshot and scm_only record none)
     base = frame[frame["method"] == baseline][[*keys, "value", "n_real_rows"]]
     base = base.rename(columns={"value": "base", "n_real_rows": "train_rows"})
@@ -73,14 +87,16 @@ def dataset_differences(long: pd.DataFrame, baseline: str = "finetune") -> pd.Da
     cell = ["real_budget", "method", "size", "split", "metric"]
     folds = paired.groupby([*cell, "dataset", "fold"], sort=True)["diff"].mean()
     datasets = folds.groupby([*cell, "dataset"], sort=True).mean().reset_index()
-    ratio = (paired["size"] / paired["train_rows"]).groupby([paired[c] for c in cell]).first()
+    # one ratio per cell, also where datasets differ in their real train rows (a table short of the budget)
+    ratio = (paired["size"] / paired["train_rows"]).groupby([paired[c] for c in cell]).median()
     return datasets.merge(ratio.rename("size_ratio").reset_index(), on=cell, how="left")
 
 
 def mde(sd: float, n: int, alpha: float, power: float) -> float:
     """Smallest true mean difference a two-sided one-sample t test at ``alpha`` detects with
     probability ``power`` over ``n`` datasets whose differences scatter with SD ``sd``
-    (normal approximation of the noncentral t: (t_{1-alpha/2} + t_{power}) * sd / sqrt(n))."""
+    ((t_{1-alpha/2} + t_{power}) * sd / sqrt(n), df = n - 1: within 1 % of the noncentral t's
+    answer from n = 5 on)."""
     if n < 2 or not np.isfinite(sd):
         return float("nan")
     df = n - 1
@@ -112,13 +128,22 @@ def effects(long: pd.DataFrame, analysis: Analysis, baseline: str = "finetune",
         rows += [_effect_row(dict(zip(cell, key)), group, analysis, baseline, name)
                  for key, group in own.groupby(cell, sort=True)]
     table = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    table = table.astype({"equivalent": object, "verdict": object})
     for family, members in table.groupby("family").groups.items():
         tested = table.loc[members, "p_value"].dropna()
         if len(tested):
             table.loc[tested.index, "p_holm"] = holm(tested.to_numpy(float))
+            # what Holm's first step needs: the MDE at alpha / m, m the family's tested cells
+            level = analysis.alpha / len(tested)
+            table.loc[tested.index, "mde_holm"] = [
+                mde(sd, int(n), level, analysis.power)
+                for sd, n in table.loc[tested.index, ["sd_diff", "n_datasets"]].to_numpy(float)
+            ]
+        equivalence = table.loc[members, "tost_p"].dropna()
+        if len(equivalence):
+            table.loc[equivalence.index, "tost_p_holm"] = holm(equivalence.to_numpy(float))
+            table.loc[equivalence.index, "equivalent"] = table.loc[equivalence.index, "tost_p_holm"] < analysis.alpha
     tested = table["p_holm"].notna()
-    table = table.astype({"equivalent": object, "verdict": object})
-    table.loc[tested, "equivalent"] = table.loc[tested, "tost_p"] < analysis.alpha
     table.loc[tested, "verdict"] = [
         _verdict(r, analysis) for r in table.loc[tested].itertuples()
     ]
@@ -148,14 +173,16 @@ def _effect_row(key: dict, group: pd.DataFrame, analysis: Analysis, baseline: st
         half = float(st.t.ppf(1 - analysis.alpha / 2, n - 1) * se)
         p = float(2 * st.t.sf(abs(row["mean_diff"]) / se, n - 1)) if se > 0 else (1.0 if row["mean_diff"] == 0 else 0.0)
         row |= {"ci_low": row["mean_diff"] - half, "ci_high": row["mean_diff"] + half, "sd_diff": sd, "p_value": p}
-        row |= {"mde": mde(sd, n, analysis.alpha, analysis.power), "tost_p": tost(diffs, analysis.equivalence_margin)}
+        row["mde"] = mde(sd, n, analysis.alpha, analysis.power)
+        if key["metric"] == EQUIVALENCE_METRIC:
+            row["tost_p"] = tost(diffs, analysis.equivalence_margin)
     return row
 
 
 def _verdict(row, analysis: Analysis) -> str:
     if row.p_holm < analysis.alpha:
         return "better" if (row.mean_diff > 0) == HIGHER_IS_BETTER.get(row.metric, True) else "worse"
-    if row.tost_p < analysis.alpha:
+    if row.tost_p_holm < analysis.alpha:  # NaN (no margin for this metric) compares False
         return f"equivalent within +-{analysis.equivalence_margin:g}"
     return "inconclusive"
 

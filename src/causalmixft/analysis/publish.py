@@ -114,7 +114,8 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
     if auc.empty or acc.empty:
         return [f"{ANSWER_METHOD} against plain fine-tuning: {TOO_FEW} in every cell, so no interval or test is given."]
     both = pd.concat([auc, acc])
-    better, worse, equivalent = _counts(both)
+    better, worse, _ = _counts(both)
+    equivalent = _counts(auc)[2]  # the margin is in ROC-AUC: accuracy has no equivalence test
     datasets = _span(auc["n_datasets"], ".0f")
     # What plain fine-tuning itself moved: a null against a recipe that leaves the backbone where it was
     # says less than one against a recipe that moved it (effects' zeroshot rows are zeroshot - finetune).
@@ -134,9 +135,10 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
         f"{better} better and {worse} worse after Holm correction).",
         f"No {1 - analysis.alpha:.0%} interval reaches beyond {_signed(auc['ci_low'].min())} to "
         f"{_signed(auc['ci_high'].max())} ROC-AUC or {_signed(acc['ci_low'].min())} to "
-        f"{_signed(acc['ci_high'].max())} accuracy, {equivalent} of the {len(both)} cells are equivalent to no "
-        f"effect within +-{analysis.equivalence_margin:g} (two one-sided tests), and the minimum detectable "
-        f"effect at {analysis.power:.0%} power is {_span(auc['mde'], '.4f')} ROC-AUC.",
+        f"{_signed(acc['ci_high'].max())} accuracy, {equivalent} of the {len(auc)} ROC-AUC cells are equivalent to "
+        f"no effect within {analysis.margin_text()} (two one-sided tests, Holm over the family), and the minimum "
+        f"detectable effect at {analysis.power:.0%} power is {_span(auc['mde'], '.4f')} ROC-AUC per comparison "
+        f"({_span(auc['mde_holm'], '.4f')} at the level of Holm's first step in the family).",
     ]
     synthval = tested_cells(effects, SELECTION_METHOD, "roc_auc")
     chosen = selection[(selection["method"] == ANSWER_METHOD) & (selection["metric"] == "roc_auc")
@@ -163,13 +165,13 @@ def answer_table(effects: pd.DataFrame, methods: tuple[str, ...] = (ANSWER_METHO
     test = effects[(effects["split"] == "test") & (effects["size"] > 0) & effects["method"].isin(methods)]
     lines = [
         "| method | real rows | synthetic / real train | test ROC-AUC gain [95 % CI] | verdict | "
-        "test accuracy gain [95 % CI] | verdict | MDE (ROC-AUC) | datasets |",
+        "test accuracy gain [95 % CI] | verdict | MDE (ROC-AUC) per test / Holm | datasets |",
         "|---|---:|---:|---|---|---|---|---:|---:|",
     ]
     for (method, budget, ratio), cell in test.groupby(["method", "real_budget", "size_ratio"], sort=True):
         by_metric = {row.metric: row for row in cell.itertuples()}
         auc, acc = by_metric.get("roc_auc"), by_metric.get("accuracy")
-        mde = "" if auc is None or pd.isna(auc.mde) else f"{auc.mde:.4f}"
+        mde = "" if auc is None or pd.isna(auc.mde) else f"{auc.mde:.4f} / {auc.mde_holm:.4f}"
         lines.append(f"| {method} | {budget} | {ratio:.3g}x | {_gain(auc)} | {_verdict(auc)} | {_gain(acc)} | "
                      f"{_verdict(acc)} | {mde} | {'' if auc is None else auc.n_datasets} |")
     return "\n".join(lines)
@@ -238,7 +240,11 @@ def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Anal
         f"Real budgets: {budgets} rows (train + validation, nested; every budget of a fold shares its test rows). "
         f"Differences are paired (same test rows, same fine-tuning seeds), averaged replicates -> folds -> datasets; "
         f"units are score points (0.01 = one ROC-AUC point). Holm families: one per split x metric (and source "
-        f"group). The equivalence margin +-{analysis.equivalence_margin:g} is the config's `analysis.equivalence_margin`."
+        f"group). The equivalence margin {analysis.margin_text()} is the config's `analysis.equivalence_margin`, fixed "
+        f"before the run; \"equivalent\" means both one-sided tests reject after Holm over the family (a TOST at "
+        f"level alpha is the {1 - 2 * analysis.alpha:.0%} interval inside the margin, so a "
+        f"{1 - analysis.alpha:.0%} interval may cross it). The MDE is the smallest true gain a test detects with "
+        f"{analysis.power:.0%} power from the observed spread, per test and at alpha / m (m: the family's cells)."
         + (f" {runs_sentence(runs_long, missing, links['missing'])}" if counted else ""),
         "",
         *([by_source, ""] if by_source else []),

@@ -42,15 +42,16 @@ def answer_section(table: pd.DataFrame, selection: pd.DataFrame, analysis: effec
         f"Per real budget, method and synthetic size: the mean over datasets of the paired difference "
         f"to `finetune` (replicates -> folds -> datasets), its {1 - analysis.alpha:.0%} t interval, "
         f"Holm over each named family (split x metric), the minimum detectable effect (MDE) at "
-        f"{analysis.power:.0%} power from the observed SD, and TOST against the margin "
-        f"+-{analysis.equivalence_margin:g} fixed in the config. Fewer than {analysis.min_datasets} "
+        f"{analysis.power:.0%} power from the observed SD (per test; at alpha / m in `effects.csv`'s `mde_holm`), "
+        f"and TOST against the margin {analysis.margin_text()} fixed in the config (Holm over the same family; "
+        f"the other metrics have no margin). Fewer than {analysis.min_datasets} "
         f"datasets: '{effects.TOO_FEW}'.",
         "",
         f"![gain heat map]({link('plot_effect_heatmap')})",
         "",
         f"Every cell, on validation and test, ROC-AUC and accuracy: [effects.csv]({link('effects')}).",
         "",
-        "| budget | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
+        "| budget | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST Holm p | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     test = table[(table["split"] == "test") & table["metric"].isin(HEADLINE)]
@@ -64,7 +65,7 @@ def answer_section(table: pd.DataFrame, selection: pd.DataFrame, analysis: effec
             "Test ROC-AUC of the methods with synthetic rows per source group, each group's cells in Holm "
             "families of their own (`group` and `family` in effects.csv; accuracy and validation there too).",
             "",
-            "| budget | group | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST p | verdict |",
+            "| budget | group | method | n | n/real | metric | datasets | gain [CI] | Holm p | MDE | TOST Holm p | verdict |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *[_effect_row(row, group=True) for row in by_source.itertuples()],
         ]
@@ -92,7 +93,7 @@ def _effect_row(row, group: bool = False) -> str:
     return _row([
         row.real_budget, *([row.group] if group else []), row.method, row.size, f"{row.size_ratio:.2g}", row.metric,
         row.n_datasets, f"{row.mean_diff:+.4f}{interval}", _fmt(row.p_holm, ".3f"), _fmt(row.mde, ".4f"),
-        _fmt(row.tost_p, ".3f"), row.verdict,
+        _fmt(row.tost_p_holm, ".3f"), row.verdict,
     ])
 
 
