@@ -27,8 +27,11 @@ METHODS_WITH_REAL = {"finetune", "causalmixft"}
 SIZE_DEPENDENT = {"causalmixft", "scm_only"}
 
 
-def tables_for(tmp_path, expected, metrics=("roc_auc", "accuracy"), groups=None):
-    study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, dataset_groups=groups, metrics=metrics)
+def tables_for(tmp_path, expected, metrics=("roc_auc", "accuracy"), groups=None, min_datasets=2):
+    """The tables of a hand-made grid of 1-4 datasets: intervals and tests from 2 datasets on, to check
+    their arithmetic (a study's own minimum, 5 by default, is tested in test_aggregate_report.py)."""
+    study = Study.from_params(expected, METHODS_WITH_REAL, SIZE_DEPENDENT, dataset_groups=groups, metrics=metrics,
+                              min_datasets=min_datasets)
     return build_tables(load_runs(with_budget(expected), grid_files(tmp_path, expected)), study), study
 
 

@@ -53,7 +53,7 @@ def write_study(root: Path, datasets, skip=()):
     return grid
 
 
-def run_stage(tmp_path: Path, datasets, skip=(), out="results", **options):
+def run_stage(tmp_path: Path, datasets, skip=(), out="results", min_datasets=5, **options):
     runs = tmp_path / "runs" / "tfm-small"
     grid = write_study(runs, list(datasets), skip)
     outputs = default_outputs(tmp_path / out)
@@ -63,7 +63,8 @@ def run_stage(tmp_path: Path, datasets, skip=(), out="results", **options):
         methods_with_real=["finetune", "causalmixft"],
         size_dependent=["causalmixft", "scm_only"],
         outputs=outputs,
-        config={"datasets": {d: {"source": f"file:{d}.csv"} for d in datasets}, "synthetic": {"sizes": [0, *SIZES]}},
+        config={"datasets": {d: {"source": f"file:{d}.csv"} for d in datasets}, "synthetic": {"sizes": [0, *SIZES]},
+                "analysis": {"min_datasets": min_datasets}},
         **options,
     )
     return tables, outputs
@@ -75,7 +76,8 @@ SKIPPED = {("causalmixft", "B", 1, 256), ("zeroshot", "A", 0, 0)}
 
 @pytest.fixture(scope="module")
 def full_study(tmp_path_factory):
-    """Three datasets with two missing runs, fidelity reports, a benchmark file and a dataset group."""
+    """Three datasets with two missing runs, fidelity reports, a benchmark file and a dataset group of two;
+    the study's minimum for intervals and tests lowered to 3, so group all gets them and the pair does not."""
     tmp_path = tmp_path_factory.mktemp("full")
     fidelity = []
     for dataset in ("A", "B", "C"):
@@ -93,6 +95,7 @@ def full_study(tmp_path_factory):
         fidelity_files=fidelity,
         benchmarks_root=tmp_path / "benchmarks",
         dataset_groups={"pair": ["A", "B"]},
+        min_datasets=3,
     )
 
 
@@ -161,19 +164,31 @@ def test_one_dataset_does_not_crash_and_says_why_tests_do_not_apply(one_dataset)
     tables, outputs = one_dataset
     summary = Path(outputs["summary"]).read_text()
     assert set(tables["rank_tests"]["note"]) == {"too few datasets (1 with every competitor; at least 5 needed)"}
-    assert set(tables["trend"]["note"]) == {"needs at least 2 complete datasets and 3 sizes, got 1 and 3"}
+    # Page's L cannot run on one dataset; the sign test could (p = 1) but is below the study's minimum
+    assert set(tables["trend"]["note"]) == {
+        "needs at least 2 complete datasets and 3 sizes, got 1 and 3; sign test: too few datasets"}
+    assert tables["trend"]["sign_test_p"].isna().all() and tables["improvement"]["ci_low"].isna().all()
     # the answer's rows with one dataset: a mean, no interval, no test
     assert "| 256 | causalmixft | 64 | 0.31 | roc_auc | 1 | +0.0125 |  |  |  | too few datasets |" in summary
 
 
-def test_two_datasets_get_page_tests_but_no_friedman_test(full_study):
-    # The group "pair" of the full study has two datasets: too few for Friedman, enough for Page's L.
+def test_below_the_studys_minimum_a_group_gets_counts_but_no_interval_or_test(full_study):
+    # The group "pair" has two datasets, the full study's minimum is 3: no Friedman, Page or sign test,
+    # no bootstrap interval, no band around its fitted curve; group "all" (3 datasets) gets them all.
     tables, outputs = full_study
     tests = tables["rank_tests"].query("group == 'pair'")
     assert len(tests) == 4 and tests["note"].str.startswith("too few datasets").all()
     trend = tables["trend"].query("group == 'pair'")
-    assert trend["page_p_holm"].between(0, 1).all() and (trend["page_p_holm"] >= trend["page_p"]).all()
-    assert (trend["page_n_datasets"] == 2).all() and trend["page_p_increasing"].between(0, 1).all()
+    assert trend[["page_L", "page_p", "page_p_holm", "sign_test_p", "sign_test_p_holm"]].isna().all().all()
+    assert (trend["page_n_datasets"] == 2).all() and trend["note"].str.startswith("too few datasets (2 complete)").all()
+    assert (trend["n_rho_positive"] + trend["n_rho_negative"] <= 2).all()  # the counts stay
+    improvement = tables["improvement"].query("n_datasets == 2")
+    assert len(improvement) and improvement[["ci_low", "ci_high", "abs_ci_low", "abs_ci_high"]].isna().all().all()
+    assert improvement["mean"].notna().all()
+    assert tables["improvement"].query("group == 'all' and n_datasets == 3")["ci_low"].notna().any()
+    fit = tables["scaling_fit"]
+    assert fit.query("group == 'pair'")["band_low"].isna().all()
+    assert fit.query("group == 'all' and n_datasets == 3")["band_low"].notna().any()
 
 
 def test_a_study_without_any_run_still_reports(tmp_path):

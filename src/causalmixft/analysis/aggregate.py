@@ -87,15 +87,16 @@ def improvement_tables(scores: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
                     cell = cells.get((method, size, metric, split), no_values)
                     members = cell[cell["dataset"].isin(datasets)]
                     block = {"group": group, "metric": metric, "split": split, "method": method, "size": size}
-                    rows.append({**block, **spread(members["improvement"]), **intervals(members)})
+                    rows.append({**block, **spread(members["improvement"]), **intervals(members, study.min_datasets)})
     return ordered(per_dataset, study), ordered(pd.DataFrame(rows, columns=IMPROVEMENT_COLUMNS), study)
 
 
-def intervals(per_dataset: pd.DataFrame) -> dict:
-    """Means over datasets with bootstrap 95 % intervals, normalized (%) and absolute."""
-    mean, low, high = stats.bootstrap_mean_ci(per_dataset["improvement"].to_numpy(float))
+def intervals(per_dataset: pd.DataFrame, min_datasets: int) -> dict:
+    """Means over datasets with bootstrap 95 % intervals, normalized (%) and absolute; no interval
+    over fewer than ``min_datasets`` datasets."""
+    mean, low, high = stats.bootstrap_mean_ci(per_dataset["improvement"].to_numpy(float), min_n=min_datasets)
     absolute = per_dataset["absolute"].to_numpy(float)
-    abs_mean, abs_low, abs_high = stats.bootstrap_mean_ci(absolute)
+    abs_mean, abs_low, abs_high = stats.bootstrap_mean_ci(absolute, min_n=min_datasets)
     finite = absolute[np.isfinite(absolute)]
     return {"mean": mean, "ci_low": low, "ci_high": high, "abs_median": np.median(finite) if len(finite) else np.nan,
             "abs_mean": abs_mean, "abs_ci_low": abs_low, "abs_ci_high": abs_high}

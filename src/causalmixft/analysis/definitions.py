@@ -41,7 +41,8 @@ METRIC_DEFINITIONS = """\
   units (e.g. ROC-AUC points). Positive always means better than the reference. Undefined when the
   reference run is missing (the normalized one also when s_ref = 0). Mean over folds per dataset;
   across datasets per (method, size): median, quartiles, min, max, the number of datasets, and the
-  mean with a 95 % percentile-bootstrap interval (4,000 resamples of the datasets, seed 0).
+  mean with a 95 % percentile-bootstrap interval (4,000 resamples of the datasets, seed 0; none
+  over fewer than `analysis.min_datasets` datasets).
 - **Validation-chosen size** (one definition for every table and plot): for a size-dependent method
   the candidates are n = 0 (its anchor, see Scaling curve) and every synthetic size it ran at. Per
   (dataset, fold, replicate) the candidate with the best validation score of that fold's own
@@ -88,7 +89,8 @@ METRIC_DEFINITIONS = """\
   fold-mean score (at least 3 sizes, non-constant); a two-sided sign test (binomial, p = 1/2) on the
   signs of these correlations across datasets (zero or undefined correlations excluded); Page's L
   test (`scipy.stats.page_trend_test`) on the datasets with a score at every size, when there are at
-  least 2 such datasets and 3 sizes, one-sided for an increasing and for a decreasing order, two-sided
+  least 3 sizes; neither test over fewer than `analysis.min_datasets` datasets ("too few datasets";
+  the counts stay), one-sided for an increasing and for a decreasing order, two-sided
   p = twice the smaller one (L is reported for the increasing order). Every trend p-value of one
   report (Page's and the sign tests', all groups, metrics and splits) forms one Holm family; a trend
   is called significant when its Holm-adjusted two-sided Page p is below alpha.
@@ -101,7 +103,8 @@ METRIC_DEFINITIONS = """\
   100 x (s / s_ft - 1), then fold means, for every size-dependent method at every n > 0; a
   least-squares polynomial in log2 n through every (dataset, size) point, degree 2 (1 with two
   sizes, 0 with one), evaluated on 33 log2-spaced sizes plus the measured ones; the band is the 95 %
-  percentile range of 4,000 refits on datasets resampled with replacement (seed 0). Both for `all`
+  percentile range of 4,000 refits on datasets resampled with replacement (seed 0; no band over
+  fewer than `analysis.min_datasets` datasets). Both for `all`
   datasets and for `above_chance` (without the near-chance ones).
 - **Chance** (`chance.csv`): per dataset and method (size-dependent methods at their
   validation-chosen size), the fold-mean test ROC-AUC with a 95 % t interval over folds (mean

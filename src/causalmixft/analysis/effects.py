@@ -31,7 +31,7 @@ from scipy import stats as st
 
 from causalmixft.analysis.collect import on_real_validation
 from causalmixft.analysis.stats import holm, sign_counts
-from causalmixft.analysis.study import ALL
+from causalmixft.analysis.study import ALL, TOO_FEW
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
@@ -40,7 +40,6 @@ METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "balanced_accuracy
 # metrics get no equivalence test, as no margin was fixed for them before the run.
 EQUIVALENCE_METRIC = "roc_auc"
 
-TOO_FEW = "too few datasets"
 EFFECT_COLUMNS = (
     "real_budget group method size size_ratio split metric n_datasets mean_diff ci_low ci_high sd_diff p_value "
     "p_holm family mde mde_holm tost_p tost_p_holm equivalent verdict n_better n_worse"

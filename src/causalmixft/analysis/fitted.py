@@ -53,10 +53,10 @@ def baseline_gains(scores: pd.DataFrame, study: Study) -> pd.DataFrame:
     return per_fold.groupby(keys, sort=True)[["improvement", "absolute"]].mean().reset_index()
 
 
-def fit_curve(points: pd.DataFrame, grid: np.ndarray) -> dict:
+def fit_curve(points: pd.DataFrame, grid: np.ndarray, min_datasets: int = 2) -> dict:
     """Least-squares polynomial of y on x = log2 size through every (dataset, size) point, refitted
     on resampled datasets. Degree min(FIT_DEGREE, distinct sizes - 1). Returns the fit on ``grid`` and
-    its band (the 95 % percentile range of the refits)."""
+    its band (the 95 % percentile range of the refits; none over fewer than ``min_datasets``)."""
     degree = min(FIT_DEGREE, points["x"].nunique() - 1)
     datasets = sorted(points["dataset"].unique())
 
@@ -69,7 +69,7 @@ def fit_curve(points: pd.DataFrame, grid: np.ndarray) -> dict:
     beta = np.linalg.pinv(gram.sum(axis=0)) @ moment.sum(axis=0)
     fit = design(grid) @ beta
     result = {"degree": degree, "n_datasets": len(datasets), "fit": fit}
-    if len(datasets) < 2:  # no interval from one dataset
+    if len(datasets) < max(2, min_datasets):  # no interval from one dataset, nor from too few
         nan = np.full(len(grid), np.nan)
         return result | {"band_low": nan, "band_high": nan}
     counts = resample_counts(len(datasets))
@@ -103,7 +103,7 @@ def scaling_fit(gains: pd.DataFrame, subsets: dict, study: Study) -> pd.DataFram
                         continue
                     sizes = np.log2(np.array(sorted(cell["size"].unique()), float))
                     grid = np.unique(np.concatenate([np.linspace(sizes[0], sizes[-1], GRID_POINTS), sizes]))
-                    curve = fit_curve(points, grid)
+                    curve = fit_curve(points, grid, study.min_datasets)
                     for i, x in enumerate(grid):
                         fit_rows.append(
                             {

@@ -74,8 +74,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("scaling_fit", "tables/scaling_fit.csv", "Answer",
         "The fitted improvement over plain fine-tuning on a grid of log2-spaced synthetic sizes (``measured``: a "
         "size of the grid), absolute (score units) and normalized (% of the fine-tuned score), with its 95 % "
-        "bootstrap band over datasets, per dataset group, subset (``all`` datasets or ``above_chance``), method, "
-        "split and metric."),
+        "bootstrap band over datasets (none over fewer than analysis.min_datasets), per dataset group, subset "
+        "(``all`` datasets or ``above_chance``), method, split and metric."),
     Output("chance", "tables/chance.csv", "Answer",
         "Per dataset and method (size-dependent methods at their validation-chosen size): fold-mean test ROC-AUC "
         "with a 95 % t interval over folds and whether it lies above 0.5. A dataset is near chance when no method's "
@@ -130,7 +130,8 @@ OUTPUTS: tuple[Output, ...] = (
         "plain fine-tuning or, for purely synthetic methods, from the zero-shot model)."),
     Output("trend", "tables/trend.csv", "Tables",
         "Trend of each scaling curve: per-dataset Spearman correlation between size and score with a sign test "
-        "across datasets, and Page's L test for an increasing and for a decreasing order of the sizes."),
+        "across datasets, and Page's L test for an increasing and for a decreasing order of the sizes; neither over "
+        "fewer than analysis.min_datasets datasets (\"too few datasets\")."),
     Output("best_size", "tables/best_size.csv", "Tables",
         "Per size-dependent method and dataset, the synthetic size validation picks (n = 0, the method's anchor, "
         "included) chosen per fold and fine-tuning replicate on that fold's own validation rows, next to the size "

@@ -76,6 +76,7 @@ class AggregateJob:
             reference=self.reference,
             baseline=self.baseline,
             alpha=self.alpha,
+            min_datasets=effects.Analysis.from_config(self.config).min_datasets,
         )
 
     def grid(self) -> list[list]:

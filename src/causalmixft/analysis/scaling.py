@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from causalmixft.analysis import stats
-from causalmixft.analysis.study import SPREAD_COLUMNS, Study, ordered, quantile, spread
+from causalmixft.analysis.study import SPREAD_COLUMNS, TOO_FEW, Study, ordered, quantile, spread
 
 PER_DATASET_COLUMNS = "method source dataset size split metric value n_folds".split()
 SUMMARY_COLUMNS = ["group", "method", "source", "size", "split", "metric", *SPREAD_COLUMNS]
@@ -63,6 +63,12 @@ def trend_tests(per_dataset: pd.DataFrame, study: Study) -> pd.DataFrame:
             positive, negative, sign_p = stats.sign_test(rhos)
             complete = matrix.dropna()
             page = stats.page_trend(complete.to_numpy(float))
+            # no test over fewer than the study's min_datasets (the counts stay)
+            too_few = []
+            if np.isfinite(sign_p) and np.isfinite(rhos).sum() < study.min_datasets:
+                too_few, sign_p = [f"sign test: {TOO_FEW}"], np.nan
+            if len(complete) < study.min_datasets and not page.note:
+                page = stats.PageResult(np.nan, np.nan, np.nan, f"{TOO_FEW} ({len(complete)} complete)")
             row = {"group": group, "method": method, "split": split, "metric": metric}
             row |= {"sizes": " ".join(str(int(s)) for s in sizes), "n_datasets": len(matrix)}
             row |= {"n_rho_defined": int(np.isfinite(rhos).sum()), "n_rho_positive": positive}
@@ -73,7 +79,7 @@ def trend_tests(per_dataset: pd.DataFrame, study: Study) -> pd.DataFrame:
             row["page_p"] = min(1.0, 2 * min(page.p_increasing, page.p_decreasing)) if not page.note else np.nan
             row["direction"] = "" if page.note else (
                 "increasing" if page.p_increasing <= page.p_decreasing else "decreasing")
-            row["note"] = page.note
+            row["note"] = "; ".join([*([page.note] if page.note else []), *too_few])
             rows.append(row)
     table = pd.DataFrame(rows, columns=TREND_COLUMNS)
     # One family per report: every trend p-value (Page's and the sign tests) is Holm-corrected together.

@@ -188,17 +188,18 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_mean_ci(values: np.ndarray, level: float = 0.95, n_resamples: int = 4000,
-                      seed: int = 0) -> tuple[float, float, float]:
+                      seed: int = 0, min_n: int = 2) -> tuple[float, float, float]:
     """(mean, lower, upper): the mean of the finite values with a percentile bootstrap interval.
 
     Resamples the values (datasets) with replacement; deterministic for a given seed. NaN bounds
-    for fewer than 2 values, where no interval can be given.
+    for fewer than ``min_n`` values (at least 2: one value has no interval; a study passes its
+    ``min_datasets``, below which a percentile interval over datasets means nothing).
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return np.nan, np.nan, np.nan
-    if len(v) < 2:
+    if len(v) < max(2, min_n):
         return float(v.mean()), np.nan, np.nan
     rng = np.random.default_rng(seed)
     means = v[rng.integers(len(v), size=(n_resamples, len(v)))].mean(axis=1)

@@ -24,6 +24,8 @@ RunKey = tuple[str, str, int, int]  # (method, dataset, fold, size)
 from causalmixft.metrics import HIGHER_IS_BETTER
 
 ALL = "all"  # the group of every dataset, always reported first
+# What a table says instead of an interval or a test over fewer than Study.min_datasets datasets.
+TOO_FEW = "too few datasets"
 SPREAD_COLUMNS = ["n_datasets", "median", "q25", "q75", "iqr", "min", "max"]
 
 
@@ -40,6 +42,8 @@ class Study:
     metrics: tuple[str, ...] = ("roc_auc", "accuracy")
     dataset_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     alpha: float = 0.05
+    # no interval or test over fewer datasets (the config's analysis.min_datasets)
+    min_datasets: int = 5
 
     @classmethod
     def from_params(
