@@ -158,6 +158,20 @@ def test_the_chosen_size_stands_beside_a_random_choice_and_always_n0():
     assert row["regret_ci_low"] == pytest.approx(0.04) and row["note"] == ""  # no spread: a point interval
 
 
+def test_a_size_equal_to_the_test_best_up_to_float_noise_agrees_and_has_no_regret():
+    # validation picks 64, whose test score equals 256's up to 1e-16 (the same weights averaged in
+    # another order): that is agreement with zero regret, not a miss of 1e-16
+    rows = []
+    for i in range(5):
+        for size, val, test in ((0, 0.70, 0.20), (64, 0.80, 0.1 + 0.2), (256, 0.75, 0.3)):
+            method = "finetune" if size == 0 else "causalmixft"
+            rows += [long_rows(method, f"d{i}", 0, 0, val, size=size, split="val"),
+                     long_rows(method, f"d{i}", 0, 0, test, size=size, split="test")]
+    assert 0.1 + 0.2 != 0.3
+    row = effects.size_selection([effects.selection_candidates(pd.DataFrame(rows), ["causalmixft"])], ANALYSIS).iloc[0]
+    assert row["agree"] == 1.0 and row["regret"] == 0.0 and row["agree_random"] == pytest.approx(2 / 3)
+
+
 def test_the_intervals_of_agreement_and_regret_stay_inside_their_ranges():
     # 4 datasets where validation picks the test-best size (agree 1, regret 0), 1 where it misses by 0.04:
     # mean agreement 0.8, t interval 0.8 +- 2.776 x 0.4472 / sqrt(5) = [0.245, 1.355] -> [0.245, 1];

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats as st
 
 from causalmixft.analysis.collect import on_real_validation
-from causalmixft.analysis.stats import holm, sign_counts
+from causalmixft.analysis.stats import denoised, holm, sign_counts
 from causalmixft.analysis.study import ALL, TOO_FEW
 from causalmixft.metrics import HIGHER_IS_BETTER
 
@@ -207,7 +207,9 @@ def size_selection(choices: Iterable[pd.DataFrame], analysis: Analysis) -> pd.Da
         if len(group) < 2:
             continue
         sign = 1.0 if HIGHER_IS_BETTER.get(key[-1], True) else -1.0
-        val, test, sizes = sign * group["val"].to_numpy(float), sign * group["test"].to_numpy(float), group["size"].to_numpy()
+        # up to float noise (stats.denoised): two sizes that kept the same weights score the same
+        val, test = (denoised(sign * group[split].to_numpy(float)) for split in ("val", "test"))
+        sizes = group["size"].to_numpy()
         order = np.lexsort((sizes, -val))  # ties: the smaller size
         chosen = order[0]
         best = test.max()
