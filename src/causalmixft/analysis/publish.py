@@ -35,7 +35,6 @@ QUESTION = (
     "on the target table's real training rows) change fine-tuning of a tabular foundation model, on "
     "validation and on test rows, and does that depend on how scarce the real rows are?"
 )
-METRIC_NAMES = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
 ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
 PATHS = {output.name: output.path for output in OUTPUTS}  # an output's path in results/ and in a report
 PUBLISHED = "publish.json"  # beside README.md: its title, the analysis settings, whether RUN.md is there
