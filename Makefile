@@ -76,7 +76,7 @@ STUDY_TITLE ?= Study v3: CausalMixFT where real rows are scarce
 .PHONY: publish-study
 publish-study: $(STAMP)
 	$(BIN)/python -m causalmixft.analysis.publish results docs/results/$(STUDY_NAME) --title "$(STUDY_TITLE)" \
-		--config config.yaml $(STUDY_CONFIGS) $(PUBLISH_ARGS)
+		--config config.yaml $(STUDY_CONFIGS) --readme README.md $(PUBLISH_ARGS)
 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --dry-run

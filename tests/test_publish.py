@@ -10,8 +10,8 @@ import pytest
 from causalmixft.analysis.collect import MISSING_COLUMNS, NOT_RUN
 from causalmixft.analysis.effects import EFFECT_COLUMNS, SELECTION_COLUMNS, TOO_FEW, Analysis
 from causalmixft.analysis.outputs import OUTPUTS
-from causalmixft.analysis.publish import (answer_sentences, answer_table, by_source_sentence, publish, readme_of,
-                                         render_readme)
+from causalmixft.analysis.publish import (ANSWER_END, ANSWER_START, answer_block, answer_in, answer_sentences,
+                                         answer_table, by_source_sentence, publish, readme_of, render_readme)
 
 ANALYSIS = Analysis(equivalence_margin=0.01)
 
@@ -176,7 +176,6 @@ def test_missing_run_notes_fail_before_anything_is_written(tmp_path):
     assert not dest.parent.exists()  # checked before the staging folder is made
 
 
-
 def test_runs_ruled_out_by_a_generator_failure_are_counted_and_published(tmp_path):
     results, dest = tmp_path / "results", tmp_path / "docs" / "study"
     fake_results(results, missing_table(generator_failed=1))
@@ -215,3 +214,49 @@ def test_the_sources_are_summed_up_apart_and_never_enter_the_answer():
                                                                                     ANALYSIS)
     assert answer_table(table) == answer_table(effects_table())
     assert by_source_sentence(effects_table()) == ""  # one source: nothing to break down
+
+
+REPO_README = f"""# Project
+
+intro
+
+{ANSWER_START}
+The study is running.
+{ANSWER_END}
+
+## Rest
+"""
+
+
+def test_publishing_writes_the_short_answer_into_the_repository_readme_and_nothing_else(tmp_path):
+    results, dest, readme = tmp_path / "results", tmp_path / "docs" / "results" / "study", tmp_path / "README.md"
+    fake_results(results)
+    readme.write_text(REPO_README)
+    publish(results, dest, "Study v3", ANALYSIS, readme=readme)
+    text = readme.read_text()
+    sentences = " ".join(answer_sentences(effects_table(), selection_table(), ANALYSIS, early_stopping_table()))
+    block = f"**Answer (Study v3; [the report](docs/results/study/README.md)).** {sentences}"
+    assert text == REPO_README.replace("The study is running.", block)
+    assert answer_in(text) == block == answer_block(dest, "docs/results/study/README.md")
+    # a second publication (--replace) rewrites the block, not the rest
+    publish(results, dest, "Study v3b", ANALYSIS, replace=True, readme=readme)
+    assert readme.read_text().count(ANSWER_START) == 1 and "**Answer (Study v3b;" in readme.read_text()
+    assert readme.read_text().endswith("\n\n## Rest\n")
+
+
+def test_an_incomplete_run_says_so_in_the_short_answer_too(tmp_path):
+    results, dest, readme = tmp_path / "results", tmp_path / "study", tmp_path / "README.md"
+    fake_results(results, missing_table(not_run=2))
+    readme.write_text(REPO_README)
+    publish(results, dest, "Partial", ANALYSIS, incomplete=True, readme=readme)
+    assert answer_in(readme.read_text()).startswith("**Incomplete: 2 runs of the grid were not run.** **Answer (Partial;")
+
+
+def test_a_readme_without_an_answer_block_fails_before_anything_is_written(tmp_path):
+    results, dest, readme = tmp_path / "results", tmp_path / "docs" / "study", tmp_path / "README.md"
+    fake_results(results)
+    readme.write_text("# Project\n")
+    with pytest.raises(ValueError, match="README.md: no answer block"):
+        publish(results, dest, "Study", ANALYSIS, readme=readme)
+    assert not dest.exists() and readme.read_text() == "# Project\n"
+    assert answer_in("# Project\n") == ""

@@ -355,3 +355,18 @@ def test_a_published_readme_is_what_its_tables_give(report):
     from causalmixft.analysis.publish import readme_of
 
     assert (report / "README.md").read_text() == readme_of(report)
+
+
+def test_the_repository_readme_has_an_answer_block_and_it_is_what_the_newest_report_gives():
+    """README.md's short answer is written by publishing (``make publish-study``); once a report is
+    published, the block must be that report's answer sentences as its tables give them now."""
+    from causalmixft.analysis.publish import answer_block, answer_in
+
+    block = answer_in((ROOT / "README.md").read_text())
+    assert block, "README.md has no study answer block (publish.ANSWER_START ... ANSWER_END)"
+    linked = [report for report in PUBLISHED if f"]({report.relative_to(ROOT)}/README.md)" in block]
+    if not PUBLISHED:
+        return  # nothing published yet: the block says how the study stands, in words
+    assert linked, f"README.md's answer block links none of the published reports {[p.name for p in PUBLISHED]}"
+    (report,) = linked
+    assert block == answer_block(report, f"{report.relative_to(ROOT)}/README.md")

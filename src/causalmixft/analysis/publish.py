@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 import math
+import os
 import shutil
+from dataclasses import asdict
 import tempfile
 from pathlib import Path
 from typing import Mapping
@@ -27,7 +28,7 @@ from causalmixft.analysis.collect import NOT_RUN
 from causalmixft.analysis.effects import TOO_FEW, Analysis, overall
 from causalmixft.analysis.outputs import OUTPUTS
 from causalmixft.analysis.study import ALL
-from causalmixft.io import write_json
+from causalmixft.io import atomic_path, write_json
 from causalmixft.config_checks import merged_config
 
 QUESTION = (
@@ -39,6 +40,8 @@ ANSWER_METHOD, SELECTION_METHOD = "causalmixft", "causalmixft_synthval"
 PATHS = {output.name: output.path for output in OUTPUTS}  # an output's path in results/ and in a report
 PUBLISHED = "publish.json"  # beside README.md: its title, the analysis settings, whether RUN.md is there
 RUN_NOTES = "RUN.md"  # how the run was made (commits, command, parts, machine), written by whoever ran it
+# The repository README's short answer lies between these lines; publishing writes it (answer_block).
+ANSWER_START, ANSWER_END = "<!-- study answer: written by make publish-study -->", "<!-- end of study answer -->"
 
 
 def _signed(value: float) -> str:
@@ -262,16 +265,20 @@ def render_readme(title: str, tables: Mapping[str, pd.DataFrame], analysis: Anal
 
 
 def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: bool = False,
-            run_notes: Path | None = None, incomplete: bool = False) -> Path:
+            run_notes: Path | None = None, incomplete: bool = False, readme: Path | None = None) -> Path:
     """Copy every aggregate output present under ``results`` to ``dest`` and write ``dest/README.md``;
     ``run_notes`` (a Markdown file on how the run was made) becomes ``dest/RUN.md``, linked from it.
     A run with runs of its grid not run is refused unless ``incomplete`` (its README then says so first).
+    ``readme`` (the repository's README) gets the short answer between its ``ANSWER_START`` and
+    ``ANSWER_END`` lines (:func:`answer_block`).
 
     The report is assembled in a temporary folder beside ``dest`` and moved into place whole, so a
     failure leaves no partial report."""
     results, dest = Path(results), Path(dest)
     if run_notes is not None and not Path(run_notes).is_file():
         raise FileNotFoundError(f"[publish] the run notes {run_notes} are not a file")
+    if readme is not None:
+        with_answer(Path(readme).read_text(), "", readme)  # no answer block to write into: fail before writing
     needed = (*README_TABLES, "summary", "plot_effect_heatmap")
     missing = [o.path for o in OUTPUTS if o.name in needed and not (results / o.path).is_file()]
     if missing:
@@ -301,15 +308,53 @@ def publish(results: Path, dest: Path, title: str, analysis: Analysis, replace: 
     finally:
         if stage.exists():
             shutil.rmtree(stage)
+    if readme is not None:
+        readme = Path(readme)
+        text = with_answer(readme.read_text(), answer_block(dest, os.path.relpath(dest / "README.md", readme.parent)),
+                           readme)
+        with atomic_path(readme) as tmp:
+            tmp.write_text(text)
     return dest / "README.md"
+
+
+def answer_block(report: Path, link: str) -> str:
+    """The repository README's short answer: a published report's answer sentences (what its README
+    opens with, read from its tables), with a link to it; ``link`` is the report's README as the
+    repository README reaches it. ``tests/test_published_reports.py`` checks the README against it."""
+    settings, tables = _published(report)
+    unrun = len(not_run(tables["missing"]))
+    sentences = answer_sentences(tables["effects"], tables["size_selection_chance"], Analysis(**settings["analysis"]),
+                                 tables["early_stopping"])
+    incomplete = f"**Incomplete: {unrun:,} runs of the grid were not run.** " if unrun else ""
+    return f"{incomplete}**Answer ({settings['title']}; [the report]({link})).** {' '.join(sentences)}"
+
+
+def with_answer(text: str, block: str, readme: Path | str = "README.md") -> str:
+    """``text`` with the lines between ``ANSWER_START`` and ``ANSWER_END`` replaced by ``block``."""
+    start, end = text.find(ANSWER_START), text.find(ANSWER_END)
+    if start < 0 or end < start:
+        raise ValueError(f"[publish] {readme}: no answer block to write the short answer into (a line "
+                         f"{ANSWER_START!r}, then a line {ANSWER_END!r})")
+    return text[:start] + f"{ANSWER_START}\n{block}\n" + text[end:]
+
+
+def answer_in(text: str) -> str:
+    """The short answer between ``ANSWER_START`` and ``ANSWER_END`` of a README's ``text`` ('' if none)."""
+    start, end = text.find(ANSWER_START), text.find(ANSWER_END)
+    return text[start + len(ANSWER_START):end].strip() if 0 <= start < end else ""
 
 
 def readme_of(report: Path) -> str:
     """The README a published report's tables and ``publish.json`` give (what the golden test compares)."""
+    settings, tables = _published(report)
+    return render_readme(settings["title"], tables, Analysis(**settings["analysis"]), PATHS, settings.get("run_notes"))
+
+
+def _published(report: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """(``publish.json``'s settings, the README's tables by name) of a published report."""
     report = Path(report)
     settings = json.loads((report / PUBLISHED).read_text())
-    tables = {name: pd.read_csv(report / PATHS[name]) for name in README_TABLES}
-    return render_readme(settings["title"], tables, Analysis(**settings["analysis"]), PATHS, settings.get("run_notes"))
+    return settings, {name: pd.read_csv(report / PATHS[name]) for name in README_TABLES}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -323,9 +368,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-notes", type=Path, help=f"Markdown on how the run was made, published as {RUN_NOTES}")
     parser.add_argument("--incomplete", action="store_true",
                         help="publish a run with runs of its grid not run (its README says so first)")
+    parser.add_argument("--readme", type=Path,
+                        help="the repository README: its answer block gets the report's short answer")
     args = parser.parse_args(argv)
     analysis = Analysis.from_config(merged_config(args.config))
-    print(publish(args.results, args.dest, args.title, analysis, args.replace, args.run_notes, args.incomplete))
+    print(publish(args.results, args.dest, args.title, analysis, args.replace, args.run_notes, args.incomplete,
+                  args.readme))
 
 
 if __name__ == "__main__":
