@@ -63,7 +63,13 @@ def test_the_three_sentences_carry_the_ranges_counts_and_bounds_of_the_tested_ce
     assert with_steps.startswith(
         "Against plain fine-tuning on the same real rows (which itself changed test ROC-AUC by +0.0200 from the "
         "zero-shot backbone across the real budgets, its validation rows keeping the zero-shot weights (step 0) "
-        "in 80% and 25% of its replicates at 32 and 128 real rows), CausalMixFT changed")
+        "in 80% and 25% of its replicates at 32 and 128 real rows, where a step drawn at random would be step 0 "
+        "in 10%), CausalMixFT changed")
+    # curves of another length at 32 rows: a chance reference per budget
+    other = early_stopping_table()
+    other.loc[other["real_budget"] == 32, "step0_chance"] = 0.2
+    (per_budget, *_) = answer_sentences(effects_table(), selection_table(), ANALYSIS, other)
+    assert "would be step 0 in 20% and 10%)" in per_budget
     assert "over 20 datasets in each of 2 real-budget x synthetic-size cells" in first
     assert "of the 4 tests 1 better and 0 worse after Holm correction" in first
     # bounds: the lowest interval end and the highest, per metric; 1 of the 2 AUC cells equivalent (the

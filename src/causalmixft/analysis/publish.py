@@ -85,16 +85,19 @@ def by_source_sentence(effects: pd.DataFrame) -> str:
             + "; ".join(parts) + ".")
 
 
-def _step0_shares(early_stopping: pd.DataFrame | None) -> tuple[str, str] | None:
-    """("83%, 27% and 30%", "32, 128 and 512"): plain fine-tuning's share of replicates whose
-    validation-selected step is 0, per real budget (all datasets, all sizes)."""
+def _step0_shares(early_stopping: pd.DataFrame | None) -> tuple[str, str, str] | None:
+    """("83%, 27% and 30%", "32, 128 and 512", "9%"): plain fine-tuning's share of replicates whose
+    validation-selected step is 0, per real budget (all datasets, all sizes), and its chance reference
+    (a step drawn at random among the curve's evaluations; one figure where the budgets share it)."""
     if early_stopping is None:
         return None
     rows = early_stopping[(early_stopping["method"] == "finetune") & (early_stopping["group"] == "all")
                           & (early_stopping["size"].astype(str) == "all")].sort_values("real_budget")
     if rows.empty:
         return None
-    return _listed([f"{share:.0%}" for share in rows["step0_share"]]), _listed([str(b) for b in rows["real_budget"]])
+    chances = list(dict.fromkeys(f"{chance:.0%}" for chance in rows["step0_chance"]))
+    return (_listed([f"{share:.0%}" for share in rows["step0_share"]]), _listed([str(b) for b in rows["real_budget"]]),
+            _listed(chances))
 
 
 def _listed(items: list[str]) -> str:
@@ -126,9 +129,9 @@ def answer_sentences(effects: pd.DataFrame, selection: pd.DataFrame, analysis: A
                                          f"the zero-shot backbone across the real budgets"]
     kept = _step0_shares(early_stopping)
     if kept:
-        shares, budgets = kept
+        shares, budgets, chance = kept
         context.append(f"its validation rows keeping the zero-shot weights (step 0) in {shares} of its replicates "
-                       f"at {budgets} real rows")
+                       f"at {budgets} real rows, where a step drawn at random would be step 0 in {chance}")
     context = f" ({', '.join(context)})" if context else ""
     sentences = [
         f"Against plain fine-tuning on the same real rows{context}, CausalMixFT changed test ROC-AUC by "
